@@ -1,0 +1,50 @@
+"""spte: bit-accurate x86 shadow/extended page-table entries and their software bits."""
+
+from spte.bits import Field, FieldInfo, Layout, Role
+from spte.entry import (
+    CLASSES,
+    FORMATS,
+    Entry,
+    EptPde,
+    EptPde2M,
+    EptPdpte,
+    EptPdpte1G,
+    EptPml4e,
+    EptPml5e,
+    EptPte,
+    NptPde,
+    NptPde2M,
+    NptPdpte,
+    NptPdpte1G,
+    NptPml4e,
+    NptPml5e,
+    NptPte,
+    PaePde,
+    PaePde2M,
+    PaePdpte,
+    PaePte,
+    Pde,
+    Pde2M,
+    Pde4M,
+    Pde32,
+    Pdpte,
+    Pdpte1G,
+    Pml4e,
+    Pml5e,
+    Problem,
+    Pte,
+    Pte32,
+    decode,
+    entry_class,
+)
+from spte.platform import Platform
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CLASSES", "FORMATS", "Entry", "EptPde", "EptPde2M", "EptPdpte", "EptPdpte1G", "EptPml4e",
+    "EptPml5e", "EptPte", "Field", "FieldInfo", "Layout", "NptPde", "NptPde2M", "NptPdpte",
+    "NptPdpte1G", "NptPml4e", "NptPml5e", "NptPte", "PaePde", "PaePde2M", "PaePdpte", "PaePte",
+    "Pde", "Pde2M", "Pde32", "Pde4M", "Pdpte", "Pdpte1G", "Platform", "Pml4e", "Pml5e",
+    "Problem", "Pte", "Pte32", "Role", "__version__", "decode", "entry_class",
+]

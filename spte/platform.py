@@ -1,0 +1,97 @@
+"""The platform: MAXPHYADDR, vendor and the controls that change what a bit means.
+
+A :class:`Platform` is an immutable, hashable value.  Every field table is resolved
+against one, so the same declaration yields e.g. an EPT ``accessed`` flag with
+EPTP[6]=1 and an ignored bit 8 without it.
+
+>>> Platform().maxphyaddr
+52
+>>> Platform(maxphyaddr=46, vendor="amd").amd
+True
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+Vendor = Literal["intel", "amd"]
+
+MAXPHYADDR_MIN = 32
+MAXPHYADDR_MAX = 52  # architectural limit of 64-bit entries
+
+
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """CPU and VMCS state that decides which bits are hardware, reserved or ignored.
+
+    The default is the most permissive modern Intel host: MAXPHYADDR 52 (so no
+    physical-address bit is reserved), NX, 1 GiB pages, EPT A/D and execute-only
+    support, everything optional (MBEC, HLAT, PKE/PKS, SPP, ...) off.
+    """
+
+    maxphyaddr: int = 52
+    vendor: Vendor = "intel"
+    # Legacy paging controls.
+    nx: bool = True  # EFER.NXE: bit 63 is XD, else reserved
+    gbpages: bool = True  # CPUID.80000001H:EDX[26]: PDPTE PS=1 allowed
+    la57: bool = False  # CR4.LA57: 5-level paging (PML5E in use)
+    pke: bool = False  # CR4.PKE: bits 62:59 of user leaves are a protection key
+    pks: bool = False  # CR4.PKS: same for supervisor leaves
+    hlat: bool = False  # Intel HLAT paging: bit 11 is "restart"
+    pse: bool = True  # CR4.PSE (32-bit paging): PDE PS=1 maps 4 MiB
+    c_bit: int | None = None  # SME/SEV C-bit position (CPUID 0x8000001F EBX[5:0])
+    # EPT controls and capabilities (IA32_VMX_EPT_VPID_CAP, EPTP, VM-execution controls).
+    ept_ad: bool = True  # EPTP[6]: accessed/dirty flags
+    ept_execute_only: bool = True  # cap bit 0: XWR=100 is legal
+    ept_2m: bool = True  # cap bit 16: PDE PS=1 allowed
+    ept_1g: bool = True  # cap bit 17: PDPTE PS=1 allowed
+    ept_mbec: bool = False  # mode-based execute control: bit 10 is user-execute
+    ept_ve: bool = True  # EPT-violation #VE: bit 63 is suppress-#VE
+    ept_verify_guest_paging: bool = False  # bit 57 of leaves
+    ept_paging_write: bool = False  # bit 58 of leaves
+    ept_supervisor_shadow_stack: bool = False  # EPTP[7]: bit 60 of leaves
+    ept_sub_page: bool = False  # SPP: bit 61 of PTEs
+
+    def __post_init__(self) -> None:
+        if not MAXPHYADDR_MIN <= self.maxphyaddr <= MAXPHYADDR_MAX:
+            raise ValueError(
+                f"maxphyaddr={self.maxphyaddr} is outside {MAXPHYADDR_MIN}..{MAXPHYADDR_MAX}"
+            )
+        if self.vendor not in ("intel", "amd"):
+            raise ValueError(f"vendor={self.vendor!r}: expected 'intel' or 'amd'")
+        if self.c_bit is not None and not 12 <= self.c_bit < self.maxphyaddr:
+            raise ValueError(
+                f"c_bit={self.c_bit} must be an address bit, 12..{self.maxphyaddr - 1}"
+            )
+
+    @property
+    def amd(self) -> bool:
+        return self.vendor == "amd"
+
+    @property
+    def pkeys(self) -> bool:
+        """Protection keys are in use (CR4.PKE or CR4.PKS)."""
+        return self.pke or self.pks
+
+    @property
+    def has_c_bit(self) -> bool:
+        return self.c_bit is not None
+
+    def replace(self, **changes: Any) -> Platform:
+        return replace(self, **changes)
+
+    def for_npt(self) -> Platform:
+        """The platform as an AMD NPT walk sees it: AMD, no HLAT, no PKS.
+
+        KVM ignores protection keys for NPT walks (``kvm_init_shadow_npt_mmu``
+        clears CR4.PKE), so PKE is dropped too.
+        """
+        return replace(self, vendor="amd", hlat=False, pks=False, pke=False)
+
+    def controls(self) -> dict[str, bool]:
+        """Every boolean switch, by name (used by docs and the CLI)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.type == "bool"}
+
+
+DEFAULT_PLATFORM = Platform()
