@@ -1,0 +1,18 @@
+"""Software ("metadata") bits: which bits are free in each entry state, and a tag
+allocator that proves its tags never collide with hardware, each other or a KVM layout."""
+
+from spte.metadata.allocator import (
+    BitOwner,
+    Tag,
+    TagCollision,
+    TagLayout,
+    TagSpec,
+    allocate,
+    legacy_is_shadow_present_pte,
+)
+from spte.metadata.states import STATES, free_bits, hardware_owned, owner_of_bit
+
+__all__ = [
+    "STATES", "BitOwner", "Tag", "TagCollision", "TagLayout", "TagSpec", "allocate", "free_bits",
+    "hardware_owned", "legacy_is_shadow_present_pte", "owner_of_bit",
+]

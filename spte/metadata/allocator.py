@@ -1,0 +1,402 @@
+"""The tag allocator and its proof.
+
+Tags are named fields of software bits.  :func:`allocate` places them (pinned bits are
+honoured; the rest go to the *lowest* free bits -- the kernel notes that low, contiguous
+fields give better code -- contiguous unless a tag allows a split) and then proves the
+result: no tag bit is hardware-owned in a state where the tag may be set, no two tags
+overlap, no tag overlaps a profile's bits, and a tagged not-present entry stays
+not-present (and a tagged faulting entry still faults).
+
+>>> layout = allocate("ept", {"async_pf_invalid": 1}, states=["not_present"])
+>>> layout.mask("async_pf_invalid"), layout.shift("async_pf_invalid")
+(8, 3)
+>>> hex(layout.encode(0, async_pf_invalid=1)), layout.decode(0x8)
+('0x8', {'async_pf_invalid': 1})
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from spte.bits import bit_list, bit_ranges, format_ranges
+from spte.entry import CLASSES, Entry, canonical_format
+from spte.metadata.states import STATES, hardware_owned, owner_of_bit, state_class
+from spte.platform import DEFAULT_PLATFORM, Platform
+
+
+class BitOwner(Protocol):
+    """Anything that owns bits per state, e.g. a KVM profile."""
+
+    name: str
+
+    def owned_bits(self, state: str) -> int: ...
+
+    def owner_of(self, bit: int, state: str) -> str | None: ...
+
+
+class TagCollision(ValueError):
+    """A tag cannot be placed, or a layout breaks the proof."""
+
+
+@dataclass(frozen=True)
+class TagSpec:
+    """What a user asks for: a name, a width, optional pinned bits and states."""
+
+    name: str
+    width: int
+    bits: tuple[int, ...] | None = None  # pinned positions, lowest value bit first
+    split: bool = False  # may be spread over non-contiguous bits (like KVM's MMIO gen)
+    states: tuple[str, ...] | None = None  # defaults to the layout's states
+    meaning: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"tag name {self.name!r} is not an identifier")
+        if self.bits is not None:
+            if len(self.bits) != self.width or len(set(self.bits)) != self.width:
+                raise ValueError(f"tag {self.name!r}: {self.width} bits wanted, pinned {list(self.bits)}")
+            if any(not 0 <= b < 64 for b in self.bits):
+                raise ValueError(f"tag {self.name!r}: pinned bits must be in 0..63")
+        if not 1 <= self.width <= 64:
+            raise ValueError(f"tag {self.name!r}: width {self.width} is not in 1..64")
+        for s in self.states or ():
+            if s not in STATES:
+                raise ValueError(f"tag {self.name!r}: unknown state {s!r}")
+
+
+@dataclass(frozen=True)
+class Tag:
+    """A placed tag: value bit ``i`` lives in entry bit ``bits[i]``."""
+
+    name: str
+    bits: tuple[int, ...]
+    states: tuple[str, ...]
+    meaning: str = ""
+
+    @property
+    def width(self) -> int:
+        return len(self.bits)
+
+    @property
+    def mask(self) -> int:
+        return sum(1 << b for b in self.bits)
+
+    @property
+    def runs(self) -> list[tuple[int, int, int]]:
+        """``(entry_lo, width, value_shift)`` per contiguous run, in value-bit order."""
+        out: list[tuple[int, int, int]] = []
+        for i, b in enumerate(self.bits):
+            if out and out[-1][0] + out[-1][1] == b:
+                lo, w, vs = out[-1]
+                out[-1] = (lo, w + 1, vs)
+            else:
+                out.append((b, 1, i))
+        return out
+
+    @property
+    def contiguous(self) -> bool:
+        return len(self.runs) == 1
+
+    def get(self, entry: int) -> int:
+        return sum(((entry >> lo) & ((1 << w) - 1)) << vs for lo, w, vs in self.runs)
+
+    def put(self, entry: int, value: int) -> int:
+        if not 0 <= value < 1 << self.width:
+            raise ValueError(f"{self.name}={value:#x} does not fit in {self.width} bit"
+                             f"{'s' if self.width > 1 else ''} ({format_ranges(self.mask)})")
+        entry &= ~self.mask
+        for lo, w, vs in self.runs:
+            entry |= ((value >> vs) & ((1 << w) - 1)) << lo
+        return entry
+
+
+@dataclass(frozen=True)
+class Proof:
+    """What was checked when the layout was built (restated in the C header)."""
+
+    facts: tuple[str, ...]
+
+
+def legacy_is_shadow_present_pte(spte: int, is_mmio_spte: Any) -> bool:
+    """KVM's definition until 5.12: ``spte != 0 && !is_mmio_spte(spte)``.
+
+    Any non-zero, non-MMIO value counts as present -- so a not-present SPTE carrying a
+    software tag is misread as present (the problem raised on LKML in June 2020).
+    """
+    return spte != 0 and not is_mmio_spte(spte)
+
+
+@dataclass(frozen=True)
+class TagLayout:
+    """An immutable, proven tag layout for one format."""
+
+    format: str
+    platform: Platform
+    states: tuple[str, ...]
+    levels: tuple[int, ...]
+    tags: tuple[Tag, ...]
+    profile: BitOwner | None = None
+    suppress_ve_to_software: bool = False
+    shadow_present: str | None = None  # name of the tag that marks shadow-present SPTEs
+    fault_trigger: int | None = None
+    proof: Proof = field(default=Proof(()))
+    _by_name: dict[str, Tag] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_name.update({t.name: t for t in self.tags})
+        object.__setattr__(self, "proof", prove(self))
+
+    # -- per-tag facts --------------------------------------------------------------------
+
+    def tag(self, name: str) -> Tag:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no tag {name!r} (tags: {', '.join(self._by_name)})") from None
+
+    def mask(self, name: str) -> int:
+        return self.tag(name).mask
+
+    def shift(self, name: str) -> int:
+        t = self.tag(name)
+        if not t.contiguous:
+            raise ValueError(f"tag {name!r} is split over bits {format_ranges(t.mask)}; use runs()")
+        return t.bits[0]
+
+    def runs(self, name: str) -> list[tuple[int, int, int]]:
+        return self.tag(name).runs
+
+    @property
+    def all_states(self) -> tuple[str, ...]:
+        """The layout's states plus any a tag adds, in canonical order."""
+        used = set(self.states).union(*(t.states for t in self.tags))
+        return tuple(s for s in STATES if s in used)
+
+    @property
+    def owned_mask(self) -> int:
+        return sum(t.mask for t in self.tags)
+
+    # -- encode / decode ------------------------------------------------------------------
+
+    def encode(self, entry: int | Entry = 0, **values: int) -> int:
+        """``entry`` with the given tags set; other bits are kept."""
+        v = int(entry)
+        for name, value in values.items():
+            v = self.tag(name).put(v, value)
+        return v
+
+    def decode(self, entry: int | Entry) -> dict[str, int]:
+        v = int(entry)
+        return {t.name: t.get(v) for t in self.tags}
+
+    def is_shadow_present_pte(self, spte: int) -> bool:
+        """True exactly for SPTEs the hypervisor made present (the dedicated bit is set)."""
+        if self.shadow_present is None:
+            raise ValueError("this layout has no shadow-present bit (allocate(..., shadow_present_bit=N))")
+        return bool(spte & self.mask(self.shadow_present))
+
+    # -- hardware view --------------------------------------------------------------------
+
+    def hardware_owned(self, state: str, level: int) -> int:
+        return hardware_owned(self.format, level, state, self.platform,
+                              suppress_ve_to_software=self.suppress_ve_to_software,
+                              trigger=self.fault_trigger)
+
+    def hardware_present(self, entry: int, level: int) -> bool:
+        cls = CLASSES[self.format][level][0]
+        return bool(entry & cls.present_mask(self.platform))
+
+    # -- export ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": self.format,
+            "platform": {k: v for k, v in vars_of(self.platform).items()},
+            "states": list(self.states),
+            "levels": list(self.levels),
+            "profile": self.profile.name if self.profile else None,
+            "suppress_ve_to_software": self.suppress_ve_to_software,
+            "shadow_present": self.shadow_present,
+            "tags": [
+                {"name": t.name, "width": t.width, "bits": list(t.bits), "mask": f"{t.mask:#018x}",
+                 "shift": t.bits[0] if t.contiguous else None,
+                 "runs": [{"bit": lo, "width": w, "value_shift": vs} for lo, w, vs in t.runs],
+                 "states": list(t.states), "meaning": t.meaning}
+                for t in self.tags
+            ],
+            "hardware_owned": {s: {str(lv): f"{self.hardware_owned(s, lv):#018x}" for lv in self.levels
+                                   if _has_state(self.format, lv, s)} for s in self.all_states},
+            "proof": list(self.proof.facts),
+        }
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_c_header(self, prefix: str = "", guard: str | None = None) -> str:
+        from spte.render.c_header import tag_layout_header
+
+        return tag_layout_header(self, prefix=prefix, guard=guard)
+
+
+def vars_of(platform: Platform) -> dict[str, Any]:
+    return {name: getattr(platform, name) for name in platform.__dataclass_fields__}
+
+
+def _has_state(format: str, level: int, state: str) -> bool:
+    try:
+        state_class(format, level, state)
+    except ValueError:
+        return False
+    return True
+
+
+def _levels_for(format: str, state: str, levels: Sequence[int]) -> list[int]:
+    return [lv for lv in levels if _has_state(format, lv, state)]
+
+
+def prove(layout: TagLayout) -> Proof:
+    """Check every invariant; raise :class:`TagCollision` naming the first violation."""
+    facts: list[str] = []
+    seen: dict[int, str] = {}
+    for t in layout.tags:
+        for b in t.bits:
+            if b in seen:
+                raise TagCollision(f"tag {t.name!r} bit {b} overlaps tag {seen[b]!r}")
+            seen[b] = t.name
+    if layout.tags:
+        facts.append("no two tags share a bit")
+    for t in layout.tags:
+        for state in t.states:
+            for lv in _levels_for(layout.format, state, layout.levels):
+                hw = layout.hardware_owned(state, lv)
+                if t.mask & hw:
+                    b = bit_list(t.mask & hw)[0]
+                    who = owner_of_bit(layout.format, lv, state, b, layout.platform,
+                                       suppress_ve_to_software=layout.suppress_ve_to_software,
+                                       trigger=layout.fault_trigger)
+                    raise TagCollision(f"tag {t.name!r} bit {b} is owned in {state} (level {lv}) by {who}")
+            if layout.profile is not None and not _is_profile_tag(layout, t):
+                clash = t.mask & layout.profile.owned_bits(state)
+                if clash:
+                    b = bit_list(clash)[0]
+                    raise TagCollision(f"tag {t.name!r} bit {b} is owned in {state} by "
+                                       f"{layout.profile.owner_of(b, state) or layout.profile.name}")
+            facts.append(f"{t.name} avoids every hardware bit when {state}"
+                         + (f" and every {layout.profile.name} bit" if layout.profile else ""))
+    # A tagged not-present entry stays not-present; a tagged faulting entry still faults.
+    for lv in _levels_for(layout.format, "not_present", layout.levels):
+        tagged = sum(t.mask for t in layout.tags if "not_present" in t.states)
+        if layout.hardware_present(tagged, lv):
+            raise TagCollision(f"tags make a not-present level-{lv} entry present")
+        if layout.format == "ept" and not layout.suppress_ve_to_software and tagged >> 63:
+            raise TagCollision("a tag touches SUPPRESS_VE (bit 63) without the opt-in")
+    if any("not_present" in t.states for t in layout.tags):
+        facts.append("every tagged not-present entry is still not present to hardware")
+    if any("fault" in t.states for t in layout.tags):
+        facts.append("every tagged faulting entry keeps its fault trigger")
+    return Proof(tuple(facts))
+
+
+def _is_profile_tag(layout: TagLayout, t: Tag) -> bool:
+    owner = layout.profile
+    return owner is not None and getattr(owner, "is_own_tag", lambda _t: False)(t)
+
+
+def _as_specs(tags: Mapping[str, int | TagSpec | Mapping[str, Any]] | Iterable[TagSpec]) -> list[TagSpec]:
+    if isinstance(tags, Mapping):
+        out = []
+        for name, spec in tags.items():
+            if isinstance(spec, TagSpec):
+                out.append(spec)
+            elif isinstance(spec, int):
+                out.append(TagSpec(name, spec))
+            else:
+                d = dict(spec)
+                if "bits" in d and d["bits"] is not None:
+                    d["bits"] = tuple(d["bits"])
+                if "states" in d and d["states"] is not None:
+                    d["states"] = tuple(d["states"])
+                out.append(TagSpec(name=name, **d))
+        return out
+    return list(tags)
+
+
+def _lowest_run(avail: int, width: int) -> tuple[int, ...] | None:
+    for lo in range(64 - width + 1):
+        m = ((1 << width) - 1) << lo
+        if avail & m == m:
+            return tuple(range(lo, lo + width))
+    return None
+
+
+def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] | Iterable[TagSpec],
+             states: Sequence[str] = ("not_present",), platform: Platform | None = None,
+             profile: BitOwner | None = None, *, levels: Sequence[int] | None = None,
+             shadow_present_bit: int | None = None, suppress_ve_to_software: bool = False,
+             fault_trigger: int | None = None) -> TagLayout:
+    """Place ``tags`` in ``format`` entries and prove the result.
+
+    ``tags`` is ``{name: width}``, ``{name: {"width": .., "bits": [..], "split": ..,
+    "states": [..]}}`` or a list of :class:`TagSpec`.  ``states`` are where tags may be set
+    (per-tag ``states`` override it); ``levels`` default to every level of the format.
+    ``shadow_present_bit`` dedicates a bit that marks shadow-present SPTEs (KVM: 11).
+    """
+    fmt = canonical_format(format)
+    p = platform or DEFAULT_PLATFORM
+    if fmt == "npt":
+        p = p.for_npt()
+    for s in states:
+        if s not in STATES:
+            raise ValueError(f"unknown state {s!r}: expected one of {', '.join(STATES)}")
+    lvls = tuple(levels) if levels is not None else tuple(sorted(CLASSES[fmt]))
+    specs = _as_specs(tags)
+    if shadow_present_bit is not None:
+        specs.insert(0, TagSpec("shadow_present", 1, bits=(shadow_present_bit,),
+                                states=("present_leaf", "present_nonleaf"),
+                                meaning="set in every SPTE the hypervisor made present"))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate tag names: {names}")
+    placed: list[Tag] = []
+    taken = 0
+    width = CLASSES[fmt][lvls[0]][0].WIDTH
+
+    def available(tag_states: Sequence[str]) -> int:
+        avail = (1 << width) - 1
+        for state in tag_states:
+            for lv in _levels_for(fmt, state, lvls):
+                avail &= ~hardware_owned(fmt, lv, state, p, suppress_ve_to_software=suppress_ve_to_software,
+                                         trigger=fault_trigger)
+            if profile is not None:
+                avail &= ~profile.owned_bits(state)
+        return avail & ~taken
+
+    # Pinned tags first, so automatic placement never steals their bits.
+    for spec in sorted(specs, key=lambda s: s.bits is None):
+        tag_states = spec.states or tuple(states)
+        if spec.bits is not None:
+            bits = spec.bits
+        else:
+            avail = available(tag_states)
+            bits_or_none = _lowest_run(avail, spec.width)
+            if bits_or_none is None and spec.split and avail.bit_count() >= spec.width:
+                bits_or_none = tuple(bit_list(avail)[: spec.width])
+            if bits_or_none is None:
+                raise TagCollision(
+                    f"no room for tag {spec.name!r} ({spec.width} bit{'s' if spec.width > 1 else ''}"
+                    f"{', split allowed' if spec.split else ', contiguous'}) in {', '.join(tag_states)}: "
+                    f"free bits are {format_ranges(avail)}")
+            bits = bits_or_none
+        placed.append(Tag(spec.name, tuple(bits), tuple(tag_states), spec.meaning))
+        taken |= placed[-1].mask
+    order = {n: i for i, n in enumerate(names)}
+    placed.sort(key=lambda t: order[t.name])
+    return TagLayout(fmt, p, tuple(states), lvls, tuple(placed), profile, suppress_ve_to_software,
+                     "shadow_present" if shadow_present_bit is not None else None, fault_trigger)
+
+
+def describe_bits(mask: int) -> str:
+    return ", ".join(f"{hi}" if hi == lo else f"{hi}:{lo}" for hi, lo in reversed(bit_ranges(mask)))

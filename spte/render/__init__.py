@@ -1,0 +1,1 @@
+"""Renderers: text, JSON, SVG and C, all reading the same tables."""

@@ -1,0 +1,272 @@
+"""Free-bit maps, the tag allocator, its proof, precise presence and C/JSON export."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from spte import Platform, decode
+from spte.bits import genmask
+from spte.entry import CLASSES
+from spte.metadata import (
+    TagCollision,
+    TagSpec,
+    allocate,
+    free_bits,
+    legacy_is_shadow_present_pte,
+)
+from tests.strategies import u64
+
+
+def bits(*spec: int | tuple[int, int]) -> int:
+    return sum(genmask(*s) if isinstance(s, tuple) else 1 << s for s in spec)
+
+
+# --- not-present: hardware-formats.md section 5.1 and Sean Christopherson's 2020 numbers --
+@pytest.mark.parametrize(("fmt", "expected"), [("x86-64", 63), ("npt", 63), ("pae", 63), ("x86-32", 31),
+                                               ("ept", 60)])
+def test_not_present_free_bits_at_every_level(fmt, expected):
+    for level in CLASSES[fmt]:
+        mask = free_bits(fmt, level, "not_present")
+        assert mask.bit_count() == expected
+        assert not mask & 1  # P / R stays with hardware
+        if fmt == "ept":
+            assert mask == bits((62, 3))
+
+
+def test_not_present_ept_variants():
+    assert free_bits("ept", 1, "not_present", Platform(ept_mbec=True)) == bits((62, 3)) & ~bits(10)
+    assert free_bits("ept", 1, "not_present", suppress_ve_to_software=True).bit_count() == 61
+    both = free_bits("ept", 4, "not_present", Platform(ept_mbec=True), suppress_ve_to_software=True)
+    assert both.bit_count() == 60
+
+
+# --- present: hardware-formats.md section 5.2 ("baseline" = every optional feature off) ----
+BASE = Platform(ept_ad=False, ept_ve=False)
+ALL_EPT = Platform(ept_ad=True, ept_mbec=True, ept_ve=True, ept_verify_guest_paging=True,
+                   ept_paging_write=True, ept_supervisor_shadow_stack=True, ept_sub_page=True)
+PRESENT_MAPS = [
+    # (format, level, state, platform, expected free bits)
+    ("ept", 4, "present_nonleaf", BASE, bits(8, 9, 10, 11, (63, 52))),
+    ("ept", 5, "present_nonleaf", BASE, bits(8, 9, 10, 11, (63, 52))),
+    ("ept", 3, "present_nonleaf", Platform(ept_ad=True, ept_ve=False), bits(9, 10, 11, (63, 52))),
+    ("ept", 2, "present_nonleaf", Platform(ept_ad=True, ept_mbec=True), bits(9, 11, (63, 52))),
+    ("ept", 3, "present_leaf", BASE, bits(8, 9, 10, 11, (63, 52))),
+    ("ept", 2, "present_leaf", Platform(ept_ad=True, ept_ve=False), bits(10, 11, (63, 52))),
+    ("ept", 2, "present_leaf", ALL_EPT, bits(11, (56, 52), 59, 61, 62)),
+    ("ept", 1, "present_leaf", BASE, bits(7, 8, 9, 10, 11, (63, 52))),
+    ("ept", 1, "present_leaf", Platform(ept_ad=True, ept_ve=False), bits(7, 10, 11, (63, 52))),
+    ("ept", 1, "present_leaf", ALL_EPT, bits(7, 11, (56, 52), 59, 62)),
+    ("x86-64", 4, "present_nonleaf", Platform(), bits(6, 8, 9, 10, 11, (62, 52))),
+    ("x86-64", 4, "present_nonleaf", Platform(hlat=True), bits(6, 8, 9, 10, (62, 52))),
+    ("x86-64", 4, "present_nonleaf", Platform(vendor="amd"), bits(6, 9, 10, 11, (62, 52))),
+    ("x86-64", 5, "present_nonleaf", Platform(vendor="amd"), bits(6, 9, 10, 11, (62, 52))),
+    ("npt", 4, "present_nonleaf", Platform(), bits(6, 9, 10, 11, (62, 52))),
+    ("x86-64", 3, "present_nonleaf", Platform(vendor="amd"), bits(6, 8, 9, 10, 11, (62, 52))),
+    ("x86-64", 2, "present_nonleaf", Platform(hlat=True), bits(6, 8, 9, 10, (62, 52))),
+    ("x86-64", 3, "present_leaf", Platform(), bits(9, 10, 11, (62, 52))),
+    ("x86-64", 2, "present_leaf", Platform(pke=True), bits(9, 10, 11, (58, 52))),
+    ("x86-64", 1, "present_leaf", Platform(pks=True, hlat=True), bits(9, 10, (58, 52))),
+    ("npt", 1, "present_leaf", Platform(pke=True, hlat=True), bits(9, 10, 11, (62, 52))),  # KVM drops PKE
+    ("pae", 3, "present_nonleaf", Platform(), bits(9, 10, 11)),
+    ("pae", 2, "present_nonleaf", Platform(), bits(6, 8, 9, 10, 11)),
+    ("pae", 2, "present_leaf", Platform(), bits(9, 10, 11)),
+    ("pae", 1, "present_leaf", Platform(), bits(9, 10, 11)),
+    ("x86-32", 2, "present_nonleaf", Platform(), bits(6, (11, 8))),
+    ("x86-32", 2, "present_leaf", Platform(), bits(9, 10, 11)),
+    ("x86-32", 1, "present_leaf", Platform(), bits(9, 10, 11)),
+]
+
+
+@pytest.mark.parametrize(("fmt", "level", "state", "platform", "expected"), PRESENT_MAPS)
+def test_present_free_maps_match_the_sdm(fmt, level, state, platform, expected):
+    assert free_bits(fmt, level, state, platform) == expected
+
+
+def test_states_that_do_not_exist_are_refused():
+    with pytest.raises(ValueError, match="never leaves"):
+        free_bits("ept", 4, "present_leaf")
+    with pytest.raises(ValueError, match="always leaves"):
+        free_bits("x86-64", 1, "present_nonleaf")
+    with pytest.raises(ValueError, match="unknown state"):
+        free_bits("ept", 1, "absent")
+
+
+def test_fault_state_free_bits():
+    # EPT: W without R misconfigures at every level; hardware reads nothing else.
+    assert free_bits("ept", 1, "fault") == bits((63, 2))
+    # Legacy: P plus reserved PA bit 51 (KVM's MMIO SPTE trigger) when MAXPHYADDR < 52.
+    assert free_bits("x86-64", 1, "fault", Platform(maxphyaddr=46)) == bits((63, 1)) & ~bits(51)
+    assert free_bits("pae", 1, "fault", Platform(maxphyaddr=46)) == bits((63, 1)) & ~bits(62)
+    # No reserved bit in a PTE at MAXPHYADDR 52 with NX on; NX off makes bit 63 reserved.
+    with pytest.raises(ValueError, match="no reserved bit"):
+        free_bits("x86-64", 1, "fault", Platform(maxphyaddr=52))
+    assert free_bits("x86-64", 1, "fault", Platform(maxphyaddr=52, nx=False)) == bits((62, 1))
+    # 32-bit: only a 4 MiB PDE has a reserved bit (21), so PS is part of the trigger.
+    assert free_bits("x86-32", 2, "fault", Platform(maxphyaddr=40)) == bits((31, 1)) & ~bits(7, 21)
+
+
+# --- the allocator ----------------------------------------------------------------------------
+def test_async_pf_invalid_example():
+    """The June 2020 idea: mark a not-present SPTE 'invalid for async #PF'."""
+    ept = allocate("ept", {"async_pf_invalid": 1}, states=["not_present"])
+    legacy = allocate("x86-64", {"async_pf_invalid": 1}, states=["not_present"])
+    assert ept.mask("async_pf_invalid") == 1 << 3  # lowest bit above R/W/X
+    assert legacy.mask("async_pf_invalid") == 1 << 1  # lowest bit above P
+    for layout, fmt in ((ept, "ept"), (legacy, "x86-64")):
+        tagged = layout.encode(0, async_pf_invalid=1)
+        assert layout.decode(tagged) == {"async_pf_invalid": 1}
+        for level in CLASSES[fmt]:
+            assert not decode(tagged, fmt, level).present
+
+
+def test_pinned_split_and_errors():
+    layout = allocate("ept", {"a": {"width": 2, "bits": [52, 60]}, "b": 3, "gen": {"width": 10, "split": True}},
+                      states=["not_present"], levels=[1])
+    assert layout.tag("a").bits == (52, 60) and layout.runs("a") == [(52, 1, 0), (60, 1, 1)]
+    assert layout.tag("b").bits == (3, 4, 5)
+    v = layout.encode(0, a=0b10, b=5, gen=0x3FF)
+    assert layout.decode(v) == {"a": 2, "b": 5, "gen": 0x3FF}
+    with pytest.raises(ValueError, match="split"):
+        layout.shift("a")
+    with pytest.raises(ValueError, match=r"b=0x8 does not fit in 3 bits"):
+        layout.encode(0, b=8)
+
+
+def test_colliding_layouts_are_rejected():
+    with pytest.raises(TagCollision, match="tag 'b' bit 9 overlaps tag 'a'"):
+        allocate("ept", {"a": {"width": 1, "bits": [9]}, "b": {"width": 1, "bits": [9]}})
+    with pytest.raises(TagCollision, match=r"bit 0 is owned in not_present .* EptPte.read"):
+        allocate("ept", {"a": {"width": 1, "bits": [0]}})
+    with pytest.raises(TagCollision, match="suppress_ve"):
+        allocate("ept", {"a": {"width": 1, "bits": [63]}})
+    ok = allocate("ept", {"a": {"width": 1, "bits": [63]}}, suppress_ve_to_software=True)
+    assert ok.mask("a") == 1 << 63
+    with pytest.raises(TagCollision, match=r"bit 8 is owned in present_leaf .*accessed"):
+        allocate("ept", {"a": {"width": 1, "bits": [8]}}, states=["present_leaf"])
+    with pytest.raises(TagCollision, match="no room for tag 'big'"):
+        allocate("ept", {"big": 20}, states=["present_leaf"], levels=[1])
+
+
+def test_precise_presence_and_the_2020_predicate():
+    layout = allocate("ept", {"async_pf_invalid": 1}, states=["not_present"], shadow_present_bit=11)
+    tagged_not_present = layout.encode(0, async_pf_invalid=1)
+    present = layout.encode(0x7 | 0x1000, shadow_present=1)
+    mmio = 0x6  # W|X misconfiguration: KVM's EPT MMIO SPTE marker
+    is_mmio = lambda s: s & 0x7 == 0x6  # noqa: E731
+    assert layout.is_shadow_present_pte(present)
+    assert not layout.is_shadow_present_pte(tagged_not_present)
+    assert not layout.is_shadow_present_pte(mmio)
+    # The pre-5.13 definition misreads the tagged not-present SPTE as present.
+    assert legacy_is_shadow_present_pte(tagged_not_present, is_mmio)
+    assert not legacy_is_shadow_present_pte(mmio, is_mmio)
+    with pytest.raises(TagCollision, match="HLAT|restart"):
+        allocate("x86-64", {}, shadow_present_bit=11, platform=Platform(hlat=True))
+
+
+@st.composite
+def random_layouts(draw):
+    fmt = draw(st.sampled_from(["ept", "x86-64", "npt", "pae"]))
+    states = draw(st.lists(st.sampled_from(["not_present", "present_leaf", "fault"]), min_size=1,
+                           max_size=2, unique=True))
+    specs = []
+    for i in range(draw(st.integers(1, 5))):
+        width = draw(st.integers(1, 8))
+        pinned = draw(st.none() | st.lists(st.integers(0, 63), min_size=width, max_size=width, unique=True))
+        specs.append(TagSpec(f"t{i}", width, bits=tuple(pinned) if pinned else None, split=draw(st.booleans())))
+    return fmt, tuple(states), specs
+
+
+@given(layout_spec=random_layouts(), entry=u64, data=st.data())
+def test_random_layouts_keep_every_invariant(layout_spec, entry, data):
+    fmt, states, specs = layout_spec
+    platform = Platform(maxphyaddr=46)
+    levels = [1] if "present_leaf" in states else list(CLASSES[fmt])
+    # The brute-force reference: which bits may a tag use at all?
+    allowed = (1 << 64) - 1
+    for s in states:
+        for lv in levels:
+            allowed &= free_bits(fmt, lv, s, platform)
+    pinned = [s for s in specs if s.bits]
+    pinned_ok = all(sum(1 << b for b in s.bits) & ~allowed == 0 for s in pinned) and \
+        sum(len(s.bits) for s in pinned) == len({b for s in pinned for b in s.bits})
+    try:
+        layout = allocate(fmt, specs, states=states, platform=platform, levels=levels)
+    except TagCollision:
+        if pinned_ok:  # then only automatic placement can have run out of room
+            assume(False)
+        return
+    assert pinned_ok, "a colliding pinned layout was accepted"
+    masks = [t.mask for t in layout.tags]
+    assert sum(masks) == layout.owned_mask and all(m & ~allowed == 0 for m in masks)
+    values = {t.name: data.draw(st.integers(0, (1 << t.width) - 1)) for t in layout.tags}
+    tagged = layout.encode(entry, **values)
+    assert layout.decode(tagged) == values
+    assert tagged & ~layout.owned_mask == entry & ~layout.owned_mask  # hardware bits untouched
+    for lv in levels:
+        if "not_present" in states:
+            base = entry & ~CLASSES[fmt][lv][0].present_mask(platform) & ~(1 << 63 if fmt == "ept" else 0)
+            assert not decode(layout.encode(base, **values), fmt, lv, platform).present
+
+
+# --- export -----------------------------------------------------------------------------------
+def test_json_export():
+    layout = allocate("ept", {"async_pf_invalid": 1, "gen": {"width": 4, "bits": [52, 53, 60, 61]}})
+    doc = json.loads(layout.to_json())
+    assert doc["format"] == "ept" and doc["states"] == ["not_present"]
+    tags = {t["name"]: t for t in doc["tags"]}
+    assert tags["async_pf_invalid"]["mask"] == "0x0000000000000008" and tags["async_pf_invalid"]["shift"] == 3
+    assert tags["gen"]["shift"] is None and [r["bit"] for r in tags["gen"]["runs"]] == [52, 60]
+    assert doc["hardware_owned"]["not_present"]["1"] == "0x8000000000000007"
+
+
+C_PROGRAM = r"""
+#include <stdio.h>
+#include "tags.h"
+int main(void) {
+    uint64_t s = 0x8000000000000000ULL;
+%s
+    printf("%%llx\n", (unsigned long long)s);
+%s
+    return 0;
+}
+"""
+
+
+def test_c_header_compiles_and_agrees(tmp_path):
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    layout = allocate("ept", {"async_pf_invalid": 1, "gen": {"width": 12, "split": True},
+                              "mid": {"width": 3, "bits": [55, 56, 57]}},
+                      states=["not_present"], shadow_present_bit=11)
+    values = {"async_pf_invalid": 1, "gen": 0xABC, "mid": 5, "shadow_present": 1}
+    (tmp_path / "tags.h").write_text(layout.to_c_header())
+    sets = "\n".join(f"    s = {n}_set(s, {v:#x}ULL);" for n, v in values.items())
+    gets = "\n".join(f'    printf("{n}=%llx\\n", (unsigned long long){n}_get(s));' for n in values)
+    (tmp_path / "t.c").write_text(C_PROGRAM % (sets, gets))
+    subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-o", str(tmp_path / "t"), str(tmp_path / "t.c")],
+                   check=True, cwd=tmp_path)
+    out = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout.split()
+    assert int(out[0], 16) == layout.encode(1 << 63, **values)
+    assert dict(line.split("=") for line in out[1:]) == {n: f"{v:x}" for n, v in values.items()}
+
+
+def test_c_header_static_asserts_catch_a_forged_overlap(tmp_path):
+    """The _Static_asserts restate the proof: a hand-edited overlapping mask fails to compile."""
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    layout = allocate("x86-64", {"a": 1, "b": 1})
+    forged = layout.to_c_header().replace("#define B_MASK 0x0000000000000004ULL",
+                                          "#define B_MASK 0x0000000000000002ULL")
+    assert forged != layout.to_c_header()
+    (tmp_path / "t.c").write_text(forged + "\nint main(void) { return 0; }\n")
+    r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-c", "-o", "/dev/null", str(tmp_path / "t.c")],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "a and b overlap" in r.stderr
