@@ -93,7 +93,7 @@ def free_bits(format: str, level: int, state: str, platform: Platform | None = N
     """Mask of the bits software may own in ``state`` (count it with ``.bit_count()``).
 
     >>> hex(free_bits("ept", 1, "present_leaf", Platform(ept_ad=False)))
-    '0xfff0000000000f80'
+    '0x7ff0000000000f80'
     >>> free_bits("ept", 1, "not_present", Platform(ept_mbec=True)).bit_count()
     59
     """
