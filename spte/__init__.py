@@ -1,5 +1,6 @@
 """spte: bit-accurate x86 shadow/extended page-table entries and their software bits."""
 
+from spte import kvm
 from spte.bits import Field, FieldInfo, Layout, Role
 from spte.entry import (
     CLASSES,
@@ -37,6 +38,7 @@ from spte.entry import (
     decode,
     entry_class,
 )
+from spte.metadata import STATES, TagCollision, TagLayout, TagSpec, allocate, free_bits
 from spte.platform import Platform
 
 __version__ = "0.1.0"
@@ -46,5 +48,6 @@ __all__ = [
     "EptPml5e", "EptPte", "Field", "FieldInfo", "Layout", "NptPde", "NptPde2M", "NptPdpte",
     "NptPdpte1G", "NptPml4e", "NptPml5e", "NptPte", "PaePde", "PaePde2M", "PaePdpte", "PaePte",
     "Pde", "Pde2M", "Pde32", "Pde4M", "Pdpte", "Pdpte1G", "Platform", "Pml4e", "Pml5e",
-    "Problem", "Pte", "Pte32", "Role", "__version__", "decode", "entry_class",
+    "Problem", "Pte", "Pte32", "Role", "STATES", "TagCollision", "TagLayout", "TagSpec", "__version__",
+    "allocate", "decode", "entry_class", "free_bits", "kvm",
 ]

@@ -260,14 +260,17 @@ def _levels_for(format: str, state: str, levels: Sequence[int]) -> list[int]:
 def prove(layout: TagLayout) -> Proof:
     """Check every invariant; raise :class:`TagCollision` naming the first violation."""
     facts: list[str] = []
-    seen: dict[int, str] = {}
-    for t in layout.tags:
-        for b in t.bits:
-            if b in seen:
-                raise TagCollision(f"tag {t.name!r} bit {b} overlaps tag {seen[b]!r}")
-            seen[b] = t.name
-    if layout.tags:
-        facts.append("no two tags share a bit")
+    # Two tags may reuse a bit only if no entry state allows both (KVM's MMIO generation
+    # reuses the A/D-type and writable bits of present SPTEs, for example).
+    for i, a in enumerate(layout.tags):
+        for other in layout.tags[i + 1:]:
+            shared = set(a.states) & set(other.states)
+            if a.mask & other.mask and shared:
+                bit = bit_list(a.mask & other.mask)[0]
+                raise TagCollision(f"tag {other.name!r} bit {bit} overlaps tag {a.name!r} "
+                                   f"(both may be set when {', '.join(sorted(shared))})")
+    if len(layout.tags) > 1:
+        facts.append("no two tags that may be set in the same state share a bit")
     for t in layout.tags:
         for state in t.states:
             for lv in _levels_for(layout.format, state, layout.levels):
@@ -385,10 +388,15 @@ def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] 
             if bits_or_none is None and spec.split and avail.bit_count() >= spec.width:
                 bits_or_none = tuple(bit_list(avail)[: spec.width])
             if bits_or_none is None:
+                why = ""
+                if profile is not None:
+                    owners = dict.fromkeys(o for s in tag_states for b in range(width)
+                                           if (o := profile.owner_of(b, s)) is not None)
+                    why = "; " + "; ".join(owners) if owners else ""
                 raise TagCollision(
                     f"no room for tag {spec.name!r} ({spec.width} bit{'s' if spec.width > 1 else ''}"
                     f"{', split allowed' if spec.split else ', contiguous'}) in {', '.join(tag_states)}: "
-                    f"free bits are {format_ranges(avail)}")
+                    f"free bits are {format_ranges(avail)}{why}")
             bits = bits_or_none
         placed.append(Tag(spec.name, tuple(bits), tuple(tag_states), spec.meaning))
         taken |= placed[-1].mask
