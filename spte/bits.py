@@ -131,6 +131,7 @@ class Field:
     meaning: str
     control: str | None = None
     otherwise: Role = Role.IGNORED
+    short: str = ""  # label for one-line output (R, W, X, PS, XD, ...)
 
     @property
     def hi_lo(self) -> tuple[Bound, Bound]:
@@ -151,6 +152,11 @@ class FieldInfo:
     role: Role
     meaning: str
     control: str | None
+    short: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.short or self.name
 
     @property
     def hi(self) -> int:
@@ -248,7 +254,7 @@ def _split_at_c_bit(f: Field, lo: int, hi: int, c_bit: int) -> list[FieldInfo]:
     out = []
     if c_bit > lo:
         out.append(FieldInfo(f.name, lo, c_bit - lo, Role.ADDRESS, f.meaning, None))
-    out.append(FieldInfo("c_bit", c_bit, 1, Role.FLAG, "SME/SEV C-bit: the page is encrypted", None))
+    out.append(FieldInfo("c_bit", c_bit, 1, Role.FLAG, "SME/SEV C-bit: the page is encrypted", None, "C"))
     if hi > c_bit:
         out.append(FieldInfo(f"{f.name}_high", c_bit + 1, hi - c_bit, Role.ADDRESS,
                              "address bits above the C-bit", None))
@@ -275,6 +281,6 @@ def _resolve(table: tuple[Field, ...], platform: Platform, width: int) -> Layout
                 and isinstance(hi_b, PhysBound) and hi_b.cap is None):
             out.extend(_split_at_c_bit(f, lo, hi, platform.c_bit))
             continue
-        out.append(FieldInfo(f.name, lo, hi - lo + 1, role, f.meaning, f.control))
+        out.append(FieldInfo(f.name, lo, hi - lo + 1, role, f.meaning, f.control, f.short))
     out.sort(key=lambda fi: fi.lo)
     return Layout(tuple(out), width, platform)

@@ -16,32 +16,32 @@ P, F, MT, A, IGN, RSV = (Role.PERMISSION, Role.FLAG, Role.MEMORY_TYPE, Role.ADDR
 MEMORY_TYPES = {0: "UC", 1: "WC", 4: "WT", 5: "WP", 6: "WB"}
 
 _RWX = (
-    Field("read", 0, P, "reads allowed"),
-    Field("write", 1, P, "writes allowed"),
-    Field("execute", 2, P, "instruction fetches allowed (supervisor-mode with MBEC)"),
+    Field("read", 0, P, "reads allowed", short="R"),
+    Field("write", 1, P, "writes allowed", short="W"),
+    Field("execute", 2, P, "instruction fetches allowed (supervisor-mode with MBEC)", short="X"),
 )
 _UX = Field("execute_user", 10, P, "user-mode fetches allowed (mode-based execute control)",
-            control="ept_mbec")
+            control="ept_mbec", short="XU")
 _ACCESSED = Field("accessed", 8, F, "set by the CPU when the entry is used (EPTP[6]=1)",
-                  control="ept_ad")
+                  control="ept_ad", short="A")
 _DIRTY = Field("dirty", 9, F, "set by the CPU on a write to the page (EPTP[6]=1)",
-               control="ept_ad")
+               control="ept_ad", short="D")
 _RSVD_PA = Field("reserved_pa", (51, M), RSV, "physical-address bits at or above MAXPHYADDR")
 # Bit 63 is ignored in a present non-leaf entry, but in a *not-present* entry at any level
 # it decides whether an EPT violation becomes #VE, so it keeps its name everywhere.
 _SVE_NONLEAF = Field("suppress_ve", 63, IGN,
-                     "ignored while present; suppresses #VE when the entry is not present")
+                     "ignored while present; suppresses #VE when the entry is not present", short="SVE")
 _LEAF_HIGH = (
     Field("ignored_52_56", (56, 52), IGN, "ignored"),
     Field("verify_guest_paging", 57, F, "guest-paging verification (HLAT family)",
-          control="ept_verify_guest_paging"),
-    Field("paging_write", 58, F, "paging-write access (HLAT family)", control="ept_paging_write"),
+          control="ept_verify_guest_paging", short="VGP"),
+    Field("paging_write", 58, F, "paging-write access (HLAT family)", control="ept_paging_write", short="PWA"),
     Field("ignored_59", 59, IGN, "ignored"),
     Field("supervisor_shadow_stack", 60, F, "supervisor shadow-stack page (EPTP[7]=1)",
-          control="ept_supervisor_shadow_stack"),
+          control="ept_supervisor_shadow_stack", short="SSS"),
 )
 _SVE_LEAF = Field("suppress_ve", 63, F, "EPT violations are not converted to #VE",
-                  control="ept_ve")
+                  control="ept_ve", short="SVE")
 
 EPT_PML4E = (
     *_RWX,
@@ -60,7 +60,7 @@ EPT_PML5E = EPT_PML4E
 EPT_TABLE = (  # PDPTE or PDE that references a table (bit 7 = 0)
     *_RWX,
     Field("reserved_3_6", (6, 3), RSV, "reserved in a non-leaf entry"),
-    Field("page_size", 7, F, "0: this entry references a table"),
+    Field("page_size", 7, F, "0: this entry references a table", short="PS"),
     _ACCESSED,
     Field("ignored_9", 9, IGN, "ignored"),
     _UX,
@@ -77,10 +77,10 @@ EPT_PDE = EPT_TABLE
 def _large_leaf(align_hi: int, size: str, control: str) -> tuple[Field, ...]:
     return (
         *_RWX,
-        Field("memory_type", (5, 3), MT, "EPT memory type: UC 0, WC 1, WT 4, WP 5, WB 6"),
-        Field("ignore_pat", 6, F, "ignore the guest PAT memory type"),
+        Field("memory_type", (5, 3), MT, "EPT memory type: UC 0, WC 1, WT 4, WP 5, WB 6", short="MT"),
+        Field("ignore_pat", 6, F, "ignore the guest PAT memory type", short="IPAT"),
         Field("page_size", 7, F, f"1: this entry maps a {size} page", control=control,
-              otherwise=RSV),
+              otherwise=RSV, short="PS"),
         _ACCESSED,
         _DIRTY,
         _UX,
@@ -99,8 +99,8 @@ EPT_PDE_2M = _large_leaf(20, "2 MiB", "ept_2m")
 
 EPT_PTE = (
     *_RWX,
-    Field("memory_type", (5, 3), MT, "EPT memory type: UC 0, WC 1, WT 4, WP 5, WB 6"),
-    Field("ignore_pat", 6, F, "ignore the guest PAT memory type"),
+    Field("memory_type", (5, 3), MT, "EPT memory type: UC 0, WC 1, WT 4, WP 5, WB 6", short="MT"),
+    Field("ignore_pat", 6, F, "ignore the guest PAT memory type", short="IPAT"),
     Field("ignored_7", 7, IGN, "ignored (there is no page-size bit in a PTE)"),
     _ACCESSED,
     _DIRTY,
@@ -110,7 +110,7 @@ EPT_PTE = (
     _RSVD_PA,
     *_LEAF_HIGH,
     Field("sub_page_write", 61, F, "sub-page write permissions apply (SPP)",
-          control="ept_sub_page"),
+          control="ept_sub_page", short="SPP"),
     Field("ignored_62", 62, IGN, "ignored"),
     _SVE_LEAF,
 )

@@ -12,22 +12,22 @@ P, F, MT, A, IGN, RSV = (Role.PERMISSION, Role.FLAG, Role.MEMORY_TYPE, Role.ADDR
                          Role.IGNORED, Role.RESERVED)
 
 _LOW = (
-    Field("present", 0, F, "the entry is present"),
-    Field("writable", 1, P, "writes allowed (R/W)"),
-    Field("user", 2, P, "user-mode accesses allowed (U/S)"),
-    Field("write_through", 3, MT, "page-level write-through (PWT)"),
-    Field("cache_disable", 4, MT, "page-level cache disable (PCD)"),
-    Field("accessed", 5, F, "set by the CPU when the entry is used"),
+    Field("present", 0, F, "the entry is present", short="P"),
+    Field("writable", 1, P, "writes allowed (R/W)", short="W"),
+    Field("user", 2, P, "user-mode accesses allowed (U/S)", short="U"),
+    Field("write_through", 3, MT, "page-level write-through (PWT)", short="PWT"),
+    Field("cache_disable", 4, MT, "page-level cache disable (PCD)", short="PCD"),
+    Field("accessed", 5, F, "set by the CPU when the entry is used", short="A"),
 )
 _RSVD_PA = Field("reserved_pa", (62, M), RSV, "reserved: bits 62:MAXPHYADDR")
 _XD = Field("execute_disable", 63, P, "instruction fetches not allowed (XD, EFER.NXE=1)",
-            control="nx", otherwise=RSV)
+            control="nx", otherwise=RSV, short="XD")
 
 PAE_PDPTE = (
-    Field("present", 0, F, "the entry is present"),
+    Field("present", 0, F, "the entry is present", short="P"),
     Field("reserved_1_2", (2, 1), RSV, "reserved (#GP on MOV CR3)"),
-    Field("write_through", 3, MT, "page-level write-through (PWT)"),
-    Field("cache_disable", 4, MT, "page-level cache disable (PCD)"),
+    Field("write_through", 3, MT, "page-level write-through (PWT)", short="PWT"),
+    Field("cache_disable", 4, MT, "page-level cache disable (PCD)", short="PCD"),
     Field("reserved_5_8", (8, 5), RSV, "reserved (#GP on MOV CR3)"),
     Field("ignored_9_11", (11, 9), IGN, "ignored"),
     Field("frame", (M - 1, 12), A, "physical address of the page directory"),
@@ -37,7 +37,7 @@ PAE_PDPTE = (
 PAE_PDE = (
     *_LOW,
     Field("ignored_6", 6, IGN, "ignored"),
-    Field("page_size", 7, F, "0: this entry references a page table"),
+    Field("page_size", 7, F, "0: this entry references a page table", short="PS"),
     Field("ignored_8_11", (11, 8), IGN, "ignored"),
     Field("frame", (M - 1, 12), A, "physical address of the page table"),
     _RSVD_PA,
@@ -46,11 +46,11 @@ PAE_PDE = (
 
 PAE_PDE_2M = (
     *_LOW,
-    Field("dirty", 6, F, "set by the CPU on a write to the page"),
-    Field("page_size", 7, F, "1: this entry maps a 2 MiB page"),
-    Field("global", 8, F, "global translation (CR4.PGE)"),
+    Field("dirty", 6, F, "set by the CPU on a write to the page", short="D"),
+    Field("page_size", 7, F, "1: this entry maps a 2 MiB page", short="PS"),
+    Field("global", 8, F, "global translation (CR4.PGE)", short="G"),
     Field("ignored_9_11", (11, 9), IGN, "ignored"),
-    Field("pat", 12, MT, "PAT index bit 2 (bit 12 in large leaves)"),
+    Field("pat", 12, MT, "PAT index bit 2 (bit 12 in large leaves)", short="PAT"),
     Field("reserved_13_20", (20, 13), RSV, "reserved: 2 MiB alignment"),
     Field("frame", (M - 1, 21), A, "physical address of the 2 MiB page"),
     _RSVD_PA,
@@ -59,9 +59,9 @@ PAE_PDE_2M = (
 
 PAE_PTE = (
     *_LOW,
-    Field("dirty", 6, F, "set by the CPU on a write to the page"),
-    Field("pat", 7, MT, "PAT index bit 2 (bit 7 in a 4 KiB PTE)"),
-    Field("global", 8, F, "global translation (CR4.PGE)"),
+    Field("dirty", 6, F, "set by the CPU on a write to the page", short="D"),
+    Field("pat", 7, MT, "PAT index bit 2 (bit 7 in a 4 KiB PTE)", short="PAT"),
+    Field("global", 8, F, "global translation (CR4.PGE)", short="G"),
     Field("ignored_9_11", (11, 9), IGN, "ignored"),
     Field("frame", (M - 1, 12), A, "physical address of the 4 KiB page"),
     _RSVD_PA,

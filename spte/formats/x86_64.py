@@ -13,20 +13,20 @@ P, F, MT, A, PK, IGN, RSV = (Role.PERMISSION, Role.FLAG, Role.MEMORY_TYPE, Role.
                              Role.PROTECTION_KEY, Role.IGNORED, Role.RESERVED)
 
 _LOW = (
-    Field("present", 0, F, "the entry is present"),
-    Field("writable", 1, P, "writes allowed (R/W)"),
-    Field("user", 2, P, "user-mode accesses allowed (U/S)"),
-    Field("write_through", 3, MT, "page-level write-through (PWT)"),
-    Field("cache_disable", 4, MT, "page-level cache disable (PCD)"),
-    Field("accessed", 5, F, "set by the CPU when the entry is used"),
+    Field("present", 0, F, "the entry is present", short="P"),
+    Field("writable", 1, P, "writes allowed (R/W)", short="W"),
+    Field("user", 2, P, "user-mode accesses allowed (U/S)", short="U"),
+    Field("write_through", 3, MT, "page-level write-through (PWT)", short="PWT"),
+    Field("cache_disable", 4, MT, "page-level cache disable (PCD)", short="PCD"),
+    Field("accessed", 5, F, "set by the CPU when the entry is used", short="A"),
 )
 _RESTART = Field("restart", 11, F, "HLAT paging: restart the walk with ordinary paging",
-                 control="hlat")
+                 control="hlat", short="RST")
 _RSVD_PA = Field("reserved_pa", (51, M), RSV, "physical-address bits at or above MAXPHYADDR")
 _XD = Field("execute_disable", 63, P, "instruction fetches not allowed (XD, EFER.NXE=1)",
-            control="nx", otherwise=RSV)
+            control="nx", otherwise=RSV, short="XD")
 _PKEY = Field("protection_key", (62, 59), PK, "protection key (CR4.PKE / CR4.PKS)",
-              control="pkeys")
+              control="pkeys", short="PK")
 
 PML4E = (
     *_LOW,
@@ -46,7 +46,7 @@ PML5E = PML4E
 TABLE = (  # PDPTE or PDE that references a table (PS = 0)
     *_LOW,
     Field("ignored_6", 6, IGN, "ignored"),
-    Field("page_size", 7, F, "0: this entry references a table"),
+    Field("page_size", 7, F, "0: this entry references a table", short="PS"),
     Field("ignored_8", 8, IGN, "ignored (AMD too: bug fix 5ecad245de2a)"),
     Field("ignored_9_10", (10, 9), IGN, "ignored"),
     _RESTART,
@@ -62,13 +62,13 @@ PDE = TABLE
 def _large_leaf(align_hi: int, size: str, control: str | None) -> tuple[Field, ...]:
     return (
         *_LOW,
-        Field("dirty", 6, F, "set by the CPU on a write to the page"),
+        Field("dirty", 6, F, "set by the CPU on a write to the page", short="D"),
         Field("page_size", 7, F, f"1: this entry maps a {size} page", control=control,
-              otherwise=RSV),
-        Field("global", 8, F, "global translation (CR4.PGE)"),
+              otherwise=RSV, short="PS"),
+        Field("global", 8, F, "global translation (CR4.PGE)", short="G"),
         Field("ignored_9_10", (10, 9), IGN, "ignored"),
         _RESTART,
-        Field("pat", 12, MT, "PAT index bit 2 (bit 12 in large leaves)"),
+        Field("pat", 12, MT, "PAT index bit 2 (bit 12 in large leaves)", short="PAT"),
         Field(f"reserved_13_{align_hi}", (align_hi, 13), RSV, f"reserved: {size} alignment"),
         Field("frame", (M - 1, align_hi + 1), A, f"physical address of the {size} page"),
         _RSVD_PA,
@@ -83,9 +83,9 @@ PDE_2M = _large_leaf(20, "2 MiB", None)
 
 PTE = (
     *_LOW,
-    Field("dirty", 6, F, "set by the CPU on a write to the page"),
-    Field("pat", 7, MT, "PAT index bit 2 (bit 7 in a 4 KiB PTE)"),
-    Field("global", 8, F, "global translation (CR4.PGE)"),
+    Field("dirty", 6, F, "set by the CPU on a write to the page", short="D"),
+    Field("pat", 7, MT, "PAT index bit 2 (bit 7 in a 4 KiB PTE)", short="PAT"),
+    Field("global", 8, F, "global translation (CR4.PGE)", short="G"),
     Field("ignored_9_10", (10, 9), IGN, "ignored"),
     _RESTART,
     Field("frame", (M - 1, 12), A, "physical address of the 4 KiB page"),

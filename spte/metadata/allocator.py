@@ -177,7 +177,11 @@ class TagLayout:
 
     @property
     def owned_mask(self) -> int:
-        return sum(t.mask for t in self.tags)
+        """Every bit some tag may use (tags in disjoint states may share bits)."""
+        out = 0
+        for t in self.tags:
+            out |= t.mask
+        return out
 
     # -- encode / decode ------------------------------------------------------------------
 
@@ -291,7 +295,10 @@ def prove(layout: TagLayout) -> Proof:
                          + (f" and every {layout.profile.name} bit" if layout.profile else ""))
     # A tagged not-present entry stays not-present; a tagged faulting entry still faults.
     for lv in _levels_for(layout.format, "not_present", layout.levels):
-        tagged = sum(t.mask for t in layout.tags if "not_present" in t.states)
+        tagged = 0
+        for t in layout.tags:
+            if "not_present" in t.states:
+                tagged |= t.mask
         if layout.hardware_present(tagged, lv):
             raise TagCollision(f"tags make a not-present level-{lv} entry present")
         if layout.format == "ept" and not layout.suppress_ve_to_software and tagged >> 63:

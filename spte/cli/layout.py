@@ -1,0 +1,100 @@
+"""``spte layout``: the bit map of an entry as text, JSON or an SVG picture."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from spte.cli.common import UsageError, add_level_option, add_platform_options, check_level, resolve
+from spte.entry import CLASSES, Entry
+from spte.kvm import KvmProfile
+from spte.metadata.states import STATES, free_bits, state_class
+from spte.platform import Platform
+from spte.render.svg import layout_svg
+from spte.render.text import ruler
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("layout", help="show the bit layout of an entry",
+                       description="Show which bits of an entry are hardware, reserved, ignored, "
+                                   "software-owned (with --kvm) and free (with --state).")
+    add_platform_options(p)
+    add_level_option(p)
+    p.add_argument("--large", action="store_true", help="the large-page leaf at this level (PS=1)")
+    p.add_argument("--state", choices=STATES, help="mark the bits software may use in this entry state")
+    p.add_argument("--svg", metavar="FILE", help="write an SVG picture to FILE ('-' for stdout)")
+    p.add_argument("--json", action="store_true", help="the layout as JSON")
+    p.set_defaults(func=run)
+
+
+def select(fmt: str, level: int, large: bool, state: str | None) -> type[Entry]:
+    check_level(fmt, level)
+    try:
+        if state is not None:
+            return state_class(fmt, level, state)
+        table_cls, large_cls = CLASSES[fmt][level]
+        if large:
+            if large_cls is None:
+                raise UsageError(f"--large: format {fmt} has no large page at level {level}")
+            return large_cls
+        return table_cls
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def layout_data(fmt: str, level: int, large: bool, state: str | None, platform: Platform,
+                prof: KvmProfile | None) -> tuple[type[Entry], int | None, dict[int, str], str]:
+    cls = select(fmt, level, large, state)
+    free = None
+    software: dict[int, str] = {}
+    if prof is not None:
+        for t in prof.layout.tags:
+            if state is None or state in t.states:
+                for b in t.bits:
+                    software.setdefault(b, t.name)
+        if state == "not_present":  # the kernel's rules for non-shadow-present SPTEs
+            for why, mask in prof.not_present_rules().items():
+                for b in range(64):
+                    if mask >> b & 1:
+                        software.setdefault(b, why.split(":")[0])
+    if state is not None:
+        try:
+            free = free_bits(fmt, level, state, platform)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if prof is not None:
+            free &= ~prof.owned_bits(state)
+    title = f"{cls.SDM_NAME} ({cls.__name__}, {fmt} level {level}" + (f", {state}" if state else "") + \
+        (f", {prof.name}" if prof else "") + f", MAXPHYADDR {platform.maxphyaddr})"
+    return cls, free, software, title
+
+
+def run(args: argparse.Namespace) -> int:
+    fmt, platform, prof = resolve(args)
+    cls, free, software, title = layout_data(fmt, args.level, args.large, args.state, platform, prof)
+    layout = cls.layout(platform)
+    if args.svg:
+        svg = layout_svg(layout, title, free, software)
+        if args.svg == "-":
+            sys.stdout.write(svg)
+        else:
+            try:
+                with open(args.svg, "w") as fh:
+                    fh.write(svg)
+            except OSError as e:
+                sys.stderr.write(f"spte: {args.svg}: cannot write ({e.strerror or e})\n")
+                return 1
+        if args.svg == "-" or not args.json:
+            return 0
+    if args.json:
+        doc = {"title": title, "format": fmt, "level": args.level, "class": cls.__name__, "width": layout.width,
+               "profile": prof.name if prof else None, "state": args.state,
+               "free": None if free is None else f"{free:#x}",
+               "fields": [{"name": f.name, "lo": f.lo, "hi": f.hi, "width": f.width, "mask": f"{f.mask:#x}",
+                           "role": str(f.role), "meaning": f.meaning, "control": f.control} for f in layout.fields],
+               "software": {str(b): n for b, n in sorted(software.items())}}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return 0
+    sys.stdout.write(ruler(layout, title, free, software) + "\n")
+    return 0

@@ -1,0 +1,95 @@
+"""Human-readable renderings: the per-value field table and the 64-bit layout ruler."""
+
+from __future__ import annotations
+
+from spte.bits import FieldInfo, Layout, Role, format_ranges
+from spte.entry import Entry
+
+RESET = "\033[0m"
+COLOURS = {Role.PERMISSION: "\033[1;32m", Role.FLAG: "\033[1;32m", Role.MEMORY_TYPE: "\033[1;36m",
+           Role.ADDRESS: "\033[1;34m", Role.PROTECTION_KEY: "\033[1;36m", Role.IGNORED: "\033[2m",
+           Role.RESERVED: "\033[1;31m", Role.SOFTWARE: "\033[1;35m"}
+
+
+def paint(text: str, role: Role, colour: bool) -> str:
+    return f"{COLOURS[role]}{text}{RESET}" if colour else text
+
+
+def entry_view(entry: Entry, colour: bool = False, software: dict[int, str] | None = None) -> str:
+    """Every field of ``entry`` with its bits, value, role and meaning.
+
+    ``software`` maps bit numbers to the software owner (e.g. a KVM tag name) shown in
+    the last column.
+    """
+    layout = entry.layout(entry.platform)
+    present = "present" if entry.present else "not present"
+    head = (f"{entry.to_hex()}  {entry.SDM_NAME} ({type(entry).__name__}, {entry.FORMAT} level {entry.LEVEL})\n"
+            f"  {present}, {'leaf' if entry.is_leaf else 'non-leaf'}, maps {_size(entry.page_size_bytes)}, "
+            f"address {entry.address:#x} (pfn {entry.pfn:#x})")
+    rows = [f"  {'bits':<7} {'field':<24} {'value':>18}  {'role':<14} meaning"]
+    for f in layout.fields:
+        v = (entry.value >> f.lo) & f.max
+        role = f.role
+        meaning = f.meaning
+        owners = sorted({software[b] for b in range(f.lo, f.hi + 1) if software and b in software})
+        if owners:
+            meaning += f"  [software: {', '.join(owners)}]"
+        text = f"  {f.bits_text():<7} {f.name:<24} {_value(f, v):>18}  {role!s:<14} {meaning}"
+        if role is Role.RESERVED and v and entry.present:
+            text += "  <-- reserved bit set"
+        rows.append(paint(text, Role.SOFTWARE if owners else role, colour) if v else text)
+    problems = entry.problems()
+    tail = "  problems: " + ("none" if not problems else "; ".join(p.message for p in problems))
+    return "\n".join([head, *rows, tail])
+
+
+def _value(f: FieldInfo, v: int) -> str:
+    return str(v) if f.width == 1 else f"{v:#x}"
+
+
+def _size(n: int) -> str:
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n >> shift} {unit}"
+    return f"{n} B"
+
+
+KIND_MARK = {"hardware": "H", "ignored": ".", "reserved": "r", "software": "S", "free": "_"}
+
+
+def bit_kinds(layout: Layout, free: int | None = None, software: dict[int, str] | None = None) -> list[str]:
+    """One kind per bit: hardware / reserved / ignored / software / free."""
+    kinds = []
+    for b in range(layout.width):
+        f = layout.field_at(b)
+        if free is not None and free >> b & 1:
+            kinds.append("free")
+        elif software and b in software:
+            kinds.append("software")
+        elif f.role is Role.RESERVED:
+            kinds.append("reserved")
+        elif f.role is Role.IGNORED:
+            kinds.append("ignored" if free is None else "hardware")
+        else:
+            kinds.append("hardware")
+    return kinds
+
+
+def ruler(layout: Layout, title: str, free: int | None = None, software: dict[int, str] | None = None) -> str:
+    """A 64-bit (or 32-bit) ruler with one mark per bit, then the field list."""
+    kinds = bit_kinds(layout, free, software)
+    hi = layout.width - 1
+    tens = "".join(str(b // 10) if b % 10 == 0 or b == hi else " " for b in range(hi, -1, -1))
+    ones = "".join(str(b % 10) for b in range(hi, -1, -1))
+    marks = "".join(KIND_MARK[kinds[b]] for b in range(hi, -1, -1))
+    legend = "  ".join(f"{m}={k}" for k, m in KIND_MARK.items())
+    lines = [title, f"  {tens}", f"  {ones}", f"  {marks}", f"  {legend}"]
+    if free is not None:
+        lines.append(f"  free: {free.bit_count()} bits: {format_ranges(free)}")
+    lines.append("")
+    for f in reversed(layout.fields):
+        owner = sorted({software[b] for b in range(f.lo, f.hi + 1) if software and b in software})
+        extra = f"  [software: {', '.join(owner)}]" if owner else ""
+        ctl = f" (role set by {f.control})" if f.control else ""
+        lines.append(f"  {f.bits_text():>7}  {f.name:<24} {f.role!s:<14} {f.meaning}{ctl}{extra}")
+    return "\n".join(lines)
