@@ -105,6 +105,7 @@ class Entry:
     ENUMS: ClassVar[Mapping[str, Mapping[str, int]]] = {}
 
     _layouts: ClassVar[dict[Platform, Layout]]
+    _present_masks: ClassVar[dict[int, int]]
     _default_layout: ClassVar[Layout]
     _max_value: ClassVar[int]
 
@@ -117,6 +118,7 @@ class Entry:
         if "TABLE" not in cls.__dict__:
             return
         cls._layouts = {}
+        cls._present_masks = {}
         cls._max_value = (1 << cls.WIDTH) - 1
         cls._default_layout = cls._layout_for(DEFAULT_PLATFORM)
         for f in cls.TABLE:
@@ -247,14 +249,19 @@ class Entry:
     @classmethod
     def present_mask(cls, platform: Platform | None = None) -> int:
         """Bits any one of which makes the entry present to hardware."""
-        layout = cls.layout(platform)
-        return sum(
-            f.mask for f in layout.fields if f.name in cls.PRESENT_FIELDS and f.role.is_hardware
-        )
+        return cls._present_mask_of(cls.layout(platform))
+
+    @classmethod
+    def _present_mask_of(cls, layout: Layout) -> int:
+        mask = cls._present_masks.get(id(layout))  # layouts live as long as the class cache
+        if mask is None:
+            mask = cls._present_masks[id(layout)] = sum(
+                f.mask for f in layout.fields if f.name in cls.PRESENT_FIELDS and f.role.is_hardware)
+        return mask
 
     @property
     def present(self) -> bool:
-        return bool(self._value & self.present_mask(self._layout.platform))
+        return bool(self._value & self._present_mask_of(self._layout))
 
     @property
     def is_leaf(self) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 
 from spte.cli.common import Reporter, add_level_option, add_platform_options, check_level, quote, resolve, use_colour
 from spte.kvm import KvmProfile
@@ -43,19 +43,19 @@ def _kvm_json(prof: KvmProfile, v: int, level: int) -> str:
                        "mmio": d.mmio, "notes": list(d.notes)})
 
 
-def renderer(args: argparse.Namespace, fast: FastDecoder, prof: KvmProfile | None) -> Callable[[int, str], str]:
+def renderer(args: argparse.Namespace, fast: FastDecoder, prof: KvmProfile | None) -> Callable[[int], str]:
     level = args.level
     if args.json:
         if prof is None:
-            return lambda v, src: fast.json(v, src)
-        return lambda v, src: fast.json(v, src)[:-1] + f',"kvm":{_kvm_json(prof, v, level)}}}'
+            return fast.json
+        return lambda v: fast.json(v)[:-1] + f',"kvm":{_kvm_json(prof, v, level)}}}'
     if args.line:
         if prof is None:
-            return lambda v, src: fast.line(v)
-        return lambda v, src: fast.line(v) + _kvm_suffix(prof, v, level)
+            return fast.line
+        return lambda v: fast.line(v) + _kvm_suffix(prof, v, level)
     colour = use_colour(args.color, sys.stdout)
 
-    def view(v: int, src: str) -> str:
+    def view(v: int) -> str:
         entry = fast.entry(v)
         software = None
         text = ""
@@ -77,16 +77,31 @@ def run(args: argparse.Namespace) -> int:
     fmt, platform, prof = resolve(args)
     check_level(fmt, args.level)
     fast = FastDecoder(fmt, args.level, platform)
-    render = renderer(args, fast, prof)
     report = Reporter(args.strict)
+    width = fast.width
+
+    def bad(where: str, tok: bytes, reason: str) -> None:
+        if reason == "range":
+            report.error(where, f"{quote(tok)} does not fit in {width} bits")
+        else:
+            report.error(where, f"cannot parse {quote(tok)} as a {width}-bit value")
+
+    if (args.line or args.json) and prof is None:
+        batch = fast.batch("json" if args.json else "line", args.decimal)  # the generated hot loop
+    else:
+        batch = _slow_batch(renderer(args, fast, prof), fast.max, args.decimal)
     out = sys.stdout
     if args.values:
-        for tokens, where in _tokens_from_args(args.values):
-            out.write("\n".join(decode_tokens(tokens, where, fast.max, fast.width, args.decimal, render, report)))
-            out.write("\n")
+        for i, v in enumerate(args.values, 1):
+            lines = batch([v.encode("utf-8", "surrogateescape")], i,
+                          lambda n, tok, why: bad(f"argument {n}", tok, why))
+            if lines:
+                out.write("\n".join(lines) + "\n")
         return report.status
-    for batch in _stdin_batches():
-        out.write(decode_batch(batch, fast.max, fast.width, args.decimal, render, report))
+    for first, raw in _stdin_batches():
+        rendered = batch(raw, first, lambda n, tok, why: bad(f"line {n}", tok, why))
+        if rendered:
+            out.write("\n".join(rendered) + "\n")
     return report.status
 
 
@@ -102,49 +117,22 @@ def _stdin_batches() -> Iterator[tuple[int, list[bytes]]]:
         lineno += len(lines)
 
 
-def decode_tokens(tokens: Iterable[bytes], where: str, maxv: int, width: int, decimal: bool,
-                  render: Callable[[int, str], str], report: Reporter) -> list[str]:
-    out = []
-    for tok in tokens:
-        v = parse_token(tok, decimal)
-        if v is None or v < 0:
-            report.error(where, f"cannot parse {quote(tok)} as a {width}-bit value")
-        elif v > maxv:
-            report.error(where, f"{quote(tok)} does not fit in {width} bits")
-        else:
-            out.append(render(v, tok.decode("ascii")))
-    return out
+def _slow_batch(render: Callable[[int], str], maxv: int, decimal: bool) -> Callable[..., list[str]]:
+    """The same loop as FastDecoder.batch, for renderings that need objects (views, --kvm)."""
 
+    def batch(lines: list[bytes], first: int, bad: Callable[[int, bytes, str], None]) -> list[str]:
+        out = []
+        for i, line in enumerate(lines):
+            for tok in line.replace(b",", b" ").split():
+                try:
+                    v = int(tok, 16) if not decimal or tok[:2] in (b"0x", b"0X") else int(tok, 10)
+                except ValueError:
+                    bad(first + i, tok, "parse")
+                    continue
+                if v < 0 or v > maxv:
+                    bad(first + i, tok, "parse" if v < 0 else "range")
+                    continue
+                out.append(render(v))
+        return out
 
-def parse_token(tok: bytes, decimal: bool) -> int | None:
-    try:
-        if decimal and not tok[:2].lower() == b"0x":
-            return int(tok, 10)
-        return int(tok, 16)
-    except ValueError:
-        return None
-
-
-def decode_batch(batch: tuple[int, list[bytes]], maxv: int, width: int, decimal: bool,
-                 render: Callable[[int, str], str], report: Reporter) -> str:
-    """The hot loop of ``spte decode``: a batch of stdin lines to output text."""
-    first, lines = batch
-    out: list[str] = []
-    append = out.append
-    base = 10 if decimal else 16
-    for i, line in enumerate(lines):
-        if b"," in line:
-            line = line.replace(b",", b" ")
-        for tok in line.split():
-            try:
-                v = int(tok, base) if not decimal or tok[:2].lower() != b"0x" else int(tok, 16)
-            except ValueError:
-                report.error(f"line {first + i}", f"cannot parse {quote(tok)} as a {width}-bit value")
-                continue
-            if v < 0:
-                report.error(f"line {first + i}", f"cannot parse {quote(tok)} as a {width}-bit value")
-            elif v > maxv:
-                report.error(f"line {first + i}", f"{quote(tok)} does not fit in {width} bits")
-            else:
-                append(render(v, tok.decode("ascii")))
-    return "\n".join(out) + "\n" if out else ""
+    return batch

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from spte.bits import Role
 from spte.cli.common import Reporter, UsageError, add_platform_options, resolve
 from spte.kvm import KvmProfile
 from spte.render.fast import FastDecoder
-from spte.trace import EVENTS, TraceEvent, parse_line
+from spte.trace import EVENTS, TraceEvent, parse_event, scan
 
-# Cheap pre-filter on bytes: only lines naming an SPTE event are decoded as text.
-_EVENT_BYTES = re.compile(rb"\b(?:" + b"|".join(e.encode() for e in EVENTS) + rb"):")
-CHUNK = 1 << 16
+CHUNK = 1 << 18  # bytes of trace per scan
+MAPS = {level: f" at level {level} ({4 << (9 * (level - 1))} KiB)" for level in range(1, 6)}
+MAPS_B = {level: text.encode() for level, text in MAPS.items()}
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +36,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 class Annotator:
+    """Annotates trace events; work that depends only on an SPTE's non-address bits is cached."""
+
     def __init__(self, prof: KvmProfile, fast_by_level: dict[int, FastDecoder]) -> None:
         self.prof = prof
         self.fast = fast_by_level
@@ -47,26 +48,70 @@ class Annotator:
         self.covered = {level: {f.name for f in fd.table.layout.fields + (fd.large.layout.fields if fd.large else ())
                                 if f.role is Role.IGNORED and f.mask & ~tag_bits == 0}
                         for level, fd in fast_by_level.items()}
+        self._cache: dict[tuple[int, int, bool], tuple[str, str]] = {}
+        self._templates: dict[tuple[int, int, bool], tuple[str, str]] = {}
+        self._notes: dict[int, bytes] = {}
 
-    def kind(self, spte: int, level: int) -> str:
-        return self.prof.classify(spte, level).kind
+    def kind_and_software(self, spte: int, level: int) -> tuple[str, str]:
+        """(classification, ``' sw:a,b'``); cached unless the SPTE is MMIO (gfn in address bits)."""
+        fd = self.fast[level]
+        am = fd.tables(spte).address_mask
+        key = (level, spte & ~am, bool(spte & am))
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        d = self.prof.describe(spte, level)
+        tags = ",".join(k for k, v in d.software.items() if v)
+        result = (d.kind, f" sw:{tags}" if tags else "")
+        if d.kind != "mmio":
+            if len(self._cache) > 1 << 16:
+                self._cache.clear()
+            self._cache[key] = result
+        return result
+
+    def _template(self, spte: int, level: int, am: int) -> tuple[str, str]:
+        """(kind, annotation with a ``%#x`` for the pfn) for the SPTE's non-address bits."""
+        key = (level, spte & ~am, bool(spte & am))
+        template = self._templates.get(key)
+        if template is None:
+            kind, sw = self.kind_and_software(spte, level)
+            words = self.fast[level].line(spte).split(" ")[2:]  # drop the value (the trace shows it) and pfn
+            covered = self.covered[level]
+            rest = " ".join(w for w in words if w.partition("=")[0] not in covered)
+            template = (kind, f"[{kind}] pfn=%#x {rest.replace('%', '%%')}{sw}")
+            if kind != "mmio":  # an MMIO SPTE's gfn lives in the address bits
+                if len(self._templates) > 1 << 16:
+                    self._templates.clear()
+                self._templates[key] = template
+        return template
 
     def one(self, spte: int, level: int) -> str:
-        words = self.fast[level].line(spte).split(" ")[1:]  # drop the value: the trace shows it
-        covered = self.covered[level]
-        line = " ".join(w for w in words if w.partition("=")[0] not in covered)
-        sw = self.prof.describe(spte, level).software
-        tags = ",".join(k for k, v in sw.items() if v)
-        return f"[{self.kind(spte, level)}] {line}" + (f" sw:{tags}" if tags else "")
+        am = self.fast[level].tables(spte).address_mask
+        kind, template = self._template(spte, level, am)
+        self.counts["kind"][kind] += 1
+        return template % ((spte & am) >> 12)
+
+    def note(self, spte: int, level: int) -> bytes:
+        """``one`` for the hot path: bytes, no counting, the template cached as bytes too."""
+        am = self.fast[level].tables(spte).address_mask
+        key = (spte & ~am) << 4 | level << 1 | bool(spte & am)
+        template = self._notes.get(key)
+        if template is None:
+            kind, text = self._template(spte, level, am)
+            template = ("  ## " + text).encode()
+            if kind != "mmio":
+                if len(self._notes) > 1 << 16:
+                    self._notes.clear()
+                self._notes[key] = template
+        return template % ((spte & am) >> 12)
 
     def diff(self, old: int, new: int, level: int) -> str:
-        fo = self.fast[level].entry(old).fields()
-        fn = self.fast[level].entry(new).fields()
+        changed = old ^ new
         changes = []
-        for name in dict.fromkeys([*fo, *fn]):
-            a, b = fo.get(name, 0), fn.get(name, 0)
-            if a != b and name not in self.covered[level]:
-                changes.append(("+" if b else "-") + name if max(a, b) == 1 else f"{name}:{a:#x}->{b:#x}")
+        for f in self.fast[level].tables(new).layout.fields:
+            if changed & f.mask and f.name not in self.covered[level]:
+                a, b = (old >> f.lo) & f.max, (new >> f.lo) & f.max
+                changes.append(("+" if b else "-") + f.name if f.width == 1 else f"{f.name}:{a:#x}->{b:#x}")
         so, sn = self.prof.describe(old, level).software, self.prof.describe(new, level).software
         for name in dict.fromkeys([*so, *sn]):
             if so.get(name, 0) != sn.get(name, 0):
@@ -79,20 +124,53 @@ class Annotator:
         if ev.level is not None:
             self.counts["level"][str(ev.level)] += 1
         if ev.event == "kvm_mmu_spte_requested":
-            return f"## maps pfn {ev.int_arg('pfn'):#x} at level {level} ({4 << (9 * (level - 1))} KiB)"
+            return f"## maps pfn {ev.int_arg('pfn'):#x}{MAPS[level]}"
         if ev.event == "mark_mmio_spte":
             return f"## MMIO gfn {ev.int_arg('gfn'):#x} gen {ev.int_arg('gen'):#x} spte&7={ev.int_arg('access'):#x}"
         assert ev.spte is not None
-        self.counts["kind"][self.kind(ev.spte, level)] += 1
         lvl = "" if ev.level is not None else " (level not traced: decoded as level 1)"
         if ev.old is None:
             return f"## {self.one(ev.spte, level)}{lvl}"
         return f"## old {self.one(ev.old, level)} -> new {self.one(ev.spte, level)}: " \
                f"{self.diff(ev.old, ev.spte, level)}{lvl}"
 
+    def fast_handlers(self) -> dict[str, Callable[[bytes, int, int], bytes | None]]:
+        """Annotators for the two commonest events, straight from the line's words.
+
+        They return None for anything unusual (other spacing, a value over 64 bits, an
+        unknown level); the general path then parses the line with the full grammar.
+        """
+        note, levels = self.note, self.fast
+
+        def set_spte(blob: bytes, pos: int, end: int) -> bytes | None:
+            w = blob[pos:end].split()  # gfn G spte S (rwxu) level L at P
+            if len(w) != 9 or w[0] != b"gfn" or w[2] != b"spte" or w[5] != b"level":
+                return None
+            try:
+                spte, level = int(w[3], 16), int(w[6])
+            except ValueError:
+                return None
+            if spte >> 64 or level not in levels:
+                return None
+            return note(spte, level)
+
+        def spte_requested(blob: bytes, pos: int, end: int) -> bytes | None:
+            w = blob[pos:end].split()  # gfn G pfn P level L
+            if len(w) != 6 or w[0] != b"gfn" or w[2] != b"pfn" or w[4] != b"level":
+                return None
+            try:
+                pfn, level = int(w[3], 16), int(w[5])
+            except ValueError:
+                return None
+            if level not in MAPS:
+                return None
+            return b"  ## maps pfn %#x%s" % (pfn, MAPS_B[level])
+
+        return {"kvm_mmu_set_spte": set_spte, "kvm_mmu_spte_requested": spte_requested}
+
     def as_json(self, ev: TraceEvent, lineno: int, source: str) -> str:
         level = ev.level or 1
-        obj: dict[str, Any] = {"file": source, "line": lineno, "event": ev.event, "args": ev.args,
+        obj: dict[str, Any] = {"file": source, "line": lineno, "event": ev.event, "args": dict(ev.args),
                                "annotation": self.annotate(ev)[3:]}
         for key, val in (("spte", ev.spte), ("old", ev.old)):
             if val is not None and ev.event not in ("kvm_mmu_spte_requested", "mark_mmio_spte"):
@@ -158,35 +236,47 @@ def run(args: argparse.Namespace) -> int:
 
 def _process(stream: IO[bytes], source: str, args: argparse.Namespace, ann: Annotator, report: Reporter,
              out: IO[bytes]) -> None:
-    lineno = 0
-    quiet = args.summary
-    search = _EVENT_BYTES.search
+    """Scan the trace a chunk at a time: bytes.find skips the lines with no SPTE event."""
+    first_line = 1
+    whole = not (args.only_spte or args.json or args.summary)
+    fast = ann.fast_handlers() if whole else {}
     for lines in _batches(stream):
-        chunk: list[bytes] = []
-        for raw in lines:
-            lineno += 1
-            if not search(raw):
-                if not (args.only_spte or args.json or quiet):
-                    chunk.append(raw)
-                continue
-            text = raw.decode("utf-8", "replace").rstrip("\r\n")
-            ev = parse_line(text)
+        blob = b"".join(lines)
+        pieces: list[bytes] = []
+        last = 0
+        for start, end, name, pos in scan(blob):
+            handler = fast.get(name)
+            if handler is not None:  # the hot path: set_spte and spte_requested lines
+                note = handler(blob, pos, end)
+                if note is not None:
+                    pieces.append(blob[last:end])
+                    pieces.append(note)
+                    last = end
+                    continue
+            ev = parse_event(name, blob, pos, end)
             if ev is None or _too_wide(ev):
+                lineno = first_line + blob.count(b"\n", 0, start)
                 report.error(f"{source}: line {lineno}", "malformed SPTE event: "
                              + ("value does not fit in 64 bits" if ev else "arguments do not match the format"))
-                if not (args.only_spte or args.json or quiet):
-                    chunk.append(raw)
                 continue
-            if args.json:
-                chunk.append(ann.as_json(ev, lineno, source).encode() + b"\n")
-            elif quiet:
+            if whole:
+                pieces.append(blob[last:end])
+                pieces.append(b"  " + ann.annotate(ev).encode())
+                last = end
+            elif args.json:
+                lineno = first_line + blob.count(b"\n", 0, start)
+                pieces.append(ann.as_json(ev, lineno, source).encode() + b"\n")
+            elif args.summary:
                 ann.annotate(ev)
-            else:
-                end = b"\r\n" if raw.endswith(b"\r\n") else b"\n"
-                chunk.append(raw.rstrip(b"\r\n") + b"  " + ann.annotate(ev).encode() + end)
-        if chunk:
-            out.write(b"".join(chunk))
+            else:  # --only-spte: the whole line, annotated
+                line_start = blob.rfind(b"\n", 0, start) + 1
+                pieces.append(blob[line_start:end] + b"  " + ann.annotate(ev).encode() + b"\n")
+        if whole:
+            pieces.append(blob[last:])
+        if pieces:
+            out.write(b"".join(pieces))
+        first_line += len(lines)
 
 
 def _too_wide(ev: TraceEvent) -> bool:
-    return any(v is not None and v >> 64 for v in (ev.spte, ev.old))
+    return bool((ev.spte or 0) >> 64 or (ev.old or 0) >> 64)

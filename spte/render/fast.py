@@ -1,98 +1,160 @@
 """Precomputed per-(format, level, platform) renderers for the hot paths of the CLI.
 
-``spte decode --line`` and ``--json`` over millions of values cannot afford per-value
-objects.  A :class:`FastDecoder` turns the field tables into lookup tables (flag text for
-bits 0-11 and 52-63) and generated code (a JSON f-string per class), and finds problems
-the way KVM does: a 64-entry bitmap over bits 5:0 for EPT memory-type/XWR
-misconfigurations (``bad_mt_xwr``) plus the reserved mask.  Everything is derived from
-the same tables as :class:`~spte.entry.Entry`; tests check the fast output against the
-slow path for random values.
+``spte decode --line``/``--json`` over millions of values cannot afford per-value objects
+or calls.  A :class:`FastDecoder` turns the field tables into lookup tables -- text for
+every pattern of bits 11:0 and of bits 63:52 -- and generates code that formats the bits
+in between; the CLI's whole batch loop (parse, range-check, format) is generated too.
+Problems are found the way KVM finds them: a table over the low bits (EPT XWR and
+memory-type misconfigurations, like KVM's ``bad_mt_xwr`` bitmap) plus the reserved mask.
+Everything derives from the same tables as :class:`~spte.entry.Entry`; the texts come from
+:meth:`Entry.problems`, and tests compare the fast output with the slow path.
 """
 
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from spte.bits import FieldInfo, Layout, Role
+from spte.bits import FieldInfo, Role
 from spte.entry import CLASSES, PS_BIT, Entry, canonical_format
 from spte.platform import DEFAULT_PLATFORM, Platform
 
 LOW_BITS, HIGH_SHIFT = 12, 52
+Batch = Callable[[list[bytes], int, Callable[[int, bytes, str], None]], list[str]]
 
 
-def _fragment(fields: list[FieldInfo], value: int, enums: dict[str, dict[int, str]]) -> list[str]:
-    parts = []
+def _words(fields: list[FieldInfo], value: int, enums: dict[str, dict[int, str]]) -> tuple[str, str]:
+    """(``'R|W|'`` flags with a trailing bar, ``' MT=WB ignored_11=0x1'``) for ``value``."""
+    flags, rest = [], []
     for f in fields:
         v = (value >> f.lo) & f.max
         if not v:
             continue
         label = f.label if f.role.is_hardware else f.name  # an inactive field shows its full name
         if f.width == 1 and f.role.is_hardware:
-            parts.append(label)
+            flags.append(label + "|")
         elif f.name in enums and v in enums[f.name]:
-            parts.append(f"{label}={enums[f.name][v]}")
+            rest.append(f" {label}={enums[f.name][v]}")
         else:
-            parts.append(f"{label}={v:#x}")
-    return parts
+            rest.append(f" {label}={v:#x}")
+    return "".join(flags), "".join(rest)
+
+
+def _problems_json(entry: Entry) -> str:
+    return json.dumps([{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message} for p in entry.problems()],
+                      separators=(",", ":"))
 
 
 class _ClassTables:
-    """Lookup tables for one entry class on one platform."""
+    """A cache and generated statements for one entry class on one platform.
 
-    def __init__(self, cls: type[Entry], platform: Platform) -> None:
-        self.cls = cls
-        layout: Layout = cls.layout(platform)
+    Everything but the address bits is cached per distinct pattern (``key = v & ~address``):
+    real SPTEs repeat their flag patterns, so the hot path only formats the value and the
+    address.  A cache miss is built from memoised text for bits 11:0 and 63:52.  The
+    statements set ``s`` from ``v``; names carry ``prefix`` so two classes share a namespace.
+    """
+
+    def __init__(self, cls: type[Entry], platform: Platform, prefix: str) -> None:
+        self.cls, self.platform = cls, platform
+        layout = cls.layout(platform)
         self.layout = layout
+        self.address_mask = layout.address_mask
         enums = {k: {code: name for name, code in v.items()} for k, v in cls.ENUMS.items()}
         low = [f for f in layout.fields if f.hi < LOW_BITS]
         high = [f for f in layout.fields if f.lo >= HIGH_SHIFT]
-        self.mid = [(f.label if f.role.is_hardware else f.name, f.mask, f.role is Role.RESERVED)
-                    for f in layout.fields
-                    if f.lo >= LOW_BITS and f.hi < HIGH_SHIFT and f.role is not Role.ADDRESS]
-        # Flags first, then name=value fields, like the kernel's trace flags.
-        self.low = [_fragment(low, v, enums) for v in range(1 << LOW_BITS)]
-        self.high = [_fragment(high, v << HIGH_SHIFT, enums) for v in range(1 << (cls.WIDTH - HIGH_SHIFT))] \
-            if cls.WIDTH > HIGH_SHIFT else [[]]
-        self.address_mask = layout.address_mask
-        self.reserved_mask = layout.reserved_mask
-        self.present_mask = cls.present_mask(platform)
-        # KVM-style bitmap over bits 5:0: which low patterns are EPT misconfigurations.
-        self.bad_low = 0
-        if cls.FORMAT == "ept":
-            for i in range(64):
-                if any(p.kind != "reserved_bits" for p in cls(i, platform).problems()):
-                    self.bad_low |= 1 << i
-        self.mbec_present = cls.FORMAT == "ept" and platform.ept_mbec
-        self.name = cls.__name__
-        self.json = _json_function(cls, layout)
+        mid = [f for f in layout.fields if f not in low and f not in high]
+        pmask = cls.present_mask(platform)
+        am, rsvd, name = layout.address_mask, layout.reserved_mask, cls.__name__
+        mid_words = [(f, f.label if f.role.is_hardware else f.name) for f in mid if f.role is not Role.ADDRESS]
+        low_memo: dict[int, tuple[str, str, str, bool, bool, str, str]] = {}
+        high_memo: dict[int, tuple[str, str, str]] = {}
 
-    def has_problem(self, v: int) -> bool:
-        if not v & self.present_mask:
-            return False
-        return bool(v & self.reserved_mask or (self.bad_low >> (v & 0x3F)) & 1 or
-                    (self.mbec_present and v & 0x400 and not v & 3))
+        def low_info(lo: int) -> tuple[str, str, str, bool, bool, str, str]:
+            """Text for bits 11:0, memoised: (flags, fields, suffix, present, low problem, json, problems)."""
+            info = low_memo.get(lo)
+            if info is None:
+                flags, rest = _words(low, lo, enums)
+                entry = cls(lo, platform)
+                kinds = ",!".join(p.kind for p in entry.problems())
+                present = bool(lo & pmask)
+                suffix = (" !" + kinds if kinds else "") if present else " (not present)"
+                fields = "".join(f'"{f.name}":{(lo >> f.lo) & f.max},' for f in low)
+                info = low_memo[lo] = (flags, rest, suffix, present, bool(kinds), fields, _problems_json(entry))
+            return info
+
+        def high_info(hi: int) -> tuple[str, str, str]:
+            info = high_memo.get(hi)
+            if info is None:
+                flags, rest = _words(high, hi << HIGH_SHIFT, enums)
+                fields = "".join(f'"{f.name}":{((hi << HIGH_SHIFT) >> f.lo) & f.max},' for f in high)
+                info = high_memo[hi] = (flags, rest, fields)
+            return info
+
+        def line_miss(v: int) -> str:
+            lf, lr, suffix, present, low_problem, _, _ = low_info(v & 0xFFF)
+            hf, hr, _ = high_info(v >> HIGH_SHIFT)
+            words = "".join((f" {label}" if f.width == 1 and f.role.is_hardware
+                             else f" {label}={(v >> f.lo) & f.max:#x}") for f, label in mid_words if v & f.mask)
+            p = f"{name} {(lf + hf)[:-1] or '-'}{lr}{words}{hr}{suffix}"
+            if v & rsvd and present:
+                p += (",!" if low_problem else " !") + "reserved_bits"
+            return p
+
+        def json_miss(v: int) -> tuple[str, ...]:
+            _, _, _, present, _, cur, problems = low_info(v & 0xFFF)
+            parts = []
+            for f in mid:
+                if f.role is Role.ADDRESS:
+                    parts.append(f'{cur}"{f.name}":')
+                    cur = ","
+                else:
+                    cur += f'"{f.name}":{(v >> f.lo) & f.max},'
+            if v & rsvd and present:
+                problems = _problems_json(cls(v, platform))
+            parts.append(f'{(cur + high_info(v >> HIGH_SHIFT)[2]).rstrip(",")}}},"present":'
+                         f'{"true" if present else "false"},"reserved_bits":"{v & rsvd:#x}","problems":{problems}}}')
+            return tuple(parts)
+
+        p = prefix
+        self.ns: dict[str, Any] = {f"{p}C": {}, f"{p}J": {}, f"{p}line_miss": line_miss, f"{p}json_miss": json_miss}
+        key = f"v & {~am & ((1 << cls.WIDTH) - 1):#x}"
+        head = json.dumps({"format": cls.FORMAT, "level": cls.LEVEL, "class": name, "leaf": cls.LEAF,
+                           "page_size": 1 << cls.SPAN_SHIFT}, separators=(",", ":"))[1:-1]
+        digits = cls.WIDTH // 4 + 2
+        self.line_stmts = [
+            f"p = {p}C.get({key})",
+            "if p is None:",
+            f"    if len({p}C) > {CACHE_LIMIT}:",
+            f"        {p}C.clear()",
+            f"    p = {p}C[{key}] = {p}line_miss(v)",
+            f"s = {'%#0' + str(digits) + 'x pfn=%#x %s'!r} % (v, (v & {am:#x}) >> 12, p)",  # %: fastest here
+        ]
+        json_head = '{"value":"%#0' + str(digits) + 'x",' + head + ',"address":"%#x","pfn":"%#x","fields":{'
+        stmt = f"s = {json_head!r} % (v, v & {am:#x}, (v & {am:#x}) >> 12)"
+        for i, f in enumerate(f for f in mid if f.role is Role.ADDRESS):
+            stmt += f" + j[{i}] + str((v >> {f.lo}) & {f.max:#x})"
+        stmt += f" + j[{sum(f.role is Role.ADDRESS for f in mid)}]"
+        self.json_stmts = [
+            f"j = {p}J.get({key})",
+            "if j is None:",
+            f"    if len({p}J) > {CACHE_LIMIT}:",
+            f"        {p}J.clear()",
+            f"    j = {p}J[{key}] = {p}json_miss(v)",
+            stmt,
+        ]
 
 
-def _json_function(cls: type[Entry], layout: Layout) -> Callable[[int, str], str]:
-    """A generated function: value -> the constant part of the JSON object (no problems/input)."""
-    head = json.dumps({"format": cls.FORMAT, "level": cls.LEVEL, "class": cls.__name__,
-                       "leaf": cls.LEAF, "page_size": 1 << cls.SPAN_SHIFT})[1:-1]
-    fields = ",".join(f'"{f.name}":{{(v >> {f.lo}) & {f.max:#x}}}' for f in layout.fields)
-    am = layout.address_mask
-    src = (f"def render(v, present):\n"
-           f"    return f'{{{{\"value\":\"{{v:#0{cls.WIDTH // 4 + 2}x}}\",{head.replace('{', '{{').replace('}', '}}')},"
-           f"\"present\":{{present}},\"address\":\"{{v & {am:#x}:#x}}\",\"pfn\":\"{{(v & {am:#x}) >> 12:#x}}\","
-           f"\"fields\":{{{{{fields}}}}}'\n")
-    ns: dict[str, Any] = {}
-    exec(src, ns)  # generated from the field table
-    fn: Callable[[int, str], str] = ns["render"]
-    return fn
+CACHE_LIMIT = 1 << 16  # distinct non-address patterns kept per class
 
 
 class FastDecoder:
-    """Decode raw values of one format/level/platform to one line or one JSON object."""
+    """Decode raw values of one format/level/platform to one line or one JSON object.
+
+    >>> FastDecoder("ept", 1).line(0x8600000001234b77).split()[:4]
+    ['0x8600000001234b77', 'pfn=0x1234', 'EptPte', 'R|W|X|IPAT|A|D|SVE']
+    """
 
     def __init__(self, format: str, level: int, platform: Platform | None = None) -> None:
         fmt = canonical_format(format)
@@ -100,10 +162,77 @@ class FastDecoder:
         table_cls, large_cls = CLASSES[fmt][level]
         self.width = table_cls.WIDTH
         self.max = (1 << self.width) - 1
-        self.table = _ClassTables(table_cls, self.platform)
-        self.large = _ClassTables(large_cls, self.platform) if large_cls is not None else None
+        self.table = _ClassTables(table_cls, self.platform, "t_")
+        self.large = _ClassTables(large_cls, self.platform, "l_") if large_cls is not None else None
         if fmt == "x86-32" and not self.platform.pse:
             self.large = None  # CR4.PSE=0: PS is ignored
+        self.ns: dict[str, Any] = {**self.table.ns, **(self.large.ns if self.large else {})}
+        self.line: Callable[[int], str] = self._single("line_stmts")
+        self.json: Callable[[int], str] = self._single("json_stmts")
+
+    def _select(self, which: str, indent: str) -> list[str]:
+        """Statements that set ``s`` for value ``v``, choosing the class by PS where needed."""
+        table = getattr(self.table, which)
+        if self.large is None:
+            return [indent + s for s in table]
+        large = getattr(self.large, which)
+        return [f"{indent}if v & {1 << PS_BIT:#x}:", *[f"{indent}    {s}" for s in large],
+                f"{indent}else:", *[f"{indent}    {s}" for s in table]]
+
+    def _compile(self, src: str, name: str) -> Any:
+        ns = dict(self.ns)
+        exec(src, ns)  # generated from the field tables
+        return ns[name]
+
+    def _single(self, which: str) -> Callable[[int], str]:
+        body = "\n".join(self._select(which, "    "))
+        fn: Callable[[int], str] = self._compile(
+            f"def one(v):\n{body}\n    return s\n", "one")
+        return fn
+
+    def batch(self, which: str, decimal: bool = False) -> Batch:
+        """A generated loop: lines of tokens -> rendered strings; bad tokens go to ``bad``.
+
+        ``bad(lineno, token, reason)`` is called with reason ``"parse"`` or ``"range"``.
+        """
+        parse = "int(tok, 16) if tok[:2] in (b'0x', b'0X') else int(tok, 10)" if decimal else "int(tok, 16)"
+        fast_parse = "int(line, 10)" if decimal else "int(line, 16)"
+        body = "\n".join(self._select(f"{which}_stmts", " " * 8))
+        # The common case is one value per line: int() takes the whole line (it ignores the
+        # surrounding whitespace); anything else falls back to splitting the line into tokens.
+        src = f"""
+def batch(lines, first, bad):
+    out = []
+    append = out.append
+    for i, line in enumerate(lines):
+        try:
+            v = {fast_parse}
+            if v < 0 or v > {self.max:#x}:
+                raise ValueError
+        except ValueError:
+            for v in slow_tokens(line, first + i, bad):
+{textwrap.indent(body, " " * 8)}
+                append(s)
+            continue
+{body}
+        append(s)
+    return out
+
+
+def slow_tokens(line, lineno, bad):
+    for tok in line.replace(b",", b" ").split():
+        try:
+            v = {parse}
+        except ValueError:
+            bad(lineno, tok, "parse")
+            continue
+        if v < 0 or v > {self.max:#x}:
+            bad(lineno, tok, "parse" if v < 0 else "range")
+            continue
+        yield v
+"""
+        fn: Batch = self._compile(src, "batch")
+        return fn
 
     def tables(self, v: int) -> _ClassTables:
         if self.large is not None and v >> PS_BIT & 1:
@@ -112,34 +241,3 @@ class FastDecoder:
 
     def entry(self, v: int) -> Entry:
         return self.tables(v).cls(v, self.platform)
-
-    def line(self, v: int) -> str:
-        t = self.large if self.large is not None and v >> PS_BIT & 1 else self.table
-        parts = t.low[v & 0xFFF] + t.high[v >> HIGH_SHIFT]
-        flags = "|".join(p for p in parts if "=" not in p)
-        rest = [p for p in parts if "=" in p]
-        for label, mask, _ in t.mid:
-            if v & mask:
-                rest.append(label if mask & (mask - 1) == 0 else f"{label}={v & mask:#x}")
-        out = f"{v:#0{self.width // 4 + 2}x} {t.name} {flags or '-'}"
-        if rest:
-            out += " " + " ".join(rest)
-        out += f" pfn={(v & t.address_mask) >> 12:#x}"
-        if not v & t.present_mask:
-            out += " (not present)"
-        elif t.has_problem(v):
-            out += " !" + ",!".join(p.kind for p in t.cls(v, self.platform).problems())
-        return out
-
-    def json(self, v: int, source: str | None = None) -> str:
-        t = self.large if self.large is not None and v >> PS_BIT & 1 else self.table
-        present = bool(v & t.present_mask)
-        body = t.json(v, "true" if present else "false")
-        problems = "[]"
-        if present and t.has_problem(v):
-            problems = json.dumps([{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message}
-                                   for p in t.cls(v, self.platform).problems()])
-        tail = f',"reserved_bits":"{v & t.reserved_mask:#x}","problems":{problems}'
-        if source is not None:
-            tail += f',"input":{json.dumps(source)}'
-        return body + tail + "}"
