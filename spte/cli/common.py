@@ -26,10 +26,13 @@ class InputError(Exception):
 
 
 def quote(token: bytes | str) -> str:
-    text = token.decode("utf-8", "backslashreplace") if isinstance(token, bytes) else token
-    if len(text) > QUOTE_MAX:
-        text = text[:QUOTE_MAX] + "..."
-    return "'" + text.replace("'", "\\'") + "'"
+    """A token as it can be shown in a one-line message: short, control bytes escaped."""
+    text = token.decode("latin-1") if isinstance(token, bytes) else token
+    short = text[:QUOTE_MAX]
+    shown = "".join(c if c.isprintable() and c.isascii() and c not in "\\'" else
+                    f"\\{c}" if c in "\\'" else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                    for c in short)
+    return f"'{shown}{'...' if len(text) > QUOTE_MAX else ''}'"
 
 
 class Reporter:

@@ -27,9 +27,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("files", nargs="*", metavar="FILE", help="trace files (default: stdin; '-' is stdin)")
     add_platform_options(p, format_default=None)
     p.set_defaults(kvm="latest:ept-ad")
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("--json", action="store_true", help="JSON Lines: one object per event")
-    out.add_argument("--summary", action="store_true", help="only counts by event, level and SPTE kind")
+    p.add_argument("--json", action="store_true", help="JSON Lines: one object per event")
+    p.add_argument("--summary", action="store_true",
+                   help="only counts by event, level and SPTE kind (one JSON object with --json)")
     p.add_argument("--only-spte", action="store_true", help="drop lines that are not SPTE events")
     p.add_argument("--strict", action="store_true", help="stop at the first malformed event")
     p.set_defaults(func=run)
@@ -75,6 +75,9 @@ class Annotator:
         template = self._templates.get(key)
         if template is None:
             kind, sw = self.kind_and_software(spte, level)
+            if kind == "mmio":  # what matters is the kernel's reading of gfn, generation, access
+                summary = self.prof.classify(spte, level).summary.replace("%", "%%")
+                return kind, f"[mmio] {summary} (pfn field %#x)"
             words = self.fast[level].line(spte).split(" ")[2:]  # drop the value (the trace shows it) and pfn
             covered = self.covered[level]
             rest = " ".join(w for w in words if w.partition("=")[0] not in covered)
@@ -263,11 +266,11 @@ def _process(stream: IO[bytes], source: str, args: argparse.Namespace, ann: Anno
                 pieces.append(blob[last:end])
                 pieces.append(b"  " + ann.annotate(ev).encode())
                 last = end
+            elif args.summary:
+                ann.annotate(ev)
             elif args.json:
                 lineno = first_line + blob.count(b"\n", 0, start)
                 pieces.append(ann.as_json(ev, lineno, source).encode() + b"\n")
-            elif args.summary:
-                ann.annotate(ev)
             else:  # --only-spte: the whole line, annotated
                 line_start = blob.rfind(b"\n", 0, start) + 1
                 pieces.append(blob[line_start:end] + b"  " + ann.annotate(ev).encode() + b"\n")

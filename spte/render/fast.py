@@ -77,7 +77,8 @@ class _ClassTables:
             if info is None:
                 flags, rest = _words(low, lo, enums)
                 entry = cls(lo, platform)
-                kinds = ",!".join(p.kind for p in entry.problems())
+                # Reserved bits are checked per value (they may lie outside bits 11:0).
+                kinds = ",!".join(p.kind for p in entry.problems() if p.kind != "reserved_bits")
                 present = bool(lo & pmask)
                 suffix = (" !" + kinds if kinds else "") if present else " (not present)"
                 fields = "".join(f'"{f.name}":{(lo >> f.lo) & f.max},' for f in low)
@@ -119,6 +120,12 @@ class _ClassTables:
 
         p = prefix
         self.ns: dict[str, Any] = {f"{p}C": {}, f"{p}J": {}, f"{p}line_miss": line_miss, f"{p}json_miss": json_miss}
+        # The address is a mask of the entry, except where the class computes it (PSE-36).
+        if cls.address is Entry.address:
+            address = f"(v & {am:#x})"
+        else:
+            self.ns[f"{p}address"] = lambda v: cls(v, platform).address
+            address = f"{p}address(v)"
         key = f"v & {~am & ((1 << cls.WIDTH) - 1):#x}"
         head = json.dumps({"format": cls.FORMAT, "level": cls.LEVEL, "class": name, "leaf": cls.LEAF,
                            "page_size": 1 << cls.SPAN_SHIFT}, separators=(",", ":"))[1:-1]
@@ -129,10 +136,10 @@ class _ClassTables:
             f"    if len({p}C) > {CACHE_LIMIT}:",
             f"        {p}C.clear()",
             f"    p = {p}C[{key}] = {p}line_miss(v)",
-            f"s = {'%#0' + str(digits) + 'x pfn=%#x %s'!r} % (v, (v & {am:#x}) >> 12, p)",  # %: fastest here
+            f"s = {'%#0' + str(digits) + 'x pfn=%#x %s'!r} % (v, {address} >> 12, p)",  # %: fastest here
         ]
         json_head = '{"value":"%#0' + str(digits) + 'x",' + head + ',"address":"%#x","pfn":"%#x","fields":{'
-        stmt = f"s = {json_head!r} % (v, v & {am:#x}, (v & {am:#x}) >> 12)"
+        stmt = f"s = {json_head!r} % (v, {address}, {address} >> 12)"
         for i, f in enumerate(f for f in mid if f.role is Role.ADDRESS):
             stmt += f" + j[{i}] + str((v >> {f.lo}) & {f.max:#x})"
         stmt += f" + j[{sum(f.role is Role.ADDRESS for f in mid)}]"
