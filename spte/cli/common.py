@@ -61,10 +61,10 @@ def parse_int(text: str, what: str) -> int:
         raise UsageError(f"{what}: cannot parse {quote(text)} as an integer") from None
 
 
-def add_platform_options(p: argparse.ArgumentParser, *, format_default: str | None = "ept") -> None:
+def add_platform_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("entry format and platform")
-    g.add_argument("--format", "-f", default=format_default, metavar="FMT",
-                   help=f"entry format: {', '.join(FORMATS)} (default: {format_default or 'from --kvm'})")
+    g.add_argument("--format", "-f", metavar="FMT",
+                   help=f"entry format: {', '.join(FORMATS)} (default: that of the --kvm flavour, else ept)")
     g.add_argument("--maxphyaddr", "-M", type=int, metavar="N", help="MAXPHYADDR, 32..52 (default 52; "
                    "46 with --kvm)")
     g.add_argument("--vendor", choices=("intel", "amd"), help="CPU vendor (AMD reserves PML4E bit 8)")

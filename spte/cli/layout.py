@@ -9,7 +9,7 @@ import sys
 from spte.cli.common import UsageError, add_level_option, add_platform_options, check_level, resolve
 from spte.entry import CLASSES, Entry
 from spte.kvm import KvmProfile
-from spte.metadata.states import STATES, free_bits, state_class
+from spte.metadata.states import STATES, free_bits, hardware_owned, state_class
 from spte.platform import Platform
 from spte.render.svg import layout_svg
 from spte.render.text import ruler
@@ -44,38 +44,43 @@ def select(fmt: str, level: int, large: bool, state: str | None) -> type[Entry]:
 
 
 def layout_data(fmt: str, level: int, large: bool, state: str | None, platform: Platform,
-                prof: KvmProfile | None) -> tuple[type[Entry], int | None, dict[int, str], str]:
+                prof: KvmProfile | None) -> tuple[type[Entry], int | None, dict[int, str], int | None, str]:
+    """(class, free bits, software owners by bit, hardware-owned bits, title) for a layout view."""
+    if prof is not None and state is None:  # KVM's tags differ per state: show a present entry
+        state = "present_leaf" if large or CLASSES[fmt][level][0].LEAF else "present_nonleaf"
     cls = select(fmt, level, large, state)
-    free = None
+    free = owned = None
     software: dict[int, str] = {}
     if prof is not None:
         for t in prof.layout.tags:
-            if state is None or state in t.states:
+            if state in t.states:
                 for b in t.bits:
                     software.setdefault(b, t.name)
-        if state == "not_present":  # the kernel's rules for non-shadow-present SPTEs
-            for why, mask in prof.not_present_rules().items():
-                for b in range(64):
-                    if mask >> b & 1:
-                        software.setdefault(b, why.split(":")[0])
+        rules = prof.not_present_rules() if state == "not_present" else {
+            "MMIO marker": prof.owned_bits("fault")} if state == "fault" else {}
+        for why, mask in rules.items():  # the kernel's rules beyond its tags
+            for b in range(cls.WIDTH):
+                if mask >> b & 1:
+                    software.setdefault(b, why.split(":")[0])
     if state is not None:
         try:
             free = free_bits(fmt, level, state, platform)
+            owned = hardware_owned(fmt, level, state, platform)
         except ValueError as e:
             raise UsageError(str(e)) from None
         if prof is not None:
             free &= ~prof.owned_bits(state)
     title = f"{cls.SDM_NAME} ({cls.__name__}, {fmt} level {level}" + (f", {state}" if state else "") + \
         (f", {prof.name}" if prof else "") + f", MAXPHYADDR {platform.maxphyaddr})"
-    return cls, free, software, title
+    return cls, free, software, owned, title
 
 
 def run(args: argparse.Namespace) -> int:
     fmt, platform, prof = resolve(args)
-    cls, free, software, title = layout_data(fmt, args.level, args.large, args.state, platform, prof)
+    cls, free, software, owned, title = layout_data(fmt, args.level, args.large, args.state, platform, prof)
     layout = cls.layout(platform)
     if args.svg:
-        svg = layout_svg(layout, title, free, software)
+        svg = layout_svg(layout, title, free, software, owned)
         if args.svg == "-":
             sys.stdout.write(svg)
         else:
@@ -91,10 +96,11 @@ def run(args: argparse.Namespace) -> int:
         doc = {"title": title, "format": fmt, "level": args.level, "class": cls.__name__, "width": layout.width,
                "profile": prof.name if prof else None, "state": args.state,
                "free": None if free is None else f"{free:#x}",
+               "hardware_owned": None if owned is None else f"{owned:#x}",
                "fields": [{"name": f.name, "lo": f.lo, "hi": f.hi, "width": f.width, "mask": f"{f.mask:#x}",
                            "role": str(f.role), "meaning": f.meaning, "control": f.control} for f in layout.fields],
                "software": {str(b): n for b, n in sorted(software.items())}}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return 0
-    sys.stdout.write(ruler(layout, title, free, software) + "\n")
+    sys.stdout.write(ruler(layout, title, free, software, owned) + "\n")
     return 0

@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        description="Read kvmmmu tracepoint text (tracefs 'trace' or 'trace-cmd report') and "
                                    "annotate every SPTE of " + ", ".join(EVENTS) + ". Other lines pass through.")
     p.add_argument("files", nargs="*", metavar="FILE", help="trace files (default: stdin; '-' is stdin)")
-    add_platform_options(p, format_default=None)
+    add_platform_options(p)
     p.set_defaults(kvm="latest:ept-ad")
     p.add_argument("--json", action="store_true", help="JSON Lines: one object per event")
     p.add_argument("--summary", action="store_true",

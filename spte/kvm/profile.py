@@ -372,9 +372,11 @@ class KvmProfile:
     def owned_bits(self, state: str) -> int:
         if state == "not_present":
             return sum_masks(self.not_present_rules().values())
-        return sum_masks(t.mask for t in self.layout.tags if state in t.states) | (
-            self.fault_trigger() | (self.shadow_mmio_mask if self.spec.mmu_present else K.SPTE_MMIO_MASK_5_8)
-            if state == "fault" else 0)
+        owned = sum_masks(t.mask for t in self.layout.tags if state in t.states)
+        if state == "fault":  # the MMIO marker, and no MMU-present bit (MMIO SPTEs are not present)
+            owned |= self.fault_trigger() | (
+                self.shadow_mmio_mask | K.SPTE_MMU_PRESENT_MASK if self.spec.mmu_present else K.SPTE_MMIO_MASK_5_8)
+        return owned
 
     def owner_of(self, bit: int, state: str) -> str | None:
         if state == "not_present":

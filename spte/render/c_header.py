@@ -72,5 +72,12 @@ def tag_layout_header(layout: TagLayout, prefix: str = "", guard: str | None = N
             if state in hw_names:
                 lines.append(f"_Static_assert(({_c_name(prefix, t.name)}_MASK & {hw_names[state]}) == 0, "
                              f'"{t.name} overlaps a hardware bit when {state}");')
+    if layout.profile is not None:
+        owner = layout.profile.name
+        for t in layout.tags:
+            for state in t.states:
+                mask = f"{prefix.upper()}PROFILE_{state.upper()}_MASK"
+                lines.append(f"_Static_assert(({_c_name(prefix, t.name)}_MASK & {mask}) == 0, "
+                             f'"{t.name} overlaps a {owner} bit when {state}");')
     lines += ["", f"#endif /* {guard} */", ""]
     return "\n".join(lines)

@@ -4,28 +4,36 @@ from __future__ import annotations
 
 from html import escape
 
-from spte.bits import Layout, Role
+from spte.bits import Layout
 from spte.render.text import bit_kinds
 
 FILL = {"hardware": "#8fd19e", "reserved": "#f4a6a6", "ignored": "#e6e6e6", "software": "#d7b4f3",
         "free": "#ffffff"}
 CELL, ROW_H, MARGIN = 18, 46, 10
+TOP = 38  # room for the two title lines
+
+
+def _title_lines(title: str) -> list[str]:
+    """'EPT PTE ... (details)' -> the name, then the details on a second line."""
+    name, sep, rest = title.partition(" (")
+    return [name, "(" + rest] if sep else [name]
 
 
 def layout_svg(layout: Layout, title: str, free: int | None = None,
-               software: dict[int, str] | None = None) -> str:
+               software: dict[int, str] | None = None, owned: int | None = None) -> str:
     """Two rows of 32 bits (63..32 over 31..0), fields as labelled boxes."""
-    kinds = bit_kinds(layout, free, software)
+    kinds = bit_kinds(layout, free, software, owned)
     rows = (layout.width + 31) // 32
     width = 32 * CELL + 2 * MARGIN
-    height = MARGIN * 2 + 24 + rows * (ROW_H + 26) + 16 * 5
+    height = MARGIN * 2 + TOP + rows * (ROW_H + 26) + 16 * 5
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="monospace" font-size="9">',
            f'<title>{escape(title)}</title>',
-           f'<text x="{MARGIN}" y="{MARGIN + 10}" font-size="12">{escape(title)}</text>']
+           *(f'<text x="{MARGIN}" y="{MARGIN + 10 + 13 * i}" font-size="{12 - i}">{escape(part)}</text>'
+             for i, part in enumerate(_title_lines(title)))]
     for r in range(rows):
         top_bit = layout.width - 1 - 32 * r
-        y = MARGIN + 24 + r * (ROW_H + 26)
+        y = MARGIN + TOP + r * (ROW_H + 26)
         for i in range(32):
             b = top_bit - i
             x = MARGIN + i * CELL
@@ -38,7 +46,8 @@ def layout_svg(layout: Layout, title: str, free: int | None = None,
                 continue
             x = MARGIN + (top_bit - hi) * CELL
             w = (hi - lo + 1) * CELL
-            owners = sorted({software[b] for b in range(lo, hi + 1) if software and b in software})
+            owners = sorted({software[b] for b in range(lo, hi + 1)
+                             if software and b in software and kinds[b] == "software"})
             label = f.short or f.name if not owners else "/".join(owners)
             max_chars = max(1, int(w / 5.5))
             shown = label if len(label) <= max_chars else label[: max_chars - 1] + "…"
@@ -46,7 +55,7 @@ def layout_svg(layout: Layout, title: str, free: int | None = None,
                        f'<title>{escape(f.name)} {f.bits_text()}: {escape(str(f.role))}. {escape(f.meaning)}'
                        f'</title></rect>')
             out.append(f'<text x="{x + w / 2}" y="{y + ROW_H / 2 + 3}" text-anchor="middle">{escape(shown)}</text>')
-    y = MARGIN + 24 + rows * (ROW_H + 26)
+    y = MARGIN + TOP + rows * (ROW_H + 26)
     for i, (kind, colour) in enumerate(FILL.items()):
         if kind == "free" and free is None:
             continue
@@ -56,4 +65,3 @@ def layout_svg(layout: Layout, title: str, free: int | None = None,
     return "\n".join(out) + "\n"
 
 
-__all__ = ["layout_svg", "Role"]

@@ -57,27 +57,33 @@ def _size(n: int) -> str:
 KIND_MARK = {"hardware": "H", "ignored": ".", "reserved": "r", "software": "S", "free": "_"}
 
 
-def bit_kinds(layout: Layout, free: int | None = None, software: dict[int, str] | None = None) -> list[str]:
-    """One kind per bit: hardware / reserved / ignored / software / free."""
+def bit_kinds(layout: Layout, free: int | None = None, software: dict[int, str] | None = None,
+              owned: int | None = None) -> list[str]:
+    """One kind per bit: hardware / reserved / ignored / software / free.
+
+    With ``owned`` (the bits hardware reads in some entry state), only those count as
+    hardware or reserved; the rest are free, software-owned or (if neither) ignored.
+    """
     kinds = []
     for b in range(layout.width):
         f = layout.field_at(b)
-        if free is not None and free >> b & 1:
+        if owned is not None and owned >> b & 1:
+            kinds.append("reserved" if f.role is Role.RESERVED else "hardware")
+        elif free is not None and free >> b & 1:
             kinds.append("free")
         elif software and b in software:
             kinds.append("software")
-        elif f.role is Role.RESERVED:
-            kinds.append("reserved")
-        elif f.role is Role.IGNORED:
-            kinds.append("ignored" if free is None else "hardware")
+        elif owned is not None or f.role is Role.IGNORED:
+            kinds.append("ignored")
         else:
-            kinds.append("hardware")
+            kinds.append("reserved" if f.role is Role.RESERVED else "hardware")
     return kinds
 
 
-def ruler(layout: Layout, title: str, free: int | None = None, software: dict[int, str] | None = None) -> str:
+def ruler(layout: Layout, title: str, free: int | None = None, software: dict[int, str] | None = None,
+          owned: int | None = None) -> str:
     """A 64-bit (or 32-bit) ruler with one mark per bit, then the field list."""
-    kinds = bit_kinds(layout, free, software)
+    kinds = bit_kinds(layout, free, software, owned)
     hi = layout.width - 1
     tens = "".join(str(b // 10) if b % 10 == 0 or b == hi else " " for b in range(hi, -1, -1))
     ones = "".join(str(b % 10) for b in range(hi, -1, -1))

@@ -1,0 +1,44 @@
+"""Regenerate docs/pictures/*.svg with ``spte layout --svg`` (one per format, level and kind,
+plus each KVM profile's software bits).  Run: ``python tools/make_pictures.py [OUTDIR]``.
+tests/test_docs.py checks that the checked-in pictures are current."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from spte.cli import main as spte_main
+from spte.entry import CLASSES
+from spte.kvm import FLAVOURS, VERSIONS
+
+DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "pictures"
+
+
+def pictures() -> list[tuple[str, list[str]]]:
+    """(file name, spte layout arguments) for every picture."""
+    out = []
+    for fmt, levels in CLASSES.items():
+        for level, (_table, large) in levels.items():
+            out.append((f"{fmt}-l{level}.svg", ["-f", fmt, "-l", str(level)]))
+            if large is not None:
+                out.append((f"{fmt}-l{level}-large.svg", ["-f", fmt, "-l", str(level), "--large"]))
+    for version in VERSIONS:
+        for flavour in FLAVOURS:
+            for state in ("present_leaf", "not_present", "fault"):
+                out.append((f"kvm-{version}-{flavour}-{state.replace('_', '-')}.svg",
+                            ["--kvm", f"{version}:{flavour}", "-l", "1", "--state", state]))
+    return out
+
+
+def main(argv: list[str]) -> int:
+    outdir = Path(argv[0]) if argv else DEFAULT_OUT
+    outdir.mkdir(parents=True, exist_ok=True)
+    for name, args in pictures():
+        status = spte_main(["layout", *args, "--maxphyaddr", "46", "--svg", str(outdir / name)])
+        if status:
+            return status
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
