@@ -247,14 +247,14 @@ class KvmProfile:
         return spte & U64
 
     # -- classification ----------------------------------------------------------------
-    def is_frozen(self, spte: int) -> bool:
+    def _is_frozen(self, spte: int) -> bool:
         return self.spec.frozen_value is not None and spte == self.spec.frozen_value
 
     def classify(self, spte: int, level: int) -> Classification:
         if spte in (0, self.SHADOW_NONPRESENT_VALUE):
             what = "zero" if spte == 0 else "SHADOW_NONPRESENT_VALUE"
             return Classification("not-present", f"empty SPTE ({what})")
-        if self.is_frozen(spte):
+        if self._is_frozen(spte):
             return Classification("frozen", f"{self.spec.frozen_name} placeholder: another thread is "
                                   "updating this SPTE")
         if self.is_mmio_spte(spte):
