@@ -40,20 +40,29 @@ _LEAF_HIGH = (
     Field("supervisor_shadow_stack", 60, F, "supervisor shadow-stack page (EPTP[7]=1)",
           control="ept_supervisor_shadow_stack", short="SSS"),
 )
+_MEMORY_TYPE = (  # bits 6:3 of a leaf
+    Field("memory_type", (5, 3), MT, "EPT memory type: UC 0, WC 1, WT 4, WP 5, WB 6", short="MT"),
+    Field("ignore_pat", 6, F, "ignore the guest PAT memory type", short="IPAT"),
+)
 _SVE_LEAF = Field("suppress_ve", 63, F, "EPT violations are not converted to #VE",
                   control="ept_ve", short="SVE")
 
-EPT_PML4E = (
-    *_RWX,
-    Field("reserved_3_7", (7, 3), RSV, "reserved (no memory type, no page size here)"),
+_IGNORED_11 = Field("ignored_11", 11, IGN, "ignored")
+_NONLEAF_HIGH = (  # bits 63:8 of every entry that references a table
     _ACCESSED,
     Field("ignored_9", 9, IGN, "ignored"),
     _UX,
-    Field("ignored_11", 11, IGN, "ignored"),
+    _IGNORED_11,
     Field("frame", (M - 1, 12), A, "physical address of the next EPT table"),
     _RSVD_PA,
     Field("ignored_52_62", (62, 52), IGN, "ignored"),
     _SVE_NONLEAF,
+)
+
+EPT_PML4E = (
+    *_RWX,
+    Field("reserved_3_7", (7, 3), RSV, "reserved (no memory type, no page size here)"),
+    *_NONLEAF_HIGH,
 )
 EPT_PML5E = EPT_PML4E
 
@@ -61,14 +70,7 @@ EPT_TABLE = (  # PDPTE or PDE that references a table (bit 7 = 0)
     *_RWX,
     Field("reserved_3_6", (6, 3), RSV, "reserved in a non-leaf entry"),
     Field("page_size", 7, F, "0: this entry references a table", short="PS"),
-    _ACCESSED,
-    Field("ignored_9", 9, IGN, "ignored"),
-    _UX,
-    Field("ignored_11", 11, IGN, "ignored"),
-    Field("frame", (M - 1, 12), A, "physical address of the next EPT table"),
-    _RSVD_PA,
-    Field("ignored_52_62", (62, 52), IGN, "ignored"),
-    _SVE_NONLEAF,
+    *_NONLEAF_HIGH,
 )
 EPT_PDPTE = EPT_TABLE
 EPT_PDE = EPT_TABLE
@@ -77,14 +79,13 @@ EPT_PDE = EPT_TABLE
 def _large_leaf(align_hi: int, size: str, control: str) -> tuple[Field, ...]:
     return (
         *_RWX,
-        Field("memory_type", (5, 3), MT, "EPT memory type: UC 0, WC 1, WT 4, WP 5, WB 6", short="MT"),
-        Field("ignore_pat", 6, F, "ignore the guest PAT memory type", short="IPAT"),
+        *_MEMORY_TYPE,
         Field("page_size", 7, F, f"1: this entry maps a {size} page", control=control,
               otherwise=RSV, short="PS"),
         _ACCESSED,
         _DIRTY,
         _UX,
-        Field("ignored_11", 11, IGN, "ignored"),
+        _IGNORED_11,
         Field(f"reserved_12_{align_hi}", (align_hi, 12), RSV, f"reserved: {size} alignment"),
         Field("frame", (M - 1, align_hi + 1), A, f"physical address of the {size} page"),
         _RSVD_PA,
@@ -99,13 +100,12 @@ EPT_PDE_2M = _large_leaf(20, "2 MiB", "ept_2m")
 
 EPT_PTE = (
     *_RWX,
-    Field("memory_type", (5, 3), MT, "EPT memory type: UC 0, WC 1, WT 4, WP 5, WB 6", short="MT"),
-    Field("ignore_pat", 6, F, "ignore the guest PAT memory type", short="IPAT"),
+    *_MEMORY_TYPE,
     Field("ignored_7", 7, IGN, "ignored (there is no page-size bit in a PTE)"),
     _ACCESSED,
     _DIRTY,
     _UX,
-    Field("ignored_11", 11, IGN, "ignored"),
+    _IGNORED_11,
     Field("frame", (M - 1, 12), A, "physical address of the 4 KiB page"),
     _RSVD_PA,
     *_LEAF_HIGH,
