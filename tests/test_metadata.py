@@ -270,3 +270,48 @@ def test_c_header_static_asserts_catch_a_forged_overlap(tmp_path):
     r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-c", "-o", "/dev/null", str(tmp_path / "t.c")],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "a and b overlap" in r.stderr
+
+
+# Every format, level and state on the default platform (NX, EPT A/D and #VE on, the rest
+# off), from hardware-formats.md section 5: free = the ignored bits of that entry.
+EPT_NONLEAF, EPT_LARGE, EPT_PTE = bits(9, 10, 11, (63, 52)), bits(10, 11, (62, 52)), bits(7, 10, 11, (62, 52))
+X64_NONLEAF, X64_LEAF = bits(6, 8, 9, 10, 11, (62, 52)), bits(9, 10, 11, (62, 52))
+EXPECTED_PRESENT = {
+    "ept": {"present_nonleaf": {5: EPT_NONLEAF, 4: EPT_NONLEAF, 3: EPT_NONLEAF, 2: EPT_NONLEAF},
+            "present_leaf": {3: EPT_LARGE, 2: EPT_LARGE, 1: EPT_PTE}},
+    "x86-64": {"present_nonleaf": {5: X64_NONLEAF, 4: X64_NONLEAF, 3: X64_NONLEAF, 2: X64_NONLEAF},
+               "present_leaf": {3: X64_LEAF, 2: X64_LEAF, 1: X64_LEAF}},
+    "npt": {"present_nonleaf": {5: X64_NONLEAF & ~bits(8), 4: X64_NONLEAF & ~bits(8), 3: X64_NONLEAF,
+                                2: X64_NONLEAF},
+            "present_leaf": {3: X64_LEAF, 2: X64_LEAF, 1: X64_LEAF}},
+    "pae": {"present_nonleaf": {3: bits(9, 10, 11), 2: bits(6, 8, 9, 10, 11)},
+            "present_leaf": {2: bits(9, 10, 11), 1: bits(9, 10, 11)}},
+    "x86-32": {"present_nonleaf": {2: bits(6, (11, 8))}, "present_leaf": {2: bits(9, 10, 11), 1: bits(9, 10, 11)}},
+}
+ALL_COMBOS = [(f, lv, s) for f, levels in CLASSES.items() for lv in levels
+              for s in ("not_present", "present_leaf", "present_nonleaf", "fault")]
+
+
+@pytest.mark.parametrize(("fmt", "level", "state"), ALL_COMBOS)
+def test_every_format_level_state(fmt, level, state):
+    platform = Platform(maxphyaddr=46)
+    if state.startswith("present"):
+        expected = EXPECTED_PRESENT[fmt][state].get(level)
+        if expected is None:
+            with pytest.raises(ValueError, match="never leaves|always leaves"):
+                free_bits(fmt, level, state, platform)
+            return
+    elif state == "not_present":
+        expected = bits((62, 3)) if fmt == "ept" else bits((31 if fmt == "x86-32" else 63, 1))
+    elif fmt == "ept":
+        expected = bits((63, 2))  # W without R (bits 1:0) misconfigures at every level
+    elif fmt == "x86-32":  # only the 4 MiB PDE has a reserved bit (21); PS is part of the trigger
+        if level == 1:
+            with pytest.raises(ValueError, match="no reserved bit"):
+                free_bits(fmt, level, state, platform)
+            return
+        expected = bits((31, 1)) & ~bits(7, 21)
+    else:  # P plus the highest reserved bit: 51 (IA-32e, NPT) or 62 (PAE; 63 in a PAE PDPTE)
+        top = 51 if fmt in ("x86-64", "npt") else (63 if level == 3 else 62)
+        expected = bits((63, 1)) & ~bits(top)
+    assert free_bits(fmt, level, state, platform) == expected
