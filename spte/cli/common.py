@@ -54,13 +54,6 @@ class Reporter:
         return 1 if self.bad else 0
 
 
-def parse_int(text: str, what: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise UsageError(f"{what}: cannot parse {quote(text)} as an integer") from None
-
-
 def add_platform_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("entry format and platform")
     g.add_argument("--format", "-f", metavar="FMT",

@@ -68,11 +68,6 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, prof: KvmProfile | Non
     return view
 
 
-def _tokens_from_args(values: list[str]) -> Iterator[tuple[list[bytes], str]]:
-    for i, v in enumerate(values, 1):
-        yield [v.encode("utf-8", "surrogateescape")], f"argument {i}"
-
-
 def run(args: argparse.Namespace) -> int:
     fmt, platform, prof = resolve(args)
     check_level(fmt, args.level)

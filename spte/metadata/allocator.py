@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from spte.bits import bit_list, bit_ranges, format_ranges
+from spte.bits import bit_list, format_ranges
 from spte.entry import CLASSES, Entry, canonical_format
 from spte.metadata.states import STATES, hardware_owned, owner_of_bit, state_class
 from spte.platform import DEFAULT_PLATFORM, Platform
@@ -411,7 +411,3 @@ def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] 
     placed.sort(key=lambda t: order[t.name])
     return TagLayout(fmt, p, tuple(states), lvls, tuple(placed), profile, suppress_ve_to_software,
                      "shadow_present" if shadow_present_bit is not None else None, fault_trigger)
-
-
-def describe_bits(mask: int) -> str:
-    return ", ".join(f"{hi}" if hi == lo else f"{hi}:{lo}" for hi, lo in reversed(bit_ranges(mask)))

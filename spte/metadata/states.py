@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-from spte.bits import format_ranges
 from spte.entry import CLASSES, Entry, canonical_format, entry_class
 from spte.platform import DEFAULT_PLATFORM, Platform
 
@@ -115,9 +114,3 @@ def owner_of_bit(format: str, level: int, state: str, bit: int, platform: Platfo
     f = cls.layout(p).field_at(bit)
     why = {"not_present": "read even when not present", "fault": "the fault trigger"}.get(state, str(f.role))
     return f"hardware: {cls.__name__}.{f.name} ({why})"
-
-
-def describe_free(format: str, level: int, state: str, platform: Platform | None = None) -> str:
-    """``'60 free bits: 62:3'`` -- a one-line summary."""
-    mask = free_bits(format, level, state, platform)
-    return f"{mask.bit_count()} free bits: {format_ranges(mask)}"
