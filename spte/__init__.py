@@ -37,6 +37,7 @@ from spte.entry import (
     Pte32,
     decode,
     entry_class,
+    levels_in_use,
 )
 from spte.metadata import STATES, TagCollision, TagLayout, TagSpec, allocate, free_bits
 from spte.platform import Platform
@@ -49,5 +50,5 @@ __all__ = [
     "NptPdpte1G", "NptPml4e", "NptPml5e", "NptPte", "PaePde", "PaePde2M", "PaePdpte", "PaePte",
     "Pde", "Pde2M", "Pde32", "Pde4M", "Pdpte", "Pdpte1G", "Platform", "Pml4e", "Pml5e",
     "Problem", "Pte", "Pte32", "Role", "STATES", "TagCollision", "TagLayout", "TagSpec", "__version__",
-    "allocate", "decode", "entry_class", "free_bits", "kvm",
+    "allocate", "decode", "entry_class", "free_bits", "kvm", "levels_in_use",
 ]

@@ -577,6 +577,18 @@ def entry_class(format: str, level: int, large: bool = False) -> type[Entry]:
     return table_cls
 
 
+def levels_in_use(format: str, platform: Platform | None = None) -> tuple[int, ...]:
+    """The levels a walk of ``format`` uses: level 5 only with 5-level paging (``la57``).
+
+    >>> levels_in_use("ept"), levels_in_use("ept", Platform(la57=True)), levels_in_use("pae")
+    ((1, 2, 3, 4), (1, 2, 3, 4, 5), (1, 2, 3))
+    """
+    levels = tuple(sorted(CLASSES[canonical_format(format)]))
+    if 5 in levels and not (platform or DEFAULT_PLATFORM).la57:
+        levels = levels[:-1]
+    return levels
+
+
 def decode(value: int | str | bytes | Bits, format: str, level: int,
            platform: Platform | None = None) -> Entry:
     """Decode a raw entry; the level is never guessed.

@@ -35,7 +35,7 @@ class Platform:
     # Legacy paging controls.
     nx: bool = True  # EFER.NXE: bit 63 is XD, else reserved
     gbpages: bool = True  # CPUID.80000001H:EDX[26]: PDPTE PS=1 allowed
-    la57: bool = False  # CR4.LA57: 5-level paging (PML5E in use)
+    la57: bool = False  # 5-level paging (CR4.LA57; for EPT a 5-level EPTP): level 5 is in use
     pke: bool = False  # CR4.PKE: bits 62:59 of user leaves are a protection key
     pks: bool = False  # CR4.PKS: same for supervisor leaves
     hlat: bool = False  # Intel HLAT paging: bit 11 is "restart"

@@ -171,6 +171,9 @@ def test_trace_transitions_and_errors(tmp_path):
         "  vcpu-1 [000] ...1. 1.0: kvm_mmu_set_spte: gfn zz",
         "  vcpu-1 [000] ...1. 1.0: check_mmio_spte: spte 12300000feb0022e kvm_gen 12345 spte-gen 12345 valid 1",
     ]
+    # trace-cmd report pads the event name: "kvm_mmu_set_spte:     gfn ..."
+    lines.append("  qemu-kvm-1234  [001]  1234.567890: kvm_mmu_set_spte:     gfn 20 spte 14fab8a25 (r-xu) "
+                 "level 1 at 15e8b4100")
     f = tmp_path / "t.trace"
     f.write_text("\n".join(lines) + "\n")
     r = run("trace", str(f), str(tmp_path / "missing.trace"))
@@ -184,6 +187,8 @@ def test_trace_transitions_and_errors(tmp_path):
     assert out[2] == lines[2]
     # check_mmio_spte printed spte-gen 12345: the profile reads the same generation.
     assert "[mmio] MMIO SPTE: gfn 0xfeb00 gen 0x12345" in out[3]
+    # 0xa25 as an EPT leaf: R, X (bits 0, 2), memory type 4 = WT (SDM), D (9), bit 11 = MMU-present.
+    assert out[4].endswith("## [present-leaf] pfn=0x14fab8 EptPte R|X|D MT=WT sw:mmu_present")
 
 
 def test_layout_text_svg_json(tmp_path):

@@ -298,7 +298,7 @@ def test_every_format_level_state(fmt, level, state):
     if state.startswith("present"):
         expected = EXPECTED_PRESENT[fmt][state].get(level)
         if expected is None:
-            with pytest.raises(ValueError, match="never leaves|always leaves"):
+            with pytest.raises(ValueError, match=r"never leaves|always leaves"):
                 free_bits(fmt, level, state, platform)
             return
     elif state == "not_present":

@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="a tag; BITS pins it (e.g. 52,53 or 52-55); ':split' allows non-contiguous bits")
     p.add_argument("--state", "-s", action="append", choices=STATES,
                    help="a state the tags may be set in (repeatable; default not_present)")
-    p.add_argument("--levels", metavar="N,N", help="levels the tags must fit (default: all of the format)")
+    p.add_argument("--levels", metavar="N,N",
+                   help="levels the tags must fit (default: those the platform walks; 5 with --set la57=on)")
     p.add_argument("--shadow-present-bit", type=int, metavar="N",
                    help="dedicate bit N to mark shadow-present SPTEs (KVM uses 11)")
     p.add_argument("--suppress-ve-to-software", action="store_true",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from spte.bits import bit_list, format_ranges
-from spte.entry import CLASSES, Entry, canonical_format
+from spte.entry import CLASSES, Entry, canonical_format, levels_in_use
 from spte.metadata.states import STATES, hardware_owned, owner_of_bit, state_class
 from spte.platform import DEFAULT_PLATFORM, Platform
 
@@ -351,7 +351,8 @@ def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] 
 
     ``tags`` is ``{name: width}``, ``{name: {"width": .., "bits": [..], "split": ..,
     "states": [..]}}`` or a list of :class:`TagSpec`.  ``states`` are where tags may be set
-    (per-tag ``states`` override it); ``levels`` default to every level of the format.
+    (per-tag ``states`` override it); ``levels`` default to the levels the platform walks
+    (1-4, plus 5 with ``la57``).
     ``shadow_present_bit`` dedicates a bit that marks shadow-present SPTEs (KVM: 11).
     """
     fmt = canonical_format(format)
@@ -361,7 +362,7 @@ def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] 
     for s in states:
         if s not in STATES:
             raise ValueError(f"unknown state {s!r}: expected one of {', '.join(STATES)}")
-    lvls = tuple(levels) if levels is not None else tuple(sorted(CLASSES[fmt]))
+    lvls = tuple(levels) if levels is not None else levels_in_use(fmt, p)
     specs = _as_specs(tags)
     if shadow_present_bit is not None:
         specs.insert(0, TagSpec("shadow_present", 1, bits=(shadow_present_bit,),
