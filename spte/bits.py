@@ -17,7 +17,7 @@ positions, roles and masks, checked to cover every bit exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -52,6 +52,18 @@ def genmask(hi: int, lo: int) -> int:
     if hi < lo:
         return 0
     return ((1 << (hi - lo + 1)) - 1) << lo
+
+
+def union(masks: Iterable[int]) -> int:
+    """The OR of ``masks``.
+
+    >>> hex(union([0x1, 0x800, 0x1]))
+    '0x801'
+    """
+    out = 0
+    for m in masks:
+        out |= m
+    return out
 
 
 def bit_list(mask: int) -> list[int]:

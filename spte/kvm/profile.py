@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from spte.bits import bit_list, genmask
-from spte.entry import Entry, decode
+from spte.bits import bit_list, genmask, union
+from spte.entry import Entry, decode, levels_in_use
 from spte.kvm import masks as K
 from spte.kvm.masks import HostConfig, compute_masks
 from spte.kvm.versions import B63, KernelSpec
@@ -371,8 +371,8 @@ class KvmProfile:
 
     def owned_bits(self, state: str) -> int:
         if state == "not_present":
-            return sum_masks(self.not_present_rules().values())
-        owned = sum_masks(t.mask for t in self.layout.tags if state in t.states)
+            return union(self.not_present_rules().values())
+        owned = union(t.mask for t in self.layout.tags if state in t.states)
         if state == "fault":  # the MMIO marker, and no MMU-present bit (MMIO SPTEs are not present)
             owned |= self.fault_trigger() | (
                 self.shadow_mmio_mask | K.SPTE_MMU_PRESENT_MASK if self.spec.mmu_present else K.SPTE_MMIO_MASK_5_8)
@@ -391,9 +391,8 @@ class KvmProfile:
 
     def free_not_present_bits(self) -> int:
         """Bits a new not-present tag may use under this kernel (hardware and kernel rules)."""
-        hw = 0
-        for level in (1, 2, 3, 4):
-            hw |= hardware_owned(self.format, level, "not_present", self.platform)
+        hw = union(hardware_owned(self.format, level, "not_present", self.platform)
+                   for level in levels_in_use(self.format, self.platform))
         return U64 & ~hw & ~self.owned_bits("not_present")
 
     def allocate(self, tags: Any, states: tuple[str, ...] = ("not_present",), **kw: Any) -> TagLayout:
@@ -410,13 +409,6 @@ class KvmProfile:
                 assert not (self.enable_mmio_caching and self.is_mmio_spte(self.frozen_value))
             assert not self.shadow_mmio_value & K.SPTE_MMU_PRESENT_MASK
             assert (self.shadow_host_writable_mask | self.shadow_mmu_writable_mask) & K.SPTE_TDP_AD_MASK == 0
-
-
-def sum_masks(masks: Any) -> int:
-    out = 0
-    for m in masks:
-        out |= m
-    return out
 
 
 class _Lockless58:

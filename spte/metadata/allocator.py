@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from spte.bits import bit_list, format_ranges
+from spte.bits import bit_list, format_ranges, union
 from spte.entry import CLASSES, Entry, canonical_format, levels_in_use
 from spte.metadata.states import STATES, hardware_owned, owner_of_bit, state_class
 from spte.platform import DEFAULT_PLATFORM, Platform
@@ -178,10 +178,7 @@ class TagLayout:
     @property
     def owned_mask(self) -> int:
         """Every bit some tag may use (tags in disjoint states may share bits)."""
-        out = 0
-        for t in self.tags:
-            out |= t.mask
-        return out
+        return union(t.mask for t in self.tags)
 
     # -- encode / decode ------------------------------------------------------------------
 
@@ -295,10 +292,7 @@ def prove(layout: TagLayout) -> Proof:
                          + (f" and every {layout.profile.name} bit" if layout.profile else ""))
     # A tagged not-present entry stays not-present; a tagged faulting entry still faults.
     for lv in _levels_for(layout.format, "not_present", layout.levels):
-        tagged = 0
-        for t in layout.tags:
-            if "not_present" in t.states:
-                tagged |= t.mask
+        tagged = union(t.mask for t in layout.tags if "not_present" in t.states)
         if layout.hardware_present(tagged, lv):
             raise TagCollision(f"tags make a not-present level-{lv} entry present")
         if layout.format == "ept" and not layout.suppress_ve_to_software and tagged >> 63:
