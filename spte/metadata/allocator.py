@@ -277,17 +277,16 @@ def prove(layout: TagLayout) -> Proof:
             for lv in _levels_for(layout.format, state, layout.levels):
                 hw = layout.hardware_owned(state, lv)
                 if t.mask & hw:
-                    b = bit_list(t.mask & hw)[0]
-                    who = owner_of_bit(layout.format, lv, state, b, layout.platform,
-                                       suppress_ve_to_software=layout.suppress_ve_to_software,
-                                       trigger=layout.fault_trigger)
-                    raise TagCollision(f"tag {t.name!r} bit {b} is owned in {state} (level {lv}) by {who}")
-            if layout.profile is not None and not _is_profile_tag(layout, t):
-                clash = t.mask & layout.profile.owned_bits(state)
+                    owners = {b: str(owner_of_bit(layout.format, lv, state, b, layout.platform,
+                                                  suppress_ve_to_software=layout.suppress_ve_to_software,
+                                                  trigger=layout.fault_trigger)) for b in bit_list(t.mask & hw)}
+                    raise TagCollision(_collision(t, f"{state} (level {lv})", owners))
+            profile = layout.profile
+            if profile is not None and not _is_profile_tag(layout, t):
+                clash = t.mask & profile.owned_bits(state)
                 if clash:
-                    b = bit_list(clash)[0]
-                    raise TagCollision(f"tag {t.name!r} bit {b} is owned in {state} by "
-                                       f"{layout.profile.owner_of(b, state) or layout.profile.name}")
+                    raise TagCollision(_collision(t, state, {b: profile.owner_of(b, state) or profile.name
+                                                             for b in bit_list(clash)}))
             facts.append(f"{t.name} avoids every hardware bit when {state}"
                          + (f" and every {layout.profile.name} bit" if layout.profile else ""))
     # A tagged not-present entry stays not-present; a tagged faulting entry still faults.
@@ -302,6 +301,13 @@ def prove(layout: TagLayout) -> Proof:
     if any("fault" in t.states for t in layout.tags):
         facts.append("every tagged faulting entry keeps its fault trigger")
     return Proof(tuple(facts))
+
+
+def _collision(t: Tag, where: str, owners: dict[int, str]) -> str:
+    """'tag 'x' wants bits 1:0: bit 0 is owned in WHERE by OWNER; bit 1 ...' (owners named)."""
+    shown = "; ".join(f"bit {b} is owned in {where} by {who}" for b, who in list(owners.items())[:4])
+    more = f"; and {len(owners) - 4} more" if len(owners) > 4 else ""
+    return f"tag {t.name!r} wants bits {format_ranges(t.mask)}: {shown}{more}"
 
 
 def _is_profile_tag(layout: TagLayout, t: Tag) -> bool:
