@@ -48,7 +48,7 @@ def layout_svg(layout: Layout, title: str, free: int | None = None,
             w = (hi - lo + 1) * CELL
             owners = sorted({software[b] for b in range(lo, hi + 1)
                              if software and b in software and kinds[b] == "software"})
-            label = f.short or f.name if not owners else "/".join(owners)
+            label = "/".join(owners) if owners else (f.short if f.short and f.role.is_hardware else f.name)
             max_chars = max(1, int(w / 5.5))
             shown = label if len(label) <= max_chars else label[: max_chars - 1] + "…"
             out.append(f'<rect x="{x}" y="{y}" width="{w}" height="{ROW_H}" fill="none" stroke="#333">'
