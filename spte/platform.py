@@ -74,10 +74,6 @@ class Platform:
         """Protection keys are in use (CR4.PKE or CR4.PKS)."""
         return self.pke or self.pks
 
-    @property
-    def has_c_bit(self) -> bool:
-        return self.c_bit is not None
-
     def replace(self, **changes: Any) -> Platform:
         return replace(self, **changes)
 

@@ -38,7 +38,6 @@ _ARGS = {name: re.compile(fmt) for name, fmt in FORMATS.items()}
 # event name is found with bytes.find (C speed), and only its line is parsed.
 _NEEDLES = tuple((name, name.encode() + b":") for name in EVENTS)
 ARGS_BYTES = {name: re.compile(rb"[ \t]*" + fmt.encode() + rb"[ \t]*") for name, fmt in FORMATS.items()}
-_GROUPS = {name: set(rx.groupindex) for name, rx in ARGS_BYTES.items()}
 _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 
 
@@ -72,6 +71,9 @@ class _RawArgs(Mapping[str, str]):
 
     def __init__(self, m: re.Match[bytes]) -> None:
         self._m = m
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._m.re.groupindex
 
     def __getitem__(self, key: str) -> str:
         value = self._m.group(key)
@@ -110,16 +112,7 @@ def parse_line(line: str) -> TraceEvent | None:
 def parse_event(name: str, blob: bytes, pos: int = 0, endpos: int | None = None) -> TraceEvent | None:
     """An event found by :func:`scan`; None if its arguments do not parse."""
     a = match_args(name, blob, pos, len(blob) if endpos is None else endpos)
-    if a is None:
-        return None
-    groups = _GROUPS[name]
-    level = int(a["level"]) if "level" in groups else None
-    spte = old = None
-    if "spte" in groups:
-        spte = int(a["spte"], 16)
-    elif "new" in groups:
-        spte, old = int(a["new"], 16), int(a["old"], 16)
-    return TraceEvent(name, _RawArgs(a), spte, old, level)
+    return None if a is None else _event(name, _RawArgs(a))
 
 
 def _event(name: str, args: Mapping[str, str]) -> TraceEvent:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import fields as dc_fields
 from typing import IO, Any
 
 from spte.entry import CLASSES, FORMATS, canonical_format
 from spte.kvm import FLAVOURS, KvmProfile, profile
 from spte.platform import Platform
 
-BOOL_SWITCHES = tuple(f.name for f in dc_fields(Platform) if f.type == "bool")
+BOOL_SWITCHES = tuple(Platform().controls())
 DEFAULT_FLAVOUR = {"ept": "ept-ad", "x86-64": "shadow", "npt": "npt", "pae": "shadow", "x86-32": "shadow"}
 QUOTE_MAX = 40
 

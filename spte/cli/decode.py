@@ -44,14 +44,14 @@ def _kvm_json(prof: KvmProfile, v: int, level: int) -> str:
 
 
 def renderer(args: argparse.Namespace, fast: FastDecoder, prof: KvmProfile | None) -> Callable[[int], str]:
+    """Renderings that need objects: the readable view, or --line/--json with --kvm.
+
+    (--line/--json without --kvm use the generated loop of FastDecoder.batch.)
+    """
     level = args.level
-    if args.json:
-        if prof is None:
-            return fast.json
+    if args.json and prof is not None:
         return lambda v: fast.json(v)[:-1] + f',"kvm":{_kvm_json(prof, v, level)}}}'
-    if args.line:
-        if prof is None:
-            return fast.line
+    if args.line and prof is not None:
         return lambda v: fast.line(v) + _kvm_suffix(prof, v, level)
     colour = use_colour(args.color, sys.stdout)
 

@@ -48,26 +48,14 @@ class Annotator:
         self.covered = {level: {f.name for f in fd.table.layout.fields + (fd.large.layout.fields if fd.large else ())
                                 if f.role is Role.IGNORED and f.mask & ~tag_bits == 0}
                         for level, fd in fast_by_level.items()}
-        self._cache: dict[tuple[int, int, bool], tuple[str, str]] = {}
         self._templates: dict[tuple[int, int, bool], tuple[str, str]] = {}
         self._notes: dict[int, bytes] = {}
 
     def kind_and_software(self, spte: int, level: int) -> tuple[str, str]:
-        """(classification, ``' sw:a,b'``); cached unless the SPTE is MMIO (gfn in address bits)."""
-        fd = self.fast[level]
-        am = fd.tables(spte).address_mask
-        key = (level, spte & ~am, bool(spte & am))
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+        """(classification, ``' sw:a,b'``) as the profile reads the SPTE."""
         d = self.prof.describe(spte, level)
         tags = ",".join(k for k, v in d.software.items() if v)
-        result = (d.kind, f" sw:{tags}" if tags else "")
-        if d.kind != "mmio":
-            if len(self._cache) > 1 << 16:
-                self._cache.clear()
-            self._cache[key] = result
-        return result
+        return d.kind, f" sw:{tags}" if tags else ""
 
     def _template(self, spte: int, level: int, am: int) -> tuple[str, str]:
         """(kind, annotation with a ``%#x`` for the pfn) for the SPTE's non-address bits."""

@@ -10,7 +10,7 @@ unless called with ``strict=True``, which raises :class:`KvmPreconditionError` i
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from spte.bits import bit_list, genmask, union
@@ -48,7 +48,6 @@ class Description:
     software: dict[str, int]
     mmio: dict[str, int] | None
     notes: tuple[str, ...] = ()
-    predicates: dict[str, Any] = field(default_factory=dict)
 
     def text(self) -> str:
         lines = [f"{self.spte:#018x} level {self.level} [{self.profile}]: {self.kind} -- {self.summary}",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from spte.bits import bit_list, format_ranges, union
@@ -215,7 +215,7 @@ class TagLayout:
     def to_dict(self) -> dict[str, Any]:
         return {
             "format": self.format,
-            "platform": {k: v for k, v in vars_of(self.platform).items()},
+            "platform": asdict(self.platform),
             "states": list(self.states),
             "levels": list(self.levels),
             "profile": self.profile.name if self.profile else None,
@@ -241,9 +241,6 @@ class TagLayout:
 
         return tag_layout_header(self, prefix=prefix, guard=guard)
 
-
-def vars_of(platform: Platform) -> dict[str, Any]:
-    return {name: getattr(platform, name) for name in platform.__dataclass_fields__}
 
 
 def _has_state(format: str, level: int, state: str) -> bool:
