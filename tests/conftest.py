@@ -1,4 +1,4 @@
-"""Shared test setup: the hypothesis CI profile and paths to the shared references."""
+"""Shared test setup: the hypothesis CI profile and the project's golden data (tests/data)."""
 
 from __future__ import annotations
 
@@ -21,20 +21,28 @@ settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile("ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT.parent / "shared" / "reference"
 DATA = Path(__file__).resolve().parent / "data"
 
 
-def reference(path: str) -> Path:
-    """A file under ../shared/reference, or a skip if this checkout has none."""
-    p = REFERENCE / path
+def golden(path: str) -> Path:
+    """A golden file under tests/data (sources in tests/data/README.md); missing is a failure."""
+    p = DATA / path
     if not p.exists():
-        pytest.skip(f"reference file {p} is not available")
+        pytest.fail(f"golden file tests/data/{path} is missing (see tests/data/README.md)")
     return p
+
+
+def golden_text(path: str) -> str:
+    """The text of a golden file, gunzipped if its name ends in .gz."""
+    p = golden(path)
+    if p.suffix == ".gz":
+        with gzip.open(p, "rt") as fh:
+            return fh.read()
+    return p.read_text()
 
 
 def vectors(name: str) -> Iterator[dict[str, Any]]:
     """Golden vectors computed by the kernel's own SPTE code (kvm-vectors/README.md)."""
-    with gzip.open(reference(f"kvm-vectors/{name}"), "rt") as fh:
+    with gzip.open(golden(f"kvm-vectors/{name}"), "rt") as fh:
         for line in fh:
             yield json.loads(line)

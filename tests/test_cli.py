@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from spte import Platform, decode, entry_class
 from spte.entry import CLASSES
 from spte.render.fast import FastDecoder
-from tests.conftest import reference
+from tests.conftest import golden_text
 from tests.strategies import u64
 
 SPTE = shutil.which("spte") or ""
@@ -129,11 +130,19 @@ def test_closed_stdout_is_quiet():
     assert len(r.stdout.splitlines()) == 1 and r.stderr == ""
 
 
-TRACE = "traces/long4k.trace"
+TRACE = "traces/long4k.trace.gz"
 
 
-def test_trace_annotates_and_passes_everything_else_through():
-    path = reference(TRACE)
+@pytest.fixture
+def trace_file(tmp_path: Path) -> Path:
+    """The real long4k trace as a plain file, as a user passes it."""
+    path = tmp_path / "long4k.trace"
+    path.write_text(golden_text(TRACE))
+    return path
+
+
+def test_trace_annotates_and_passes_everything_else_through(trace_file):
+    path = trace_file
     original = path.read_text().splitlines()
     r = run("trace", "--kvm", "6.19:shadow", "--maxphyaddr", "48", str(path))
     assert r.returncode == 0
@@ -148,9 +157,9 @@ def test_trace_annotates_and_passes_everything_else_through():
             assert after == before
 
 
-def test_trace_summary_json_and_only_spte():
-    path = str(reference(TRACE))
-    text = reference(TRACE).read_text()
+def test_trace_summary_json_and_only_spte(trace_file):
+    path = str(trace_file)
+    text = trace_file.read_text()
     summary = json.loads(run("trace", "--kvm", "6.19:shadow", "--summary", "--json", path).stdout)
     assert summary["event"] == {"kvm_mmu_set_spte": text.count("kvm_mmu_set_spte:"),
                                 "kvm_mmu_spte_requested": text.count("kvm_mmu_spte_requested:")}

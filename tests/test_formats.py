@@ -11,7 +11,7 @@ from hypothesis import given
 from spte import Platform, Role, decode
 from spte.bits import LayoutError, genmask
 from spte.entry import ALL_CLASSES, CLASSES, Pde4M
-from tests.conftest import reference
+from tests.conftest import golden_text
 from tests.strategies import platforms
 
 
@@ -134,7 +134,7 @@ def test_sme_c_bit_takes_an_address_bit_away():
     assert f.frame_high == 1 << 10 and f.pfn == (1 << 39) | 1
 
 
-# Real SPTEs from a Linux 6.18 shadow-paging host (shared/reference/traces/long4k.trace,
+# Real SPTEs from a Linux 6.18 shadow-paging host (tests/data/traces/long4k.trace.gz,
 # MAXPHYADDR 48, NX on): kvm_mmu_set_spte prints (rwxu) flags computed by the kernel.
 SET_SPTE = re.compile(r"kvm_mmu_set_spte: gfn (\w+) spte (\w+) \((.)(.)(.)(.)\) level (\d)")
 REQUESTED = re.compile(r"kvm_mmu_spte_requested: gfn (\w+) pfn (\w+) level (\d)")
@@ -144,7 +144,7 @@ def test_real_trace_sptes_decode_as_the_kernel_printed():
     platform = Platform(maxphyaddr=48)
     requested: dict[str, int] = {}
     checked = 0
-    for line in reference("traces/long4k.trace").read_text().splitlines():
+    for line in golden_text("traces/long4k.trace.gz").splitlines():
         if m := REQUESTED.search(line):
             requested[m[1]] = int(m[2], 16)
         elif m := SET_SPTE.search(line):
@@ -163,7 +163,7 @@ def test_real_trace_sptes_decode_as_the_kernel_printed():
 
 def test_guest_paging_elements_from_trace():
     """kvm_mmu_paging_element lines carry the guest's own long-mode entries."""
-    text = reference("traces/long4k.trace").read_text()
+    text = golden_text("traces/long4k.trace.gz")
     elements = re.findall(r"kvm_mmu_paging_element: pte (\w+) level (\d)", text)
     assert elements
     for pte, level in elements:

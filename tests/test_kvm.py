@@ -1,9 +1,9 @@
 """KVM profiles against the kernel's own numbers.
 
-Golden data: ``shared/reference/kvm-vectors/`` -- masks and helper results computed by the
+Golden data (``tests/data/README.md``): ``kvm-vectors/`` -- masks and helper results computed by the
 SPTE code of Linux v5.8.18 (``arch/x86/kvm/mmu/mmu.c``), v6.1.119 and v6.19
 (``arch/x86/kvm/mmu/spte.{h,c}``) compiled in userspace -- and real kvmmmu traces from a
-Linux 6.18 host (``shared/reference/traces/``).
+Linux 6.18 host (``traces/``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from spte import kvm
 from spte.kvm import KvmPreconditionError
 from spte.metadata import TagCollision
-from tests.conftest import reference, vectors
+from tests.conftest import golden_text, vectors
 from tests.strategies import u64
 
 # The five host configurations of kvm-vectors/README.md section 2.
@@ -41,7 +41,7 @@ def mask_tables() -> list[tuple[str, str, str, int]]:
     """(version, config, name, value) rows from kvm-vectors/README.md section 3."""
     rows = []
     version = None
-    for line in reference("kvm-vectors/README.md").read_text().splitlines():
+    for line in golden_text("kvm-vectors/README.md").splitlines():
         if m := re.match(r"### v(\d+\.\d+)", line):
             version = m[1]
         elif line.startswith("## "):
@@ -255,7 +255,7 @@ def test_real_trace_sptes_agree_with_the_kernel():
     n = 0
     for path in ("traces/long4k.trace", "traces/fault_nx.trace"):
         requested: dict[tuple[str, str], int] = {}
-        for m in TRACE_LINE.finditer(reference(path).read_text()):
+        for m in TRACE_LINE.finditer(golden_text(path + ".gz")):
             if m[8]:  # kvm_mmu_spte_requested: the pfn KVM is about to map for this gfn
                 requested[(m[8], m[10])] = int(m[9], 16)
                 continue

@@ -1,8 +1,7 @@
 """Intel EPT paging-structure entries (SDM Vol. 3C, "EPT Translation Mechanism").
 
 Sources: SDM Tables 29-1..29-6 (28-x in older editions), ia32-doc ``EPT.yml``, KVM
-``__reset_rsvds_bits_mask_ept`` and ``arch/x86/include/asm/vmx.h`` (``VMX_EPT_*``); see
-``shared/reference/hardware-formats.md`` section 1.
+``__reset_rsvds_bits_mask_ept`` and ``arch/x86/include/asm/vmx.h`` (``VMX_EPT_*``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Sources: SDM Vol. 3A Tables 4-15..4-20, ia32-doc ``64bit.yml``, KVM
 ``__reset_rsvds_bits_mask`` (incl. the AMD PML4E bit-8 fix 5ecad245de2a), Linux
-``pgtable_types.h``; see ``shared/reference/hardware-formats.md`` section 2.
+``arch/x86/include/asm/pgtable_types.h``.
 """
 
 from __future__ import annotations

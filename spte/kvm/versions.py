@@ -1,8 +1,8 @@
 """What each kernel version does with SPTE software bits, as data.
 
 One :class:`KernelSpec` row per supported version.  Every switch names the kernel
-change behind it; sources are the trees in ``shared/reference/kvm-spte-bits.md``
-section 0 (the file and commit are repeated in ``source``).
+change behind it; each row's ``source`` names the
+kernel tree, commit and files it was read from.
 """
 
 from __future__ import annotations
