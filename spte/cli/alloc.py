@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     levels = tuple(int(x) for x in args.levels.split(",")) if args.levels else None
     try:
         layout = allocate(fmt, specs, states=tuple(args.state or ["not_present"]), platform=platform,
-                          profile=prof, levels=levels, shadow_present_bit=args.shadow_present_bit,
+                          owner=prof, levels=levels, shadow_present_bit=args.shadow_present_bit,
                           suppress_ve_to_software=args.suppress_ve_to_software)
     except TagCollision as e:
         sys.stderr.write(f"spte: alloc: {e}\n")

@@ -345,9 +345,6 @@ class KvmProfile:
         return allocate(self.format, self._tag_specs(), states=states, platform=self.platform,
                         fault_trigger=self.fault_trigger())
 
-    def is_own_tag(self, tag: object) -> bool:
-        return any(tag is t for t in self.layout.tags)
-
     # -- BitOwner: what a new tag must avoid ----------------------------------------------
     def not_present_rules(self) -> dict[str, int]:
         """Bits a new tag in a non-shadow-present SPTE must avoid, and why."""
@@ -395,8 +392,8 @@ class KvmProfile:
         return U64 & ~hw & ~self.owned_bits("not_present")
 
     def allocate(self, tags: Any, states: tuple[str, ...] = ("not_present",), **kw: Any) -> TagLayout:
-        """Allocate new tags against this kernel (``spte.allocate(..., profile=self)``)."""
-        return allocate(self.format, tags, states=states, platform=self.platform, profile=self, **kw)
+        """Allocate new tags against this kernel (``spte.allocate(..., owner=self)``)."""
+        return allocate(self.format, tags, states=states, platform=self.platform, owner=self, **kw)
 
     # -- the kernel's static_asserts, as checks of this profile ---------------------------
     def _check_static_asserts(self) -> None:

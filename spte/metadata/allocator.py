@@ -4,7 +4,7 @@ Tags are named fields of software bits.  :func:`allocate` places them (pinned bi
 honoured; the rest go to the *lowest* free bits -- the kernel notes that low, contiguous
 fields give better code -- contiguous unless a tag allows a split) and then proves the
 result: no tag bit is hardware-owned in a state where the tag may be set, no two tags
-overlap, no tag overlaps a profile's bits, and a tagged not-present entry stays
+overlap, no tag overlaps an owner's bits, and a tagged not-present entry stays
 not-present (and a tagged faulting entry still faults).
 
 >>> layout = allocate("ept", {"async_pf_invalid": 1}, states=["not_present"])
@@ -28,7 +28,7 @@ from spte.platform import DEFAULT_PLATFORM, Platform
 
 
 class BitOwner(Protocol):
-    """Anything that owns bits per state, e.g. a KVM profile."""
+    """What the allocator needs of an owner (:class:`~spte.metadata.owner.Owner` has more)."""
 
     name: str
 
@@ -138,7 +138,7 @@ class TagLayout:
     states: tuple[str, ...]
     levels: tuple[int, ...]
     tags: tuple[Tag, ...]
-    profile: BitOwner | None = None
+    owner: BitOwner | None = None
     suppress_ve_to_software: bool = False
     shadow_present: str | None = None  # name of the tag that marks shadow-present SPTEs
     fault_trigger: int | None = None
@@ -218,7 +218,7 @@ class TagLayout:
             "platform": asdict(self.platform),
             "states": list(self.states),
             "levels": list(self.levels),
-            "profile": self.profile.name if self.profile else None,
+            "owner": self.owner.name if self.owner else None,
             "suppress_ve_to_software": self.suppress_ve_to_software,
             "shadow_present": self.shadow_present,
             "tags": [
@@ -278,14 +278,14 @@ def prove(layout: TagLayout) -> Proof:
                                                   suppress_ve_to_software=layout.suppress_ve_to_software,
                                                   trigger=layout.fault_trigger)) for b in bit_list(t.mask & hw)}
                     raise TagCollision(_collision(t, f"{state} (level {lv})", owners))
-            profile = layout.profile
-            if profile is not None and not _is_profile_tag(layout, t):
-                clash = t.mask & profile.owned_bits(state)
+            owner = layout.owner
+            if owner is not None:
+                clash = t.mask & owner.owned_bits(state)
                 if clash:
-                    raise TagCollision(_collision(t, state, {b: profile.owner_of(b, state) or profile.name
+                    raise TagCollision(_collision(t, state, {b: owner.owner_of(b, state) or owner.name
                                                              for b in bit_list(clash)}))
             facts.append(f"{t.name} avoids every hardware bit when {state}"
-                         + (f" and every {layout.profile.name} bit" if layout.profile else ""))
+                         + (f" and every {layout.owner.name} bit" if layout.owner else ""))
     # A tagged not-present entry stays not-present; a tagged faulting entry still faults.
     for lv in _levels_for(layout.format, "not_present", layout.levels):
         tagged = union(t.mask for t in layout.tags if "not_present" in t.states)
@@ -305,11 +305,6 @@ def _collision(t: Tag, where: str, owners: dict[int, str]) -> str:
     shown = "; ".join(f"bit {b} is owned in {where} by {who}" for b, who in list(owners.items())[:4])
     more = f"; and {len(owners) - 4} more" if len(owners) > 4 else ""
     return f"tag {t.name!r} wants bits {format_ranges(t.mask)}: {shown}{more}"
-
-
-def _is_profile_tag(layout: TagLayout, t: Tag) -> bool:
-    owner = layout.profile
-    return owner is not None and getattr(owner, "is_own_tag", lambda _t: False)(t)
 
 
 def _as_specs(tags: Mapping[str, int | TagSpec | Mapping[str, Any]] | Iterable[TagSpec]) -> list[TagSpec]:
@@ -341,7 +336,7 @@ def _lowest_run(avail: int, width: int) -> tuple[int, ...] | None:
 
 def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] | Iterable[TagSpec],
              states: Sequence[str] = ("not_present",), platform: Platform | None = None,
-             profile: BitOwner | None = None, *, levels: Sequence[int] | None = None,
+             owner: BitOwner | None = None, *, levels: Sequence[int] | None = None,
              shadow_present_bit: int | None = None, suppress_ve_to_software: bool = False,
              fault_trigger: int | None = None) -> TagLayout:
     """Place ``tags`` in ``format`` entries and prove the result.
@@ -378,8 +373,8 @@ def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] 
             for lv in _levels_for(fmt, state, lvls):
                 avail &= ~hardware_owned(fmt, lv, state, p, suppress_ve_to_software=suppress_ve_to_software,
                                          trigger=fault_trigger)
-            if profile is not None:
-                avail &= ~profile.owned_bits(state)
+            if owner is not None:
+                avail &= ~owner.owned_bits(state)
         return avail & ~taken
 
     # Pinned tags first, so automatic placement never steals their bits.
@@ -394,9 +389,9 @@ def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] 
                 bits_or_none = tuple(bit_list(avail)[: spec.width])
             if bits_or_none is None:
                 why = ""
-                if profile is not None:
+                if owner is not None:
                     owners = dict.fromkeys(o for s in tag_states for b in range(width)
-                                           if (o := profile.owner_of(b, s)) is not None)
+                                           if (o := owner.owner_of(b, s)) is not None)
                     why = "; " + "; ".join(owners) if owners else ""
                 raise TagCollision(
                     f"no room for tag {spec.name!r} ({spec.width} bit{'s' if spec.width > 1 else ''}"
@@ -407,5 +402,5 @@ def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] 
         taken |= placed[-1].mask
     order = {n: i for i, n in enumerate(names)}
     placed.sort(key=lambda t: order[t.name])
-    return TagLayout(fmt, p, tuple(states), lvls, tuple(placed), profile, suppress_ve_to_software,
+    return TagLayout(fmt, p, tuple(states), lvls, tuple(placed), owner, suppress_ve_to_software,
                      "shadow_present" if shadow_present_bit is not None else None, fault_trigger)
