@@ -17,8 +17,8 @@ positions, roles and masks, checked to cover every bit exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
 from typing import Any
@@ -134,7 +134,16 @@ class Field:
 
     ``bits`` is a bit number or an inclusive ``(hi, lo)`` pair; either end may be
     relative to MAXPHYADDR.  When ``control`` names a platform switch that is off,
-    the field has role ``otherwise`` instead of ``role``.
+    the field has role ``otherwise`` instead of ``role``; an optional field that is off
+    and ignored is shown as the ignored bits it then is.  Ignored and reserved ranges
+    have no name of their own: :func:`ignored` and :func:`reserved` make rows whose name
+    derives from their bits (``ignored_52_56``).
+
+    What a field *does* is an attribute, so checks derive from the table:
+    ``presence`` (a set bit makes the entry present), ``read_not_present`` (hardware reads
+    it even in a not-present entry: EPT SUPPRESS_VE), ``page_size`` (PS: selects the
+    large-page form at this level) and, for address fields, ``pa_lo``: the physical-address
+    bit that the field's lowest bit holds (PSE-36 puts PA 39:32 in bits 20:13).
     """
 
     name: str
@@ -144,6 +153,10 @@ class Field:
     control: str | None = None
     otherwise: Role = Role.IGNORED
     short: str = ""  # label for one-line output (R, W, X, PS, XD, ...)
+    presence: bool = False
+    read_not_present: bool = False
+    page_size: bool = False
+    pa_lo: int | None = None
 
     @property
     def hi_lo(self) -> tuple[Bound, Bound]:
@@ -152,6 +165,25 @@ class Field:
     def bits_text(self) -> str:
         hi, lo = self.hi_lo
         return str(hi) if hi == lo else f"{hi}:{lo}"
+
+
+def ignored(bits: Bound | tuple[Bound, Bound], meaning: str = "ignored", **kw: Any) -> Field:
+    """An ignored range; its name derives from its bits when resolved."""
+    return Field("", bits, Role.IGNORED, meaning, **kw)
+
+
+def reserved(bits: Bound | tuple[Bound, Bound], meaning: str, **kw: Any) -> Field:
+    """A reserved range; its name derives from its bits when resolved."""
+    return Field("", bits, Role.RESERVED, meaning, **kw)
+
+
+def range_name(role: Role, lo: int, hi: int) -> str:
+    """``ignored_52_56`` / ``reserved_7``: the name of an anonymous range.
+
+    >>> range_name(Role.IGNORED, 52, 56), range_name(Role.RESERVED, 7, 7)
+    ('ignored_52_56', 'reserved_7')
+    """
+    return f"{role.value}_{lo}" if lo == hi else f"{role.value}_{lo}_{hi}"
 
 
 @dataclass(frozen=True)
@@ -163,8 +195,12 @@ class FieldInfo:
     width: int
     role: Role
     meaning: str
-    control: str | None
+    control: str | None = None
     short: str = ""
+    presence: bool = False  # only where the field is active on this platform
+    read_not_present: bool = False
+    page_size: bool = False
+    pa_lo: int | None = None  # address fields: PA bit of the field's bit 0
 
     @property
     def label(self) -> str:
@@ -190,6 +226,8 @@ class FieldInfo:
 
     def put(self, value: int, field_value: int) -> int:
         """``value`` with this field set; refuses values that do not fit."""
+        if type(field_value) is not int:
+            field_value = exact_int(field_value, self.name)
         if not 0 <= field_value <= self.max:
             raise ValueError(
                 f"{self.name}={field_value:#x} does not fit in {self.width} bit"
@@ -198,20 +236,46 @@ class FieldInfo:
         return (value & ~self.mask) | (field_value << self.lo)
 
 
+def exact_int(value: object, what: str) -> int:
+    """``value`` as an int if it is one exactly (numpy integers included); refuses the rest.
+
+    >>> exact_int(True, "x")
+    Traceback (most recent call last):
+    ...
+    TypeError: x: a bool is not a number here
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{what}: a bool is not a number here")
+    if isinstance(value, int):
+        return int(value)
+    index = getattr(type(value), "__index__", None)
+    if index is not None:  # numpy integers and other exact integer types
+        return int(index(value))
+    raise TypeError(f"{what}: expected an integer, got {type(value).__name__}")
+
+
 class LayoutError(AssertionError):
     """A field table breaks an invariant (raised at import or resolve time)."""
 
 
 @dataclass(frozen=True)
 class Layout:
-    """A table resolved for one platform; all masks are derived here."""
+    """A table resolved for one platform; every mask is derived here, once."""
 
     fields: tuple[FieldInfo, ...]
     width: int
     platform: Platform
     by_name: dict[str, FieldInfo] = field(init=False, repr=False, compare=False, hash=False)
-    # value -> {name: field value}, compiled from the table (the fields() hot path).
-    extract: Callable[[int], dict[str, int]] = field(init=False, repr=False, compare=False, hash=False)
+    present_mask: int = field(init=False, repr=False, compare=False, hash=False)
+    not_present_read_mask: int = field(init=False, repr=False, compare=False, hash=False)
+    page_size_mask: int = field(init=False, repr=False, compare=False, hash=False)
+    address_mask: int = field(init=False, repr=False, compare=False, hash=False)
+    reserved_mask: int = field(init=False, repr=False, compare=False, hash=False)
+    ignored_mask: int = field(init=False, repr=False, compare=False, hash=False)
+    hardware_mask: int = field(init=False, repr=False, compare=False, hash=False)
+    address_is_mask: bool = field(init=False, repr=False, compare=False, hash=False)
+    # (name, lo, max) per field: the fields() hot path.
+    _extract: tuple[tuple[str, int, int], ...] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         # Like spte.h's static_asserts: every bit is described exactly once.
@@ -224,35 +288,39 @@ class Layout:
             seen |= f.mask
         if seen != genmask(self.width - 1, 0):
             raise LayoutError(f"bits {format_ranges(genmask(self.width - 1, 0) & ~seen)} not described")
-        object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
-        items = ", ".join(f"{f.name!r}: (v >> {f.lo}) & {f.max:#x}" for f in self.fields)
-        namespace: dict[str, Any] = {}
-        exec(f"def extract(v):\n    return {{{items}}}\n", namespace)  # generated from the table itself
-        object.__setattr__(self, "extract", namespace["extract"])
-
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise LayoutError(f"duplicate field names in {names}")
+        derived = {
+            "by_name": {f.name: f for f in self.fields},
+            "present_mask": union(f.mask for f in self.fields if f.presence),
+            "not_present_read_mask": union(f.mask for f in self.fields if f.read_not_present),
+            "page_size_mask": union(f.mask for f in self.fields if f.page_size),
+            "address_mask": self.role_mask(Role.ADDRESS),
+            "reserved_mask": self.role_mask(Role.RESERVED),
+            "ignored_mask": self.role_mask(Role.IGNORED),
+            "hardware_mask": self.role_mask(*(r for r in Role if r.is_hardware)),
+            # True when the address is just value & address_mask (no field moves its bits).
+            "address_is_mask": all(f.pa_lo in (None, f.lo) for f in self.fields if f.role is Role.ADDRESS),
+            "_extract": tuple((f.name, f.lo, f.max) for f in self.fields),
+        }
+        for k, v in derived.items():
+            object.__setattr__(self, k, v)
 
     def role_mask(self, *roles: Role) -> int:
-        m = 0
+        return union(f.mask for f in self.fields if f.role in roles)
+
+    def address(self, value: int) -> int:
+        """The physical address the address fields of ``value`` hold."""
+        out = 0
         for f in self.fields:
-            if f.role in roles:
-                m |= f.mask
-        return m
+            if f.role is Role.ADDRESS:
+                out |= ((value >> f.lo) & f.max) << (f.lo if f.pa_lo is None else f.pa_lo)
+        return out
 
-    @property
-    def reserved_mask(self) -> int:
-        return self.role_mask(Role.RESERVED)
-
-    @property
-    def ignored_mask(self) -> int:
-        return self.role_mask(Role.IGNORED)
-
-    @property
-    def address_mask(self) -> int:
-        return self.role_mask(Role.ADDRESS)
-
-    @property
-    def hardware_mask(self) -> int:
-        return self.role_mask(*(r for r in Role if r.is_hardware))
+    def extract(self, value: int) -> dict[str, int]:
+        """``{name: field value}`` for every field, in bit order."""
+        return {name: (value >> lo) & m for name, lo, m in self._extract}
 
     def field_at(self, bit: int) -> FieldInfo:
         for f in self.fields:
@@ -261,16 +329,66 @@ class Layout:
         raise KeyError(bit)
 
 
+def field_words(fields: Iterable[FieldInfo], value: int, enums: Mapping[str, Mapping[int, str]] | None = None,
+                *, labels: bool = True) -> tuple[list[str], list[str]]:
+    """The one flag-word formatter: (flags, ``name=value`` words) for the non-zero fields.
+
+    Single-bit hardware fields are flags; the rest are ``name=value`` (an enum value by
+    its name).  ``labels`` uses the short labels (R, W, MT) of active hardware fields, as
+    one-line output does; otherwise full names, with ``WB(6)`` for enum values.
+
+    >>> from spte.platform import Platform
+    >>> table = (Field("read", 0, Role.PERMISSION, "R", short="R"), Field("mt", (3, 1), Role.MEMORY_TYPE, "MT"),
+    ...          ignored((31, 4)))
+    >>> layout = resolve(table, Platform(), width=32)
+    >>> field_words(layout.fields, 0x1D, {"mt": {6: "WB"}})
+    (['R'], ['mt=WB', 'ignored_4_31=0x1'])
+    >>> field_words(layout.fields, 0x1D, {"mt": {6: "WB"}}, labels=False)
+    (['read'], ['mt=WB(6)', 'ignored_4_31=0x1'])
+    """
+    flags: list[str] = []
+    words: list[str] = []
+    for f in fields:
+        v = (value >> f.lo) & f.max
+        if not v:
+            continue
+        hardware = f.role.is_hardware
+        name = f.label if labels and hardware else f.name
+        if f.width == 1 and hardware:
+            flags.append(name)
+            continue
+        names = enums.get(f.name) if enums else None
+        if names and v in names:
+            words.append(f"{name}={names[v]}" if labels else f"{name}={names[v]}({v})")
+        else:
+            words.append(f"{name}={v:#x}")
+    return flags, words
+
+
 def _split_at_c_bit(f: Field, lo: int, hi: int, c_bit: int) -> list[FieldInfo]:
     """An address field loses the SME/SEV C-bit: address below, C-bit, address above."""
     out = []
     if c_bit > lo:
-        out.append(FieldInfo(f.name, lo, c_bit - lo, Role.ADDRESS, f.meaning, None))
-    out.append(FieldInfo("c_bit", c_bit, 1, Role.FLAG, "SME/SEV C-bit: the page is encrypted", None, "C"))
+        out.append(FieldInfo(f.name, lo, c_bit - lo, Role.ADDRESS, f.meaning))
+    out.append(FieldInfo("c_bit", c_bit, 1, Role.FLAG, "SME/SEV C-bit: the page is encrypted", short="C"))
     if hi > c_bit:
         out.append(FieldInfo(f"{f.name}_high", c_bit + 1, hi - c_bit, Role.ADDRESS,
-                             "address bits above the C-bit", None))
+                             "address bits above the C-bit"))
     return out
+
+
+def _merge_anonymous(fields: list[FieldInfo]) -> list[FieldInfo]:
+    """Adjacent anonymous ignored ranges become one: bits 62:52 of an EPT leaf on a CPU
+    without HLAT, SSS or SPP are simply ignored, as that CPU's SDM figure shows them."""
+    out: list[FieldInfo] = []
+    for f in fields:
+        prev = out[-1] if out else None
+        if prev is not None and not f.name and not prev.name and f.role is prev.role is Role.IGNORED:
+            parts = [m.removeprefix("ignored; ") for m in (prev.meaning, f.meaning) if m != "ignored"]
+            out[-1] = FieldInfo("", prev.lo, prev.width + f.width, Role.IGNORED, "; ".join(["ignored", *parts]))
+        else:
+            out.append(f)
+    return [f if f.name else replace(f, name=range_name(f.role, f.lo, f.hi)) for f in out]
 
 
 def resolve(table: tuple[Field, ...], platform: Platform, width: int = 64) -> Layout:
@@ -293,6 +411,14 @@ def _resolve(table: tuple[Field, ...], platform: Platform, width: int) -> Layout
                 and isinstance(hi_b, PhysBound) and hi_b.cap is None):
             out.extend(_split_at_c_bit(f, lo, hi, platform.c_bit))
             continue
-        out.append(FieldInfo(f.name, lo, hi - lo + 1, role, f.meaning, f.control, f.short))
+        if on:
+            out.append(FieldInfo(f.name, lo, hi - lo + 1, role, f.meaning, f.control, f.short, f.presence,
+                                 f.read_not_present, f.page_size, f.pa_lo))
+        elif role is Role.IGNORED:  # an optional feature that is off: just ignored bits
+            optional = f"{f.bits_text()}: {f.meaning} (with {f.control})" if f.name else ""
+            out.append(FieldInfo("", lo, hi - lo + 1, role, "; ".join(filter(None, ["ignored", optional]))))
+        else:
+            out.append(FieldInfo(f.name, lo, hi - lo + 1, role, f"{f.meaning} ({f.control} off: {role})",
+                                 f.control, f.short))
     out.sort(key=lambda fi: fi.lo)
-    return Layout(tuple(out), width, platform)
+    return Layout(tuple(_merge_anonymous(out)), width, platform)

@@ -16,11 +16,11 @@ EptPte(0x0000000000010031: read memory_type=WB(6) frame=0x10)
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from bitstring import Bits
 
-from spte.bits import Field, FieldInfo, Layout, Role, format_ranges, resolve
+from spte.bits import Field, FieldInfo, Layout, Role, exact_int, field_words, format_ranges, resolve
 from spte.formats import ept, pae, x86_32, x86_64
 from spte.platform import DEFAULT_PLATFORM, Platform
 
@@ -45,8 +45,8 @@ def parse_value(value: int | str | bytes | Bits, width: int = 64) -> int:
     nbytes = width // 8
     if isinstance(value, bool):
         raise TypeError("a bool is not an entry value")
-    if isinstance(value, int):
-        v = value
+    if isinstance(value, int) or (hasattr(type(value), "__index__") and not isinstance(value, (bytes, Bits))):
+        v = exact_int(value, "entry value")
     elif isinstance(value, str):
         text = value.strip().replace("_", "")
         if text[:2].lower() == "0x":
@@ -101,37 +101,44 @@ class Entry:
     SDM_NAME: ClassVar[str]
     TABLE: ClassVar[tuple[Field, ...]]
     WIDTH: ClassVar[int] = 64
-    PRESENT_FIELDS: ClassVar[tuple[str, ...]] = ("present",)
     ENUMS: ClassVar[Mapping[str, Mapping[str, int]]] = {}
 
     _layouts: ClassVar[dict[Platform, Layout]]
-    _present_masks: ClassVar[dict[int, int]]
     _default_layout: ClassVar[Layout]
     _max_value: ClassVar[int]
+    _table_fields: ClassVar[dict[str, FieldInfo]]  # fixed-position named rows, for construction
 
-    if TYPE_CHECKING:  # field accessors are generated from TABLE
+    def __getattr__(self, name: str) -> int:
+        """Fields named per platform (``ignored_52_62``, ``c_bit``): looked up in the layout.
 
-        def __getattr__(self, name: str) -> int: ...
+        Named rows of the table have generated accessors; this only runs when those miss.
+        """
+        if name.startswith("_"):
+            raise AttributeError(name)
+        f = self._layout.by_name.get(name)
+        if f is None:
+            raise AttributeError(f"{type(self).__name__} has no field {name!r} on this platform")
+        return (self._value >> f.lo) & f.max
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "TABLE" not in cls.__dict__:
             return
         cls._layouts = {}
-        cls._present_masks = {}
         cls._max_value = (1 << cls.WIDTH) - 1
         cls._default_layout = cls._layout_for(DEFAULT_PLATFORM)
+        cls._table_fields = {}
         for f in cls.TABLE:
+            if not f.name:
+                continue  # anonymous ignored/reserved ranges: named by their bits per platform
             hi, lo = f.hi_lo
             fixed = isinstance(hi, int) and isinstance(lo, int) and f.role is not Role.ADDRESS
             if fixed:
                 assert isinstance(hi, int) and isinstance(lo, int)
                 setattr(cls, f.name, _constant_getter(lo, (1 << (hi - lo + 1)) - 1))
+                cls._table_fields[f.name] = FieldInfo(f.name, lo, hi - lo + 1, f.role, f.meaning)
             else:
                 setattr(cls, f.name, _layout_getter(f.name))
-        for name in ("c_bit", "frame_high"):
-            if name not in cls.__dict__:
-                setattr(cls, name, _layout_getter(name))
 
     @classmethod
     def normalize_platform(cls, platform: Platform) -> Platform:
@@ -165,11 +172,12 @@ class Entry:
         layout = self._layout
         for name, fv in fields.items():
             if name in ("pfn", "address"):
-                if not isinstance(fv, int):
+                if isinstance(fv, (str, bool)):
                     raise ValueError(f"{name} must be an int")
-                value = self._put_address(value, fv << 12 if name == "pfn" else fv, name)
+                n = exact_int(fv, name)
+                value = self._put_address(value, n << 12 if name == "pfn" else n, name)
                 continue
-            info = layout.by_name.get(name)
+            info = layout.by_name.get(name) or self._table_fields.get(name)
             if info is None:
                 known = ", ".join(f.name for f in layout.fields)
                 raise ValueError(f"{type(self).__name__} has no field {name!r} (fields: {known})")
@@ -178,19 +186,24 @@ class Entry:
                 if fv.upper() not in names:
                     raise ValueError(f"{name}={fv!r}: expected an int or one of {', '.join(names)}")
                 fv = names[fv.upper()]
-            if isinstance(fv, bool):
-                fv = int(fv)
-            value = info.put(value, fv)
+            value = info.put(value, int(fv) if isinstance(fv, bool) else exact_int(fv, name))
         return value
 
     def _put_address(self, value: int, address: int, what: str) -> int:
-        amask = self._layout.address_mask
-        if address < 0 or address & ~amask:
+        """Spread ``address`` over the address fields (each holds PA bits from its ``pa_lo``)."""
+        layout = self._layout
+        fits = 0
+        for f in layout.fields:
+            if f.role is Role.ADDRESS:
+                pa_lo = f.lo if f.pa_lo is None else f.pa_lo
+                fits |= f.max << pa_lo
+                value = (value & ~f.mask) | (((address >> pa_lo) & f.max) << f.lo)
+        if address < 0 or address & ~fits:
             raise ValueError(
                 f"{what}={address if what == 'address' else address >> 12:#x} does not fit the "
-                f"address bits {format_ranges(amask)} of {type(self).__name__}"
+                f"address bits {format_ranges(fits)} of {type(self).__name__}"
             )
-        return (value & ~amask) | address
+        return value
 
     @classmethod
     def from_int(cls, value: int, platform: Platform | None = None) -> Entry:
@@ -208,6 +221,9 @@ class Entry:
     @classmethod
     def from_bits(cls, bits: Bits, platform: Platform | None = None) -> Entry:
         return cls(parse_value(bits, cls.WIDTH), platform)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self._value, self._layout.platform))
 
     def replace(self, **fields: int | str) -> Entry:
         """A copy with some fields changed (range-checked like the constructor)."""
@@ -248,34 +264,32 @@ class Entry:
 
     @classmethod
     def present_mask(cls, platform: Platform | None = None) -> int:
-        """Bits any one of which makes the entry present to hardware."""
-        return cls._present_mask_of(cls.layout(platform))
-
-    @classmethod
-    def _present_mask_of(cls, layout: Layout) -> int:
-        mask = cls._present_masks.get(id(layout))  # layouts live as long as the class cache
-        if mask is None:
-            mask = cls._present_masks[id(layout)] = sum(
-                f.mask for f in layout.fields if f.name in cls.PRESENT_FIELDS and f.role.is_hardware)
-        return mask
+        """Bits any one of which makes the entry present to hardware (the ``presence`` rows)."""
+        return cls.layout(platform).present_mask
 
     @property
     def present(self) -> bool:
-        return bool(self._value & self._present_mask_of(self._layout))
+        return bool(self._value & self._layout.present_mask)
 
     @property
     def is_leaf(self) -> bool:
         return self.LEAF
 
     @property
-    def page_size_bytes(self) -> int:
-        """Bytes of address space this entry maps (the page size, for a leaf)."""
+    def span_bytes(self) -> int:
+        """Bytes of address space the entry covers (its page, or everything below its table)."""
         return 1 << self.SPAN_SHIFT
+
+    @property
+    def page_size_bytes(self) -> int | None:
+        """The size of the page a leaf maps; None for an entry that references a table."""
+        return 1 << self.SPAN_SHIFT if self.LEAF else None
 
     @property
     def address(self) -> int:
         """Physical address the entry points at (page or next table), C-bit removed."""
-        return self._value & self._layout.address_mask
+        layout = self._layout
+        return self._value & layout.address_mask if layout.address_is_mask else layout.address(self._value)
 
     @property
     def pfn(self) -> int:
@@ -312,21 +326,15 @@ class Entry:
     def __hash__(self) -> int:
         return hash((type(self), self._value, self._layout.platform))
 
+    @classmethod
+    def enum_names(cls) -> dict[str, dict[int, str]]:
+        """Field -> {code: name} for the fields whose values have names (EPT memory type)."""
+        return {k: {code: name for name, code in v.items()} for k, v in cls.ENUMS.items()}
+
     def flag_text(self) -> str:
         """``read|write|... memory_type=WB(6) frame=0x1`` -- every non-zero field."""
-        parts = []
-        for f in self._layout.fields:
-            v = (self._value >> f.lo) & f.max
-            if not v:
-                continue
-            if f.width == 1 and f.role is not Role.RESERVED and f.role is not Role.IGNORED:
-                parts.append(f.name)
-            else:
-                names = {n: k for k, n in self.ENUMS.get(f.name, {}).items()}
-                parts.append(f"{f.name}={names[v]}({v})" if v in names else f"{f.name}={v:#x}")
-        flags = [p for p in parts if "=" not in p]
-        rest = [p for p in parts if "=" in p]
-        return " ".join(filter(None, ["|".join(flags), *rest]))
+        flags, words = field_words(self._layout.fields, self._value, self.enum_names(), labels=False)
+        return " ".join(filter(None, ["|".join(flags), *words]))
 
     def __repr__(self) -> str:
         text = self.flag_text()
@@ -338,33 +346,31 @@ class EptEntry(Entry):
 
     __slots__ = ()
     FORMAT = "ept"
-    PRESENT_FIELDS = ("read", "write", "execute", "execute_user")
     ENUMS = {"memory_type": {name: code for code, name in ept.MEMORY_TYPES.items()}}
 
     @property
     def memory_type_name(self) -> str | None:
         """``UC``/``WC``/``WT``/``WP``/``WB``, ``reserved(N)``, or None off a leaf."""
-        if not self.LEAF:
+        f = self._layout.by_name.get("memory_type")
+        if f is None:
             return None
-        mt = (self._value >> 3) & 7
+        mt = f.get(self._value)
         return ept.MEMORY_TYPES.get(mt, f"reserved({mt})")
 
     def problems(self) -> list[Problem]:
-        """EPT-misconfiguration causes (SDM "EPT Misconfigurations"); empty if fine."""
+        """EPT-misconfiguration causes (SDM "EPT Misconfigurations", ``ept.MISCONFIGURATIONS``)."""
         if not self.present:
             return []
-        v, platform = self._value, self._layout.platform
+        layout, v = self._layout, self._value
         out = []
-        if v & 2 and not v & 1:
-            out.append(Problem("write_without_read", v & 7,
-                               f"XWR={v & 7:03b}: write without read is an EPT misconfiguration"))
-        ux = bool(platform.ept_mbec and v & 0x400)
-        if not v & 3 and (v & 4 or ux) and not platform.ept_execute_only:
-            out.append(Problem("execute_only_unsupported", v & 0x407,
-                               "execute-only entry but the CPU lacks execute-only support"))
-        if self.LEAF and ((v >> 3) & 7) in (2, 3, 7):
-            out.append(Problem("reserved_memory_type", v & 0x38,
-                               f"memory type {(v >> 3) & 7} is reserved"))
+        for rule in ept.MISCONFIGURATIONS:
+            if rule.leaf_only and not self.LEAF:
+                continue
+            fields = {n: layout.by_name[n].get(v) for n in rule.fields if n in layout.by_name}
+            if rule.test(fields, layout.platform):
+                bits = sum(layout.by_name[n].mask for n in fields) & v
+                out.append(Problem(rule.kind, bits or sum(layout.by_name[n].mask for n in fields),
+                                   rule.message.format(**fields)))
         if self.reserved_bits:
             out.append(Problem("reserved_bits", self.reserved_bits,
                                f"reserved bits {format_ranges(self.reserved_bits)} set"))
@@ -514,21 +520,6 @@ class Pde4M(Entry32):
     __slots__ = ()
     LEVEL, LEAF, SPAN_SHIFT, SDM_NAME, TABLE = 2, True, 22, "32-bit PDE that maps a 4-MByte page", x86_32.PDE32_4M
 
-    @property
-    def address(self) -> int:
-        """Bits 31:22 give PA 31:22; PSE-36 bits 20:13 give PA (M'-1):32."""
-        high = self._layout.by_name.get("frame_high")
-        pa = self._value & 0xFFC00000
-        return pa | (high.get(self._value) << 32) if high else pa
-
-    def _put_address(self, value: int, address: int, what: str) -> int:
-        high = self._layout.by_name.get("frame_high")
-        top = high.width if high else 0
-        if address < 0 or address & 0x3FFFFF or address >> (32 + top):
-            raise ValueError(f"{what}: {address:#x} is not a 4 MiB-aligned address below 2^{32 + top}")
-        value = (value & ~0xFFC00000) | (address & 0xFFC00000)
-        return high.put(value, address >> 32) if high else value
-
 
 class Pte32(Entry32):
     __slots__ = ()
@@ -552,8 +543,6 @@ ALL_CLASSES: tuple[type[Entry], ...] = tuple(
 
 _ALIASES = {"x86_64": "x86-64", "ia32e": "x86-64", "long": "x86-64", "x86_32": "x86-32",
             "ia32": "x86-32", "32bit": "x86-32", "legacy": "x86-64"}
-
-PS_BIT = 7
 
 
 def canonical_format(format: str) -> str:
@@ -593,8 +582,9 @@ def decode(value: int | str | bytes | Bits, format: str, level: int,
            platform: Platform | None = None) -> Entry:
     """Decode a raw entry; the level is never guessed.
 
-    At a level that allows a large page, PS (bit 7) picks the large-leaf class.  (In a
-    4 KiB PTE bit 7 is PAT -- or ignored, for EPT -- and never selects anything.)
+    At a level that allows a large page, the ``page_size`` row (PS) of the table-referencing
+    form picks the large-leaf class; where the platform ignores it (32-bit paging with
+    CR4.PSE=0) it picks nothing.  (In a 4 KiB PTE bit 7 is PAT or ignored and selects nothing.)
 
     >>> decode(0x80000000000000e7, "x86-64", 2)
     Pde2M(0x80000000000000e7: present|writable|user|accessed|dirty|page_size|execute_disable)
@@ -607,21 +597,28 @@ def decode(value: int | str | bytes | Bits, format: str, level: int,
         entry_class(fmt, level)  # raises the error naming the levels
         raise AssertionError
     v = parse_value(value, table_cls.WIDTH)
-    cls = table_cls
-    if large_cls is not None and v >> PS_BIT & 1:
-        if not (fmt == "x86-32" and platform is not None and not platform.pse):
-            cls = large_cls  # with CR4.PSE=0 a 32-bit PDE's PS bit is ignored
-    return cls(v, platform)
+    if large_cls is not None and v & table_cls.layout(platform).page_size_mask:
+        return large_cls(v, platform)
+    return table_cls(v, platform)
+
+
+def entry_class_for(value: int, format: str, level: int, platform: Platform | None = None) -> type[Entry]:
+    """The class :func:`decode` would pick for ``value`` (no entry is built)."""
+    table_cls, large_cls = CLASSES[canonical_format(format)][level]
+    if large_cls is not None and value & table_cls.layout(platform).page_size_mask:
+        return large_cls
+    return table_cls
 
 
 def _check_tables() -> None:
     """Import-time invariants, like spte.h's static_asserts."""
     for cls in ALL_CLASSES:
         layout = cls.layout()
-        names = [f.name for f in layout.fields]
-        assert len(names) == len(set(names)), f"{cls.__name__}: duplicate field names"
-        assert cls.present_mask(), f"{cls.__name__}: no presence bit"
-        assert all(isinstance(getattr(cls, f.name, None), property) for f in layout.fields)
+        assert layout.present_mask, f"{cls.__name__}: no presence bit"
+        assert all(isinstance(getattr(cls, f.name, None), property) for f in cls.TABLE if f.name)
+    for levels in CLASSES.values():
+        for table_cls, large_cls in levels.values():  # PS selects exactly where a large form exists
+            assert bool(table_cls.layout().page_size_mask) == (large_cls is not None), table_cls.__name__
 
 
 _check_tables()

@@ -56,8 +56,9 @@ def test_decode_readable_view_of_a_kvm_spte():
 def test_decode_line_and_json_agree_with_the_library():
     r = run("decode", "--line", "-f", "x86-64", "-l", "2", "0x80000000002010e7", "0x2000e7")
     lines = r.stdout.splitlines()
-    assert lines[0].split()[:4] == ["0x80000000002010e7", "pfn=0x200", "Pde2M", "P|W|U|A|D|PS|XD"]
-    assert " PAT" in lines[0]  # bit 12 is PAT in a 2 MiB leaf
+    # Bit 12 is PAT in a 2 MiB leaf (SDM Table 4-17); bit 63 is XD.
+    assert lines[0].split()[:4] == ["0x80000000002010e7", "pfn=0x200", "Pde2M", "P|W|U|A|D|PS|PAT|XD"]
+    assert lines[1].split()[:4] == ["0x00000000002000e7", "pfn=0x200", "Pde2M", "P|W|U|A|D|PS"]
     j = [json.loads(x) for x in run("decode", "--json", "-f", "ept", "0x2", "0x8600000001234b77").stdout.splitlines()]
     assert j[0]["problems"][0]["kind"] == "write_without_read"
     assert j[1]["fields"] == decode(0x8600000001234B77, "ept", 1).fields()

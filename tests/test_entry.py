@@ -84,7 +84,8 @@ def test_derived_facts():
     assert e.address == 0x1234000 and e.pfn == 0x1234 and e.memory_type_name == "WB"
     big = decode(0x80 | 1 | 0x40000000, "ept", 3)
     assert big.page_size_bytes == 1 << 30 and big.address == 0x40000000
-    assert decode(0x1, "x86-64", 4).page_size_bytes == 1 << 39
+    pml4e = decode(0x1, "x86-64", 4)  # a table entry covers 512 GiB and maps no page of its own
+    assert pml4e.span_bytes == 1 << 39 and pml4e.page_size_bytes is None
     assert not decode(0xFFFFFFFFFFFFFFFE, "x86-64", 1).present
     assert not decode(0x8000000000000000, "ept", 1).present
     # 4 MiB PDE with PSE-36: bits 20:13 carry PA 39:32.
@@ -109,7 +110,7 @@ def test_value_semantics():
     assert a != Pte(0x7)
     c = a.replace(write=0, memory_type="WB")
     assert c.value == 0x35 and a.value == 0x7
-    assert repr(EptPte(0x8000000000000801)) == "EptPte(0x8000000000000801: read|suppress_ve ignored_11=0x1)"
+    assert repr(EptPte(0x8000000000000801)) == "EptPte(0x8000000000000801: read|suppress_ve ignored_10_11=0x2)"
 
 
 def test_reserved_bits_reported_not_raised():

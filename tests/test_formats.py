@@ -109,19 +109,37 @@ def test_32bit_pse36_reserved_matches_kvm_at_36_bits():
     assert Pde4M.layout(Platform(maxphyaddr=46)).reserved_mask == rsvd_bits(21, 21)
 
 
-def test_conditional_roles_follow_the_platform():
-    from spte import EptPte, Pte
-    def role(cls, name, **kw):
-        return cls.layout(Platform(**kw)).by_name[name].role
-    assert role(EptPte, "accessed", ept_ad=True) is Role.FLAG
-    assert role(EptPte, "accessed", ept_ad=False) is Role.IGNORED
-    assert role(EptPte, "execute_user", ept_mbec=True) is Role.PERMISSION
-    assert role(EptPte, "execute_user") is Role.IGNORED
-    assert role(EptPte, "sub_page_write", ept_sub_page=True) is Role.FLAG
-    assert role(Pte, "protection_key", pks=True) is Role.PROTECTION_KEY
-    assert role(Pte, "protection_key") is Role.IGNORED
-    assert role(Pte, "execute_disable", nx=False) is Role.RESERVED
-    assert role(Pte, "restart", hlat=True) is Role.FLAG
+# A bit whose feature is off is an ignored bit, named by its position and merged with the
+# ignored bits beside it (SDM Tables 29-6, 4-19/4-20: what the figure says for that CPU).
+CONDITIONAL = [
+    ("EptPte", 8, {"ept_ad": True}, Role.FLAG, "accessed"),
+    ("EptPte", 8, {"ept_ad": False}, Role.IGNORED, "ignored_7_11"),
+    ("EptPte", 10, {"ept_mbec": True}, Role.PERMISSION, "execute_user"),
+    ("EptPte", 10, {}, Role.IGNORED, "ignored_10_11"),
+    ("EptPte", 61, {"ept_sub_page": True}, Role.FLAG, "sub_page_write"),
+    ("EptPte", 61, {}, Role.IGNORED, "ignored_52_62"),
+    ("EptPte", 57, {}, Role.IGNORED, "ignored_52_62"),
+    ("EptPte", 63, {"ept_ve": False}, Role.IGNORED, "ignored_52_63"),
+    ("EptPml4e", 63, {"ept_ve": True}, Role.IGNORED, "suppress_ve"),
+    ("EptPml4e", 63, {"ept_ve": False}, Role.IGNORED, "ignored_52_63"),
+    ("Pte", 59, {"pks": True}, Role.PROTECTION_KEY, "protection_key"),
+    ("Pte", 59, {}, Role.IGNORED, "ignored_52_62"),
+    ("Pte", 63, {"nx": False}, Role.RESERVED, "execute_disable"),
+    ("Pte", 11, {"hlat": True}, Role.FLAG, "restart"),
+    ("Pte", 11, {}, Role.IGNORED, "ignored_9_11"),
+    ("NptPte", 11, {"hlat": True}, Role.IGNORED, "ignored_9_11"),  # AMD has no HLAT
+    ("Pml4e", 8, {"vendor": "amd"}, Role.RESERVED, "reserved_8"),
+    ("Pml4e", 8, {}, Role.IGNORED, "ignored_8_11"),
+    ("Pde32", 7, {"pse": False}, Role.IGNORED, "ignored_6_11"),
+]
+
+
+@pytest.mark.parametrize(("cls", "bit", "kw", "role", "name"), CONDITIONAL,
+                         ids=[f"{c}-{b}-{k}" for c, b, k, *_ in CONDITIONAL])
+def test_conditional_roles_follow_the_platform(cls, bit, kw, role, name):
+    import spte
+    f = getattr(spte, cls).layout(Platform(**kw)).field_at(bit)
+    assert (f.role, f.name) == (role, name)
 
 
 def test_sme_c_bit_takes_an_address_bit_away():

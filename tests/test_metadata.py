@@ -20,6 +20,8 @@ from spte.metadata import (
     free_bits,
     legacy_is_shadow_present_pte,
 )
+from spte.render.c_header import tag_layout_header
+from spte.render.json import dumps, tag_layout_record
 from tests.strategies import u64
 
 
@@ -41,8 +43,9 @@ def test_not_present_free_bits_at_every_level(fmt, expected):
 
 def test_not_present_ept_variants():
     assert free_bits("ept", 1, "not_present", Platform(ept_mbec=True)) == bits((62, 3)) & ~bits(10)
-    assert free_bits("ept", 1, "not_present", suppress_ve_to_software=True).bit_count() == 61
-    both = free_bits("ept", 4, "not_present", Platform(ept_mbec=True), suppress_ve_to_software=True)
+    # EPT-violation #VE never enabled: SUPPRESS_VE (63) is no longer read (SDM 29.3.3.2).
+    assert free_bits("ept", 1, "not_present", Platform(ept_ve=False)).bit_count() == 61
+    both = free_bits("ept", 4, "not_present", Platform(ept_mbec=True, ept_ve=False))
     assert both.bit_count() == 60
 
 
@@ -128,7 +131,7 @@ def test_async_pf_invalid_example():
 def test_pinned_split_and_errors():
     layout = allocate("ept", {"a": {"width": 2, "bits": [52, 60]}, "b": 3, "gen": {"width": 10, "split": True}},
                       states=["not_present"], levels=[1])
-    assert layout.tag("a").bits == (52, 60) and layout.runs("a") == [(52, 1, 0), (60, 1, 1)]
+    assert layout.tag("a").bits == (52, 60) and layout.runs("a") == ((52, 1, 0), (60, 1, 1))
     assert layout.tag("b").bits == (3, 4, 5)
     v = layout.encode(0, a=0b10, b=5, gen=0x3FF)
     assert layout.decode(v) == {"a": 2, "b": 5, "gen": 0x3FF}
@@ -145,28 +148,35 @@ def test_colliding_layouts_are_rejected():
         allocate("ept", {"a": {"width": 1, "bits": [0]}})
     with pytest.raises(TagCollision, match="suppress_ve"):
         allocate("ept", {"a": {"width": 1, "bits": [63]}})
-    ok = allocate("ept", {"a": {"width": 1, "bits": [63]}}, suppress_ve_to_software=True)
+    ok = allocate("ept", {"a": {"width": 1, "bits": [63]}}, platform=Platform(ept_ve=False))
     assert ok.mask("a") == 1 << 63
     with pytest.raises(TagCollision, match=r"bit 8 is owned in present_leaf .*accessed"):
         allocate("ept", {"a": {"width": 1, "bits": [8]}}, states=["present_leaf"])
     with pytest.raises(TagCollision, match="no room for tag 'big'"):
         allocate("ept", {"big": 20}, states=["present_leaf"], levels=[1])
+    # A 32-bit entry has no bit 40 (SDM Table 4-6).
+    with pytest.raises(TagCollision, match=r"a x86-32 entry has bits 31:0"):
+        allocate("x86-32", {"a": {"width": 1, "bits": [40]}})
+    with pytest.raises(ValueError, match="x86-32 entries have levels 1, 2"):
+        allocate("x86-32", {"a": 1}, levels=[3])
+
+
+SHADOW_PRESENT = TagSpec("shadow_present", 1, bits=(11,), states=("present_leaf", "present_nonleaf"))
 
 
 def test_precise_presence_and_the_2020_predicate():
-    layout = allocate("ept", {"async_pf_invalid": 1}, states=["not_present"], shadow_present_bit=11)
+    layout = allocate("ept", [SHADOW_PRESENT, TagSpec("async_pf_invalid", 1)], states=["not_present"])
     tagged_not_present = layout.encode(0, async_pf_invalid=1)
     present = layout.encode(0x7 | 0x1000, shadow_present=1)
     mmio = 0x6  # W|X misconfiguration: KVM's EPT MMIO SPTE marker
     is_mmio = lambda s: s & 0x7 == 0x6  # noqa: E731
-    assert layout.is_shadow_present_pte(present)
-    assert not layout.is_shadow_present_pte(tagged_not_present)
-    assert not layout.is_shadow_present_pte(mmio)
-    # The pre-5.13 definition misreads the tagged not-present SPTE as present.
+    # A dedicated bit tells them apart (KVM 5.13's SPTE_MMU_PRESENT_MASK is bit 11)...
+    assert [layout.decode(v)["shadow_present"] for v in (present, tagged_not_present, mmio)] == [1, 0, 0]
+    # ...where the pre-5.13 definition misreads the tagged not-present SPTE as present.
     assert legacy_is_shadow_present_pte(tagged_not_present, is_mmio)
     assert not legacy_is_shadow_present_pte(mmio, is_mmio)
     with pytest.raises(TagCollision, match=r"Pte.restart"):
-        allocate("x86-64", {}, shadow_present_bit=11, platform=Platform(hlat=True))
+        allocate("x86-64", [SHADOW_PRESENT], platform=Platform(hlat=True))
 
 
 @st.composite
@@ -217,7 +227,8 @@ def test_random_layouts_keep_every_invariant(layout_spec, entry, data):
 # --- export -----------------------------------------------------------------------------------
 def test_json_export():
     layout = allocate("ept", {"async_pf_invalid": 1, "gen": {"width": 4, "bits": [52, 53, 60, 61]}})
-    doc = json.loads(layout.to_json())
+    doc = tag_layout_record(layout)
+    assert json.loads(dumps(doc)) == doc
     assert doc["format"] == "ept" and doc["states"] == ["not_present"]
     tags = {t["name"]: t for t in doc["tags"]}
     assert tags["async_pf_invalid"]["mask"] == "0x0000000000000008" and tags["async_pf_invalid"]["shift"] == 3
@@ -244,10 +255,13 @@ def test_c_header_compiles_and_agrees(tmp_path):
         pytest.skip("no C compiler")
     layout = allocate("ept", {"async_pf_invalid": 1, "gen": {"width": 12, "split": True},
                               "mid": {"width": 3, "bits": [55, 56, 57]}},
-                      states=["not_present"], shadow_present_bit=11)
+                      states=["not_present"])
+    layout = allocate("ept", [SHADOW_PRESENT, *(TagSpec(t.name, t.width, bits=t.bits) for t in layout.tags)])
     values = {"async_pf_invalid": 1, "gen": 0xABC, "mid": 5, "shadow_present": 1}
-    (tmp_path / "tags.h").write_text(layout.to_c_header())
+    (tmp_path / "tags.h").write_text(tag_layout_header(layout))
     sets = "\n".join(f"    s = {n}_set(s, {v:#x}ULL);" for n, v in values.items())
+    # The checked setter refuses a value wider than the tag (8 does not fit 3 bits) and leaves s alone.
+    sets += "\n    if (mid_set_checked(&s, 8) || !mid_set_checked(&s, 5)) return 1;"
     gets = "\n".join(f'    printf("{n}=%llx\\n", (unsigned long long){n}_get(s));' for n in values)
     (tmp_path / "t.c").write_text(C_PROGRAM % (sets, gets))
     subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-o", str(tmp_path / "t"), str(tmp_path / "t.c")],
@@ -263,9 +277,9 @@ def test_c_header_static_asserts_catch_a_forged_overlap(tmp_path):
     if cc is None:
         pytest.skip("no C compiler")
     layout = allocate("x86-64", {"a": 1, "b": 1})
-    forged = layout.to_c_header().replace("#define B_MASK 0x0000000000000004ULL",
-                                          "#define B_MASK 0x0000000000000002ULL")
-    assert forged != layout.to_c_header()
+    forged = tag_layout_header(layout).replace("#define B_MASK 0x0000000000000004ULL",
+                                               "#define B_MASK 0x0000000000000002ULL")
+    assert forged != tag_layout_header(layout)
     (tmp_path / "t.c").write_text(forged + "\nint main(void) { return 0; }\n")
     r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-c", "-o", "/dev/null", str(tmp_path / "t.c")],
                        capture_output=True, text=True)

@@ -8,6 +8,8 @@ import sys
 from spte.bits import format_ranges
 from spte.cli.common import UsageError, add_platform_options, quote, resolve
 from spte.metadata import STATES, TagCollision, TagSpec, allocate
+from spte.render.c_header import tag_layout_header
+from spte.render.json import dumps, tag_layout_record
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,7 +26,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--shadow-present-bit", type=int, metavar="N",
                    help="dedicate bit N to mark shadow-present SPTEs (KVM uses 11)")
     p.add_argument("--suppress-ve-to-software", action="store_true",
-                   help="EPT: let tags use bit 63 (only if EPT-violation #VE is never enabled)")
+                   help="EPT: let tags use bit 63 (same as --set ept_ve=off: only if EPT-violation #VE is "
+                        "never enabled)")
     p.add_argument("--emit", choices=("c", "json"), help="emit a C header or JSON instead of the summary")
     p.add_argument("--prefix", default="", help="prefix for C names")
     p.set_defaults(func=run)
@@ -39,6 +42,23 @@ def parse_bits(text: str) -> tuple[int, ...]:
         except ValueError:
             raise UsageError(f"bits {quote(text)}: expected numbers like 52,53 or 52-55") from None
         out += range(min(lo, hi), max(lo, hi) + 1)
+    return tuple(out)
+
+
+def _pinned(name: str, bit: int, states: tuple[str, ...], meaning: str) -> TagSpec:
+    try:
+        return TagSpec(name, 1, bits=(bit,), states=states, meaning=meaning)
+    except ValueError as e:
+        raise UsageError(f"--shadow-present-bit {bit}: {e}") from None
+
+
+def parse_levels(text: str) -> tuple[int, ...]:
+    """``--levels 1,2``: level numbers, each 1-5 (the format decides which it has)."""
+    out = []
+    for part in text.split(","):
+        if not part.strip().isdigit() or not 1 <= int(part) <= 5:
+            raise UsageError(f"--levels {quote(text)}: expected levels 1-5 separated by commas, e.g. 1,2")
+        out.append(int(part))
     return tuple(out)
 
 
@@ -63,23 +83,29 @@ def parse_tag(text: str) -> TagSpec:
 
 def run(args: argparse.Namespace) -> int:
     fmt, platform, prof = resolve(args)
+    if args.suppress_ve_to_software:
+        platform = platform.replace(ept_ve=False)
     if not args.tag and args.shadow_present_bit is None:
         raise UsageError("give at least one --tag NAME:WIDTH")
     specs = [parse_tag(t) for t in args.tag]
-    levels = tuple(int(x) for x in args.levels.split(",")) if args.levels else None
+    if args.shadow_present_bit is not None:
+        # KVM's answer to June 2020's question (SPTE_MMU_PRESENT_MASK, 5.13): a bit set in
+        # every SPTE the hypervisor made present, so a tagged not-present SPTE is never misread.
+        specs.insert(0, _pinned("shadow_present", args.shadow_present_bit, ("present_leaf", "present_nonleaf"),
+                                "set in every SPTE the hypervisor made present"))
+    levels = parse_levels(args.levels) if args.levels is not None else None
     try:
         layout = allocate(fmt, specs, states=tuple(args.state or ["not_present"]), platform=platform,
-                          owner=prof, levels=levels, shadow_present_bit=args.shadow_present_bit,
-                          suppress_ve_to_software=args.suppress_ve_to_software)
+                          owner=prof, levels=levels)
     except TagCollision as e:
         sys.stderr.write(f"spte: alloc: {e}\n")
         return 1
     except ValueError as e:
         raise UsageError(str(e)) from None
     if args.emit == "c":
-        sys.stdout.write(layout.to_c_header(prefix=args.prefix))
+        sys.stdout.write(tag_layout_header(layout, prefix=args.prefix))
     elif args.emit == "json":
-        sys.stdout.write(layout.to_json() + "\n")
+        sys.stdout.write(dumps(tag_layout_record(layout)) + "\n")
     else:
         lines = [f"{fmt} tags (states {', '.join(layout.states)}; levels "
                  f"{', '.join(map(str, layout.levels))}" + (f"; {prof.name}" if prof else "") + ")"]

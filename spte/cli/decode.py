@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 
 from spte.cli.common import Reporter, add_level_option, add_platform_options, check_level, quote, resolve, use_colour
 from spte.kvm import KvmProfile
-from spte.render.fast import FastDecoder
+from spte.render.fast import FastDecoder, token_batch
 from spte.render.text import entry_view
 
 CHUNK = 1 << 16  # bytes of stdin per batch
@@ -44,14 +44,15 @@ def _kvm_json(prof: KvmProfile, v: int, level: int) -> str:
 
 
 def renderer(args: argparse.Namespace, fast: FastDecoder, prof: KvmProfile | None) -> Callable[[int], str]:
-    """Renderings that need objects: the readable view, or --line/--json with --kvm.
-
-    (--line/--json without --kvm use the generated loop of FastDecoder.batch.)
-    """
+    """The rendering of one value: one line, JSON, or the readable view; with --kvm, the owner's reading."""
     level = args.level
-    if args.json and prof is not None:
+    if args.json:
+        if prof is None:
+            return fast.json
         return lambda v: fast.json(v)[:-1] + f',"kvm":{_kvm_json(prof, v, level)}}}'
-    if args.line and prof is not None:
+    if args.line:
+        if prof is None:
+            return fast.line
         return lambda v: fast.line(v) + _kvm_suffix(prof, v, level)
     colour = use_colour(args.color, sys.stdout)
 
@@ -71,7 +72,8 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, prof: KvmProfile | Non
 def run(args: argparse.Namespace) -> int:
     fmt, platform, prof = resolve(args)
     check_level(fmt, args.level)
-    fast = FastDecoder(fmt, args.level, platform)
+    # Bits the owner names render once, under its names: the hardware view leaves them out.
+    fast = FastDecoder(fmt, args.level, platform, hide=prof.layout.owned_mask if prof else 0)
     report = Reporter(args.strict)
     width = fast.width
 
@@ -81,10 +83,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             report.error(where, f"cannot parse {quote(tok)} as a {width}-bit value")
 
-    if (args.line or args.json) and prof is None:
-        batch = fast.batch("json" if args.json else "line", args.decimal)  # the generated hot loop
-    else:
-        batch = _slow_batch(renderer(args, fast, prof), fast.max, args.decimal)
+    batch = token_batch(renderer(args, fast, prof), fast.max, args.decimal)
     out = sys.stdout
     if args.values:
         for i, v in enumerate(args.values, 1):
@@ -110,24 +109,3 @@ def _stdin_batches() -> Iterator[tuple[int, list[bytes]]]:
             return
         yield lineno, lines
         lineno += len(lines)
-
-
-def _slow_batch(render: Callable[[int], str], maxv: int, decimal: bool) -> Callable[..., list[str]]:
-    """The same loop as FastDecoder.batch, for renderings that need objects (views, --kvm)."""
-
-    def batch(lines: list[bytes], first: int, bad: Callable[[int, bytes, str], None]) -> list[str]:
-        out = []
-        for i, line in enumerate(lines):
-            for tok in line.replace(b",", b" ").split():
-                try:
-                    v = int(tok, 16) if not decimal or tok[:2] in (b"0x", b"0X") else int(tok, 10)
-                except ValueError:
-                    bad(first + i, tok, "parse")
-                    continue
-                if v < 0 or v > maxv:
-                    bad(first + i, tok, "parse" if v < 0 else "range")
-                    continue
-                out.append(render(v))
-        return out
-
-    return batch

@@ -77,14 +77,14 @@ class Annotator:
         return template
 
     def one(self, spte: int, level: int) -> str:
-        am = self.fast[level].tables(spte).address_mask
+        am = self.fast[level].renderer(spte).address_mask
         kind, template = self._template(spte, level, am)
         self.counts["kind"][kind] += 1
         return template % ((spte & am) >> 12)
 
     def note(self, spte: int, level: int) -> bytes:
         """``one`` for the hot path: bytes, no counting, the template cached as bytes too."""
-        am = self.fast[level].tables(spte).address_mask
+        am = self.fast[level].renderer(spte).address_mask
         key = (spte & ~am) << 4 | level << 1 | bool(spte & am)
         template = self._notes.get(key)
         if template is None:
@@ -99,7 +99,7 @@ class Annotator:
     def diff(self, old: int, new: int, level: int) -> str:
         changed = old ^ new
         changes = []
-        for f in self.fast[level].tables(new).layout.fields:
+        for f in self.fast[level].renderer(new).layout.fields:
             if changed & f.mask and f.name not in self.covered[level]:
                 a, b = (old >> f.lo) & f.max, (new >> f.lo) & f.max
                 changes.append(("+" if b else "-") + f.name if f.width == 1 else f"{f.name}:{a:#x}->{b:#x}")

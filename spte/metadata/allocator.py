@@ -16,14 +16,13 @@ not-present (and a tagged faulting entry still faults).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from spte.bits import bit_list, format_ranges, union
 from spte.entry import CLASSES, Entry, canonical_format, levels_in_use
-from spte.metadata.states import STATES, hardware_owned, owner_of_bit, state_class
+from spte.metadata.states import STATES, hardware_owned, has_state, owner_of_bit
 from spte.platform import DEFAULT_PLATFORM, Platform
 
 
@@ -75,33 +74,34 @@ class Tag:
     bits: tuple[int, ...]
     states: tuple[str, ...]
     meaning: str = ""
+    mask: int = field(init=False, repr=False, compare=False)
+    # (entry_lo, width, value_shift) per contiguous run, in value-bit order; computed once.
+    runs: tuple[tuple[int, int, int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        runs: list[tuple[int, int, int]] = []
+        for i, b in enumerate(self.bits):
+            if runs and runs[-1][0] + runs[-1][1] == b:
+                lo, w, vs = runs[-1]
+                runs[-1] = (lo, w + 1, vs)
+            else:
+                runs.append((b, 1, i))
+        object.__setattr__(self, "runs", tuple(runs))
+        object.__setattr__(self, "mask", union(1 << b for b in self.bits))
 
     @property
     def width(self) -> int:
         return len(self.bits)
 
     @property
-    def mask(self) -> int:
-        return sum(1 << b for b in self.bits)
-
-    @property
-    def runs(self) -> list[tuple[int, int, int]]:
-        """``(entry_lo, width, value_shift)`` per contiguous run, in value-bit order."""
-        out: list[tuple[int, int, int]] = []
-        for i, b in enumerate(self.bits):
-            if out and out[-1][0] + out[-1][1] == b:
-                lo, w, vs = out[-1]
-                out[-1] = (lo, w + 1, vs)
-            else:
-                out.append((b, 1, i))
-        return out
-
-    @property
     def contiguous(self) -> bool:
         return len(self.runs) == 1
 
     def get(self, entry: int) -> int:
-        return sum(((entry >> lo) & ((1 << w) - 1)) << vs for lo, w, vs in self.runs)
+        out = 0
+        for lo, w, vs in self.runs:
+            out |= ((entry >> lo) & ((1 << w) - 1)) << vs
+        return out
 
     def put(self, entry: int, value: int) -> int:
         if not 0 <= value < 1 << self.width:
@@ -139,14 +139,12 @@ class TagLayout:
     levels: tuple[int, ...]
     tags: tuple[Tag, ...]
     owner: BitOwner | None = None
-    suppress_ve_to_software: bool = False
-    shadow_present: str | None = None  # name of the tag that marks shadow-present SPTEs
     fault_trigger: int | None = None
-    proof: Proof = field(default=Proof(()))
-    _by_name: dict[str, Tag] = field(default_factory=dict, repr=False, compare=False)
+    proof: Proof = field(init=False, compare=False)
+    _by_name: dict[str, Tag] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self._by_name.update({t.name: t for t in self.tags})
+        object.__setattr__(self, "_by_name", {t.name: t for t in self.tags})
         object.__setattr__(self, "proof", prove(self))
 
     # -- per-tag facts --------------------------------------------------------------------
@@ -166,7 +164,7 @@ class TagLayout:
             raise ValueError(f"tag {name!r} is split over bits {format_ranges(t.mask)}; use runs()")
         return t.bits[0]
 
-    def runs(self, name: str) -> list[tuple[int, int, int]]:
+    def runs(self, name: str) -> tuple[tuple[int, int, int], ...]:
         return self.tag(name).runs
 
     @property
@@ -179,6 +177,10 @@ class TagLayout:
     def owned_mask(self) -> int:
         """Every bit some tag may use (tags in disjoint states may share bits)."""
         return union(t.mask for t in self.tags)
+
+    def levels_with(self, state: str) -> tuple[int, ...]:
+        """The layout's levels whose entries can be in ``state``."""
+        return tuple(lv for lv in self.levels if has_state(self.format, lv, state))
 
     # -- encode / decode ------------------------------------------------------------------
 
@@ -193,66 +195,13 @@ class TagLayout:
         v = int(entry)
         return {t.name: t.get(v) for t in self.tags}
 
-    def is_shadow_present_pte(self, spte: int) -> bool:
-        """True exactly for SPTEs the hypervisor made present (the dedicated bit is set)."""
-        if self.shadow_present is None:
-            raise ValueError("this layout has no shadow-present bit (allocate(..., shadow_present_bit=N))")
-        return bool(spte & self.mask(self.shadow_present))
-
     # -- hardware view --------------------------------------------------------------------
 
     def hardware_owned(self, state: str, level: int) -> int:
-        return hardware_owned(self.format, level, state, self.platform,
-                              suppress_ve_to_software=self.suppress_ve_to_software,
-                              trigger=self.fault_trigger)
+        return hardware_owned(self.format, level, state, self.platform, trigger=self.fault_trigger)
 
     def hardware_present(self, entry: int, level: int) -> bool:
-        cls = CLASSES[self.format][level][0]
-        return bool(entry & cls.present_mask(self.platform))
-
-    # -- export ---------------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": self.format,
-            "platform": asdict(self.platform),
-            "states": list(self.states),
-            "levels": list(self.levels),
-            "owner": self.owner.name if self.owner else None,
-            "suppress_ve_to_software": self.suppress_ve_to_software,
-            "shadow_present": self.shadow_present,
-            "tags": [
-                {"name": t.name, "width": t.width, "bits": list(t.bits), "mask": f"{t.mask:#018x}",
-                 "shift": t.bits[0] if t.contiguous else None,
-                 "runs": [{"bit": lo, "width": w, "value_shift": vs} for lo, w, vs in t.runs],
-                 "states": list(t.states), "meaning": t.meaning}
-                for t in self.tags
-            ],
-            "hardware_owned": {s: {str(lv): f"{self.hardware_owned(s, lv):#018x}" for lv in self.levels
-                                   if _has_state(self.format, lv, s)} for s in self.all_states},
-            "proof": list(self.proof.facts),
-        }
-
-    def to_json(self, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    def to_c_header(self, prefix: str = "", guard: str | None = None) -> str:
-        from spte.render.c_header import tag_layout_header
-
-        return tag_layout_header(self, prefix=prefix, guard=guard)
-
-
-
-def _has_state(format: str, level: int, state: str) -> bool:
-    try:
-        state_class(format, level, state)
-    except ValueError:
-        return False
-    return True
-
-
-def _levels_for(format: str, state: str, levels: Sequence[int]) -> list[int]:
-    return [lv for lv in levels if _has_state(format, lv, state)]
+        return bool(entry & CLASSES[self.format][level][0].layout(self.platform).present_mask)
 
 
 def prove(layout: TagLayout) -> Proof:
@@ -269,13 +218,16 @@ def prove(layout: TagLayout) -> Proof:
                                    f"(both may be set when {', '.join(sorted(shared))})")
     if len(layout.tags) > 1:
         facts.append("no two tags that may be set in the same state share a bit")
+    width = CLASSES[layout.format][layout.levels[0]][0].WIDTH
     for t in layout.tags:
+        if t.mask >> width:
+            raise TagCollision(f"tag {t.name!r} wants bits {format_ranges(t.mask)}: a {layout.format} entry "
+                               f"has bits {width - 1}:0")
         for state in t.states:
-            for lv in _levels_for(layout.format, state, layout.levels):
+            for lv in layout.levels_with(state):
                 hw = layout.hardware_owned(state, lv)
                 if t.mask & hw:
                     owners = {b: str(owner_of_bit(layout.format, lv, state, b, layout.platform,
-                                                  suppress_ve_to_software=layout.suppress_ve_to_software,
                                                   trigger=layout.fault_trigger)) for b in bit_list(t.mask & hw)}
                     raise TagCollision(_collision(t, f"{state} (level {lv})", owners))
             owner = layout.owner
@@ -285,14 +237,13 @@ def prove(layout: TagLayout) -> Proof:
                     raise TagCollision(_collision(t, state, {b: owner.owner_of(b, state) or owner.name
                                                              for b in bit_list(clash)}))
             facts.append(f"{t.name} avoids every hardware bit when {state}"
-                         + (f" and every {layout.owner.name} bit" if layout.owner else ""))
-    # A tagged not-present entry stays not-present; a tagged faulting entry still faults.
-    for lv in _levels_for(layout.format, "not_present", layout.levels):
-        tagged = union(t.mask for t in layout.tags if "not_present" in t.states)
+                         + (f" and every {owner.name} bit" if owner else ""))
+    # A tagged not-present entry stays not-present (and, through the hardware-owned bits of
+    # the fault state, a tagged faulting entry keeps its trigger).
+    tagged = union(t.mask for t in layout.tags if "not_present" in t.states)
+    for lv in layout.levels_with("not_present"):
         if layout.hardware_present(tagged, lv):
             raise TagCollision(f"tags make a not-present level-{lv} entry present")
-        if layout.format == "ept" and not layout.suppress_ve_to_software and tagged >> 63:
-            raise TagCollision("a tag touches SUPPRESS_VE (bit 63) without the opt-in")
     if any("not_present" in t.states for t in layout.tags):
         facts.append("every tagged not-present entry is still not present to hardware")
     if any("fault" in t.states for t in layout.tags):
@@ -327,7 +278,7 @@ def _as_specs(tags: Mapping[str, int | TagSpec | Mapping[str, Any]] | Iterable[T
 
 
 def _lowest_run(avail: int, width: int) -> tuple[int, ...] | None:
-    for lo in range(64 - width + 1):
+    for lo in range(avail.bit_length() - width + 1):
         m = ((1 << width) - 1) << lo
         if avail & m == m:
             return tuple(range(lo, lo + width))
@@ -337,15 +288,15 @@ def _lowest_run(avail: int, width: int) -> tuple[int, ...] | None:
 def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] | Iterable[TagSpec],
              states: Sequence[str] = ("not_present",), platform: Platform | None = None,
              owner: BitOwner | None = None, *, levels: Sequence[int] | None = None,
-             shadow_present_bit: int | None = None, suppress_ve_to_software: bool = False,
              fault_trigger: int | None = None) -> TagLayout:
     """Place ``tags`` in ``format`` entries and prove the result.
 
     ``tags`` is ``{name: width}``, ``{name: {"width": .., "bits": [..], "split": ..,
     "states": [..]}}`` or a list of :class:`TagSpec`.  ``states`` are where tags may be set
     (per-tag ``states`` override it); ``levels`` default to the levels the platform walks
-    (1-4, plus 5 with ``la57``).
-    ``shadow_present_bit`` dedicates a bit that marks shadow-present SPTEs (KVM: 11).
+    (1-4, plus 5 with ``la57``).  ``owner`` (a KVM profile, Linux, Xen) adds the bits that
+    owner uses and writes in each state.  ``fault_trigger`` overrides the bits that make a
+    faulting entry fault (an owner's MMIO pattern).
     """
     fmt = canonical_format(format)
     p = platform or DEFAULT_PLATFORM
@@ -354,12 +305,15 @@ def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] 
     for s in states:
         if s not in STATES:
             raise ValueError(f"unknown state {s!r}: expected one of {', '.join(STATES)}")
-    lvls = tuple(levels) if levels is not None else levels_in_use(fmt, p)
+    all_levels = levels_in_use(fmt, p)
+    lvls = tuple(levels) if levels is not None else all_levels
+    known = tuple(sorted(CLASSES[fmt]))
+    for lv in lvls:
+        if lv not in known:
+            raise ValueError(f"level {lv!r}: {fmt} entries have levels {', '.join(map(str, known))}")
+    if not lvls:
+        raise ValueError("no levels given")
     specs = _as_specs(tags)
-    if shadow_present_bit is not None:
-        specs.insert(0, TagSpec("shadow_present", 1, bits=(shadow_present_bit,),
-                                states=("present_leaf", "present_nonleaf"),
-                                meaning="set in every SPTE the hypervisor made present"))
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate tag names: {names}")
@@ -370,9 +324,9 @@ def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] 
     def available(tag_states: Sequence[str]) -> int:
         avail = (1 << width) - 1
         for state in tag_states:
-            for lv in _levels_for(fmt, state, lvls):
-                avail &= ~hardware_owned(fmt, lv, state, p, suppress_ve_to_software=suppress_ve_to_software,
-                                         trigger=fault_trigger)
+            for lv in lvls:
+                if has_state(fmt, lv, state):
+                    avail &= ~hardware_owned(fmt, lv, state, p, trigger=fault_trigger)
             if owner is not None:
                 avail &= ~owner.owned_bits(state)
         return avail & ~taken
@@ -402,5 +356,4 @@ def allocate(format: str, tags: Mapping[str, int | TagSpec | Mapping[str, Any]] 
         taken |= placed[-1].mask
     order = {n: i for i, n in enumerate(names)}
     placed.sort(key=lambda t: order[t.name])
-    return TagLayout(fmt, p, tuple(states), lvls, tuple(placed), owner, suppress_ve_to_software,
-                     "shadow_present" if shadow_present_bit is not None else None, fault_trigger)
+    return TagLayout(fmt, p, tuple(states), lvls, tuple(placed), owner, fault_trigger)

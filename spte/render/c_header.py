@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from spte import __version__
 from spte.bits import format_ranges
-from spte.metadata.allocator import Tag, TagLayout, _levels_for
+from spte.metadata.allocator import Tag, TagLayout
 
 
 def _c_name(prefix: str, name: str) -> str:
@@ -46,12 +46,16 @@ def tag_layout_header(layout: TagLayout, prefix: str = "", guard: str | None = N
         lines.append(f"static inline uint64_t {fn}_get(uint64_t spte)\n{{\n\treturn {_getter(t)};\n}}")
         lines.append(f"static inline uint64_t {fn}_set(uint64_t spte, uint64_t v)\n{{\n"
                      f"\treturn (spte & ~{n}_MASK) | {_setter(t)};\n}}")
+        # The plain setter keeps the low WIDTH bits of v, as C bit-fields do; this one refuses.
+        check = f"\tif (v >> {t.width} != 0)\n\t\treturn 0;\n" if t.width < 64 else ""
+        lines.append(f"static inline int {fn}_set_checked(uint64_t *spte, uint64_t v)\n{{\n{check}"
+                     f"\t*spte = {fn}_set(*spte, v);\n\treturn 1;\n}}")
         lines.append("")
     lines.append("/* Bits hardware reads in each state, at any of the levels. */")
     hw_names: dict[str, str] = {}
     for state in layout.all_states:
         owned = 0
-        for lv in _levels_for(layout.format, state, layout.levels):
+        for lv in layout.levels_with(state):
             owned |= layout.hardware_owned(state, lv)
         hw_names[state] = f"{prefix.upper()}HW_{state.upper()}_MASK"
         lines.append(f"#define {hw_names[state]} {owned:#018x}ULL")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from spte.bits import Layout
-from spte.render.text import bit_kinds
+from spte.metadata.states import bit_kinds
 
 FILL = {"hardware": "#8fd19e", "reserved": "#f4a6a6", "ignored": "#e6e6e6", "software": "#d7b4f3",
         "free": "#ffffff"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from spte.bits import FieldInfo, Layout, Role, format_ranges
 from spte.entry import Entry
+from spte.metadata.states import bit_kinds
 
 RESET = "\033[0m"
 COLOURS = {Role.PERMISSION: "\033[1;32m", Role.FLAG: "\033[1;32m", Role.MEMORY_TYPE: "\033[1;36m",
@@ -24,7 +25,7 @@ def entry_view(entry: Entry, colour: bool = False, software: dict[int, str] | No
     layout = entry.layout(entry.platform)
     present = "present" if entry.present else "not present"
     head = (f"{entry.to_hex()}  {entry.SDM_NAME} ({type(entry).__name__}, {entry.FORMAT} level {entry.LEVEL})\n"
-            f"  {present}, {'leaf' if entry.is_leaf else 'non-leaf'}, maps {_size(entry.page_size_bytes)}, "
+            f"  {present}, {'leaf, maps' if entry.is_leaf else 'non-leaf, covers'} {_size(entry.span_bytes)}, "
             f"address {entry.address:#x} (pfn {entry.pfn:#x})")
     rows = [f"  {'bits':<7} {'field':<24} {'value':>18}  {'role':<14} meaning"]
     for f in layout.fields:
@@ -55,29 +56,6 @@ def _size(n: int) -> str:
 
 
 KIND_MARK = {"hardware": "H", "ignored": ".", "reserved": "r", "software": "S", "free": "_"}
-
-
-def bit_kinds(layout: Layout, free: int | None = None, software: dict[int, str] | None = None,
-              owned: int | None = None) -> list[str]:
-    """One kind per bit: hardware / reserved / ignored / software / free.
-
-    With ``owned`` (the bits hardware reads in some entry state), only those count as
-    hardware or reserved; the rest are free, software-owned or (if neither) ignored.
-    """
-    kinds = []
-    for b in range(layout.width):
-        f = layout.field_at(b)
-        if owned is not None and owned >> b & 1:
-            kinds.append("reserved" if f.role is Role.RESERVED else "hardware")
-        elif free is not None and free >> b & 1:
-            kinds.append("free")
-        elif software and b in software:
-            kinds.append("software")
-        elif owned is not None or f.role is Role.IGNORED:
-            kinds.append("ignored")
-        else:
-            kinds.append("reserved" if f.role is Role.RESERVED else "hardware")
-    return kinds
 
 
 def ruler(layout: Layout, title: str, free: int | None = None, software: dict[int, str] | None = None,
