@@ -80,6 +80,9 @@ def test_fast_paths_match_the_entry_objects(fmt, level, values, maxphyaddr):
         assert [p["kind"] for p in doc["problems"]] == [p.kind for p in e.problems()]
         line = fd.line(v).split()
         assert int(line[0], 16) == v and line[1] == f"pfn={e.pfn:#x}" and line[2] == type(e).__name__
+        if not e.present:  # only the bits hardware reads then, and the rest raw
+            rest = v & ~(e.layout(platform).present_mask | e.layout(platform).not_present_read_mask)
+            assert line[-2:] == ["(not", "present)"] and (f"ignored={rest:#x}" in line) == bool(rest)
         problems = [w for w in line if w.startswith("!")]
         assert ",".join(problems).replace("!", "").split(",") == [p.kind for p in e.problems()] or \
             (not problems and not e.problems())

@@ -10,7 +10,9 @@ pages, the C-bit) are formatted per value.  Reserved-bit problems take the objec
 the object path.
 
 Bits an owner names (``hide``) are left out of the hardware's *ignored* fields, so a bit
-renders once, under the owner's name.
+renders once, under the owner's name.  A not-present entry shows the bits hardware still
+reads (EPT SUPPRESS_VE) and the rest as one raw ``ignored=`` value: its other bits mean
+nothing to hardware, so no live-looking flags are shown for them.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ class ClassRenderer:
         self.mid_words = [f for f in self.mid if f.role is not Role.ADDRESS]
         self.mid_words_mask = sum(f.mask for f in self.mid_words)
         self.reserved_mask = layout.reserved_mask
+        # A not-present entry shows only what hardware still reads; the rest is one raw value.
+        self.not_present_fields = [f for f in layout.fields if f.read_not_present]
+        self.not_present_ignored = ~(layout.present_mask | layout.not_present_read_mask) & ((1 << cls.WIDTH) - 1)
         self.address_mask = layout.address_mask
         self.address: Callable[[int], int] = (
             (lambda v: v & layout.address_mask) if layout.address_is_mask else layout.address)
@@ -93,6 +98,11 @@ class ClassRenderer:
     def line(self, v: int) -> str:
         shown = v & self.keep
         lf, lw, suffix, present, low_problem, _, _ = self.low_piece(shown & LOW_MASK)
+        if not present:
+            flags = field_words(self.not_present_fields, v)[0]
+            rest = v & self.not_present_ignored
+            return (f"{v:#0{self.digits}x} pfn={self.address(v) >> 12:#x} {self.head}{'|'.join(flags) or '-'}"
+                    f"{f' ignored={rest:#x}' if rest else ''}{suffix}")
         hf, hw, _ = self.high_piece(shown >> HIGH_SHIFT)
         mid = ""
         if shown & self.mid_words_mask:
