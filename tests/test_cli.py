@@ -15,11 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spte import Platform, decode, entry_class
-from spte.entry import CLASSES
-from spte.render.fast import FastDecoder
+from spte import decode
 from tests.conftest import golden_text
-from tests.strategies import u64
 
 SPTE = shutil.which("spte") or ""
 
@@ -63,29 +60,6 @@ def test_decode_line_and_json_agree_with_the_library():
     assert j[0]["problems"][0]["kind"] == "write_without_read"
     assert j[1]["fields"] == decode(0x8600000001234B77, "ept", 1).fields()
     assert j[1]["pfn"] == "0x1234" and j[1]["present"] is True
-
-
-@pytest.mark.parametrize(("fmt", "level"), [(f, lv) for f, levels in CLASSES.items() for lv in levels])
-@given(values=st.lists(u64, min_size=1, max_size=20), maxphyaddr=st.sampled_from([36, 46, 52]))
-def test_fast_paths_match_the_entry_objects(fmt, level, values, maxphyaddr):
-    platform = Platform(maxphyaddr=maxphyaddr, c_bit=maxphyaddr - 1 if fmt == "npt" and maxphyaddr < 52 else None)
-    width = entry_class(fmt, level).WIDTH
-    fd = FastDecoder(fmt, level, platform)
-    for v in values + values:  # twice: the second pass hits the pattern cache
-        v &= (1 << width) - 1
-        e = decode(v, fmt, level, platform)
-        doc = json.loads(fd.json(v))
-        assert doc["fields"] == e.fields() and doc["class"] == type(e).__name__
-        assert doc["present"] == e.present and int(doc["pfn"], 16) == e.pfn
-        assert [p["kind"] for p in doc["problems"]] == [p.kind for p in e.problems()]
-        line = fd.line(v).split()
-        assert int(line[0], 16) == v and line[1] == f"pfn={e.pfn:#x}" and line[2] == type(e).__name__
-        if not e.present:  # only the bits hardware reads then, and the rest raw
-            rest = v & ~(e.layout(platform).present_mask | e.layout(platform).not_present_read_mask)
-            assert line[-2:] == ["(not", "present)"] and (f"ignored={rest:#x}" in line) == bool(rest)
-        problems = [w for w in line if w.startswith("!")]
-        assert ",".join(problems).replace("!", "").split(",") == [p.kind for p in e.problems()] or \
-            (not problems and not e.problems())
 
 
 def test_bad_tokens_are_reported_and_good_ones_still_decoded():

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
@@ -20,8 +16,6 @@ from spte.metadata import (
     free_bits,
     legacy_is_shadow_present_pte,
 )
-from spte.render.c_header import tag_layout_header
-from spte.render.json import dumps, tag_layout_record
 from tests.strategies import u64
 
 
@@ -222,68 +216,6 @@ def test_random_layouts_keep_every_invariant(layout_spec, entry, data):
         if "not_present" in states:
             base = entry & ~CLASSES[fmt][lv][0].present_mask(platform) & ~(1 << 63 if fmt == "ept" else 0)
             assert not decode(layout.encode(base, **values), fmt, lv, platform).present
-
-
-# --- export -----------------------------------------------------------------------------------
-def test_json_export():
-    layout = allocate("ept", {"async_pf_invalid": 1, "gen": {"width": 4, "bits": [52, 53, 60, 61]}})
-    doc = tag_layout_record(layout)
-    assert json.loads(dumps(doc)) == doc
-    assert doc["format"] == "ept" and doc["states"] == ["not_present"]
-    tags = {t["name"]: t for t in doc["tags"]}
-    assert tags["async_pf_invalid"]["mask"] == "0x0000000000000008" and tags["async_pf_invalid"]["shift"] == 3
-    assert tags["gen"]["shift"] is None and [r["bit"] for r in tags["gen"]["runs"]] == [52, 60]
-    assert doc["hardware_owned"]["not_present"]["1"] == "0x8000000000000007"
-
-
-C_PROGRAM = r"""
-#include <stdio.h>
-#include "tags.h"
-int main(void) {
-    uint64_t s = 0x8000000000000000ULL;
-%s
-    printf("%%llx\n", (unsigned long long)s);
-%s
-    return 0;
-}
-"""
-
-
-def test_c_header_compiles_and_agrees(tmp_path):
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler")
-    layout = allocate("ept", {"async_pf_invalid": 1, "gen": {"width": 12, "split": True},
-                              "mid": {"width": 3, "bits": [55, 56, 57]}},
-                      states=["not_present"])
-    layout = allocate("ept", [SHADOW_PRESENT, *(TagSpec(t.name, t.width, bits=t.bits) for t in layout.tags)])
-    values = {"async_pf_invalid": 1, "gen": 0xABC, "mid": 5, "shadow_present": 1}
-    (tmp_path / "tags.h").write_text(tag_layout_header(layout))
-    sets = "\n".join(f"    s = {n}_set(s, {v:#x}ULL);" for n, v in values.items())
-    # The checked setter refuses a value wider than the tag (8 does not fit 3 bits) and leaves s alone.
-    sets += "\n    if (mid_set_checked(&s, 8) || !mid_set_checked(&s, 5)) return 1;"
-    gets = "\n".join(f'    printf("{n}=%llx\\n", (unsigned long long){n}_get(s));' for n in values)
-    (tmp_path / "t.c").write_text(C_PROGRAM % (sets, gets))
-    subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-o", str(tmp_path / "t"), str(tmp_path / "t.c")],
-                   check=True, cwd=tmp_path)
-    out = subprocess.run([str(tmp_path / "t")], capture_output=True, text=True, check=True).stdout.split()
-    assert int(out[0], 16) == layout.encode(1 << 63, **values)
-    assert dict(line.split("=") for line in out[1:]) == {n: f"{v:x}" for n, v in values.items()}
-
-
-def test_c_header_static_asserts_catch_a_forged_overlap(tmp_path):
-    """The _Static_asserts restate the proof: a hand-edited overlapping mask fails to compile."""
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
-        pytest.skip("no C compiler")
-    layout = allocate("x86-64", {"a": 1, "b": 1})
-    forged = tag_layout_header(layout).replace("#define B_MASK 0x0000000000000004ULL",
-                                               "#define B_MASK 0x0000000000000002ULL")
-    assert forged != tag_layout_header(layout)
-    (tmp_path / "t.c").write_text(forged + "\nint main(void) { return 0; }\n")
-    r = subprocess.run([cc, "-std=c11", "-Wall", "-Werror", "-c", "-o", "/dev/null", str(tmp_path / "t.c")],
-                       capture_output=True, text=True)
-    assert r.returncode != 0 and "a and b overlap" in r.stderr
 
 
 # Every format, level and state on the default platform (NX, EPT A/D and #VE on, the rest

@@ -66,7 +66,7 @@ class ClassRenderer:
         self.digits = cls.WIDTH // 4 + 2
         self.head = f"{cls.__name__} "
         self.json_head = json.dumps({"format": cls.FORMAT, "level": cls.LEVEL, "class": cls.__name__,
-                                     "leaf": cls.LEAF, "page_size": cls.LEAF and 1 << cls.SPAN_SHIFT,
+                                     "leaf": cls.LEAF, "page_size": (1 << cls.SPAN_SHIFT) if cls.LEAF else None,
                                      "span": 1 << cls.SPAN_SHIFT}, separators=(",", ":"))[1:-1]
         self._low: dict[int, tuple[str, str, str, bool, bool, str, str]] = {}
         self._high: dict[int, tuple[str, str, str]] = {}
