@@ -13,7 +13,7 @@ from spte.images.base import CpuRegisters, ImageError, PhysicalMemory, Segment, 
 from spte.images.readers import open_image, open_kdump
 
 
-def open(path: str, *, base: int | None = None, format: str | None = None,  # noqa: A001 -- the issue's name
+def open(path: str, *, base: int | None = None, format: str | None = None,
          progress: Callable[[str], None] | None = None) -> PhysicalMemory:
     """Open a memory image (see :func:`spte.images.readers.open_image`)."""
     return open_image(path, base=base, format=format, progress=progress)

@@ -72,7 +72,7 @@ def open_image(path: str, *, base: int | None = None, format: str | None = None,
     ``progress`` receives the one-line message saying so.
     """
     try:
-        fh: IO[bytes] = open(path, "rb")  # noqa: SIM115 -- owned by the reader
+        fh: IO[bytes] = open(path, "rb")
     except OSError as e:
         raise ImageError(f"{path}: {e.strerror or e}") from None
     head = fh.read(64)
@@ -112,7 +112,7 @@ def open_image(path: str, *, base: int | None = None, format: str | None = None,
 
 def _spool(path: str, fh: IO[bytes], kind: str, progress: Callable[[str], None] | None) -> IO[bytes]:
     fh.seek(0)
-    stream: IO[bytes]
+    stream: Any
     if kind == "gzip":
         stream = gzip.GzipFile(fileobj=fh)
     elif kind == "xz":
@@ -132,7 +132,7 @@ def _spool(path: str, fh: IO[bytes], kind: str, progress: Callable[[str], None] 
     if progress:
         progress(f"{path}: {kind}-compressed, which cannot seek: decompressing once into an unlinked "
                  f"temporary file in {tmpdir}")
-    out = tempfile.TemporaryFile(dir=tmpdir)  # noqa: SIM115 -- returned to the caller
+    out = tempfile.TemporaryFile(dir=tmpdir)
     try:
         shutil.copyfileobj(stream, out, 1 << 20)
     except (OSError, EOFError, lzma.LZMAError) as e:

@@ -134,7 +134,10 @@ class WalkStats:
 
 
 class _Masks:
-    """Bit masks of the permission fields of one class on one platform (from its layout)."""
+    """Bit masks of the permission fields of one class on one platform (from its layout).
+
+    A field the class lacks restricts nothing (a PAE PDPTE has no R/W or U/S: SDM 4.4.1).
+    """
 
     __slots__ = ("ept", "r", "w", "x", "u", "xd")
 
@@ -150,6 +153,14 @@ class _Masks:
             self.r, self.w, self.x, self.u, self.xd = m("read"), m("write"), m("execute"), 0, 0
         else:
             self.r, self.w, self.x, self.u, self.xd = m("present"), m("writable"), 0, m("user"), m("execute_disable")
+
+    def effective(self, value: int, eff: tuple[bool, bool, bool, bool | None]) -> tuple[bool, bool, bool, bool | None]:
+        """Permissions through this entry: each level can only take rights away."""
+        if self.ept:
+            return (eff[0] and bool(value & self.r), eff[1] and bool(value & self.w),
+                    eff[2] and bool(value & self.x), None)
+        return (eff[0], eff[1] and (not self.w or bool(value & self.w)), eff[2] and not value & self.xd,
+                bool(eff[3]) and (not self.u or bool(value & self.u)))
 
 
 class Walker:
@@ -228,16 +239,11 @@ class Walker:
             if large_cls is not None and value >> 7 & 1 and not (self.format == "x86-32" and not platform.pse):
                 cls = large_cls
             e = cls(value, platform)
-            present = e.present
+            present = bool(e.present)
             problems = e.problems() if present else ()
             leaf = present and cls.LEAF and not problems
             inp = self._sign_extend(base | index << shift)
-            m = self._mask(cls)
-            if m.ept:
-                neff = (eff[0] and bool(value & m.r), eff[1] and bool(value & m.w), eff[2] and bool(value & m.x), None)
-            else:
-                neff = (eff[0], eff[1] and bool(value & m.w), eff[2] and not (value & m.xd),
-                        bool(eff[3]) and bool(value & m.u))
+            neff = self._mask(cls).effective(value, eff)
             out = e.address if present else None
             flags: list[str] = []
             view = owner_view(owner, value, level) if owner is not None else None
@@ -306,19 +312,16 @@ def translate(memory: PhysicalMemory, root: int, format: str, address: int, *, l
         at = table + index * width
         data = memory.read(at, width)
         if data is None:
-            return Translation(address, tuple(steps), None, f"level-{level} table entry at {at:#x} is outside the image")
+            return Translation(address, tuple(steps), None,
+                               f"level-{level} table entry at {at:#x} is outside the image")
         value = int.from_bytes(data, "little")
         cls = large_cls if large_cls is not None and value >> 7 & 1 and not (
             w.format == "x86-32" and not w.platform.pse) else table_cls
         e = cls(value, w.platform)
-        m = w._mask(cls)
-        if m.ept:
-            eff = (eff[0] and bool(value & m.r), eff[1] and bool(value & m.w), eff[2] and bool(value & m.x), None)
-        else:
-            eff = (eff[0], eff[1] and bool(value & m.w), eff[2] and not (value & m.xd), bool(eff[3]) and bool(value & m.u))
+        eff = w._mask(cls).effective(value, eff)
         base |= index << shift
         view = owner_view(owner, value, level) if owner is not None else None
-        present = e.present
+        present = bool(e.present)
         out = e.address if present else None
         problems = e.problems() if present else []
         steps.append(Visit(at, level, index, w._sign_extend(base), e, present, present and cls.LEAF and not problems,
@@ -414,14 +417,15 @@ def permissions_text(v: Visit, fmt: str) -> str:
 
 
 def memory_type_text(v: Visit) -> str:
-    e = v.entry
+    """A leaf's caching attributes: EPT's memory type (and IPAT); legacy PWT/PCD/PAT and G as ptdump names them."""
     if not v.leaf:
         return ""
-    if e.FORMAT == "ept":
-        name = getattr(e, "memory_type_name", None)
-        return f"{name}{' IPAT' if e.fields().get('ipat') else ''}" if name else ""
-    f = e.fields()
-    return " ".join(n for n, k in (("PWT", "pwt"), ("PCD", "pcd"), ("PAT", "pat"), ("GLB", "global")) if f.get(k))
+    f = v.entry.fields()
+    if v.entry.FORMAT == "ept":
+        name = getattr(v.entry, "memory_type_name", None) or ""
+        return f"{name}{' IPAT' if f.get('ignore_pat') else ''}"
+    return " ".join(n for n, k in (("PWT", "write_through"), ("PCD", "cache_disable"), ("PAT", "pat"),
+                                   ("GLB", "global")) if f.get(k))
 
 
 def state_text(v: Visit) -> str:

@@ -92,9 +92,9 @@ def register_candidates(memory: PhysicalMemory, platform: Platform) -> Iterator[
         if cr0 and not cr0 & X86_CR0_PG:
             continue  # paging off: CR3 means nothing
         fmt, levels = ("x86-64", 5 if cr4 & X86_CR4_LA57 else 4) if cr4 & X86_CR4_PAE else ("x86-32", 2)
+        assumed = "; long mode assumed: the note has no EFER" if fmt == "x86-64" else ""
         yield Candidate(r.cr3, fmt, levels, [f"CR3 {r.cr3:#x} in the {r.source} (CR0 {cr0:#x}, CR4 {cr4:#x}"
-                                             f"{'; long mode assumed: the note has no EFER' if fmt == 'x86-64' else ''})"],
-                        0)
+                                             f"{assumed})"], 0)
     info = memory.vmcoreinfo
     sym = info.get("SYMBOL(init_top_pgt)")
     if sym:
@@ -181,7 +181,7 @@ def search_upwards(memory: PhysicalMemory, table: int, fmt: str, table_level: in
         for page, chain in frontier.items():
             for at in _parents(memory, page, fmt, level, platform)[:limit]:
                 parent = at & ~0xFFF
-                nxt.setdefault(parent, chain + [f"entry at {at:#x} (level {level})"])
+                nxt.setdefault(parent, [*chain, f"entry at {at:#x} (level {level})"])
         frontier = nxt
         if not frontier:
             return
