@@ -67,7 +67,7 @@ def main(src: Path) -> None:
     with lzma.open(OUT / "l1-tables.elf.xz", "wb", preset=9) as fh:
         fh.write(bytes(hdr) + phdrs + body)
     trace = [ln for ln in (src / "kvm_trace.txt").read_text().splitlines()
-             if "kvm_mmu_set_spte:" in ln or "kvm_tdp_mmu_spte_changed:" in ln]
+             if "kvm_mmu_set_spte:" in ln or "kvm_tdp_mmu_spte_changed:" in ln or "fast_page_fault:" in ln]
     _gz(OUT / "kvm_trace_spte.txt.gz", "\n".join(trace) + "\n")
     gp = [ln for ln in (src / "guest_pagemap.txt").read_text().splitlines() if ln.startswith("#") or
           ln.split()[5] == "1"]

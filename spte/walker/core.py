@@ -217,7 +217,12 @@ class Walker:
         return address | ((1 << 64) - (1 << top)) if address >> (top - 1) & 1 else address
 
     def _table(self, table: int, level: int, base: int, eff: tuple[bool, bool, bool, bool | None],
-               ancestors: frozenset[int], parent: int | None) -> Iterator[Visit]:
+               ancestors: frozenset[int], parent: int | None, again: bool = False) -> Iterator[Visit]:
+        """One table's entries, then (depth first) the tables they point to.
+
+        ``again``: this table is being walked a second time through a shared reference, so its
+        own references are not reported as shared once more.
+        """
         count, width = table_geometry(self.format, level)
         data = self.memory.read(table, count * width)
         if data is None:
@@ -253,7 +258,7 @@ class Walker:
                     if out in ancestors:
                         flags.append("loop")
                         descend = False
-                    elif out in self._seen:
+                    elif out in self._seen and not again:
                         flags.append("shared")
                     n, wd = table_geometry(self.format, level - 1)
                     if not self.memory.contains(out, n * wd):
@@ -272,7 +277,8 @@ class Walker:
                       host_of(out) if host_of and leaf and out is not None else None)
             yield v
             if descend and out is not None:
-                yield from self._table(out, level - 1, base | index << shift, neff, ancestors, entry_at)
+                yield from self._table(out, level - 1, base | index << shift, neff, ancestors, entry_at,
+                                       again or "shared" in flags)
 
 
 def walk(memory: PhysicalMemory, root: int, format: str, *, levels: int | None = None,
