@@ -168,7 +168,7 @@ class Walker:
 
     def __init__(self, memory: PhysicalMemory, format: str, *, levels: int | None = None,
                  platform: Platform | None = None, owner: Any = None, include_empty: bool = False,
-                 progress: Callable[[WalkStats], None] | None = None) -> None:
+                 revisit: bool = True, progress: Callable[[WalkStats], None] | None = None) -> None:
         self.memory = memory
         self.format = canonical_format(format)
         self.owner = owner
@@ -179,9 +179,9 @@ class Walker:
             if self.format in ("ept", "x86-64", "npt"):
                 self.platform = self.platform.replace(la57=levels == 5)
         self.include_empty = include_empty
+        self.revisit = revisit  # walk a table referenced a second time again (its mappings are real)
         self.progress = progress
         self.stats = WalkStats()
-        self.anomalies: list[tuple[Visit, str, str]] = []
         self._masks: dict[type[Entry], _Masks] = {}
         self._empty = {0}
         nonpresent = getattr(owner, "SHADOW_NONPRESENT_VALUE", 0) if owner is not None else 0
@@ -258,8 +258,10 @@ class Walker:
                     if out in ancestors:
                         flags.append("loop")
                         descend = False
-                    elif out in self._seen and not again:
-                        flags.append("shared")
+                    elif out in self._seen:
+                        if not again:
+                            flags.append("shared")
+                        descend = descend and self.revisit
                     n, wd = table_geometry(self.format, level - 1)
                     if not self.memory.contains(out, n * wd):
                         flags.append("outside")

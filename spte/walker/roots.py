@@ -195,7 +195,7 @@ def validate(memory: PhysicalMemory, c: Candidate, platform: Platform) -> None:
     if c.nested is not None:
         mem = NestedMemory(memory, c.nested[0], c.nested[1], levels=c.nested[2], platform=platform)
     levels = c.levels if c.format in ("ept", "x86-64", "npt") else None
-    w = Walker(mem, c.format, levels=levels, platform=platform)
+    w = Walker(mem, c.format, levels=levels, platform=platform, revisit=False)
     tables: set[int] = set()
     try:
         for v in w.walk(c.root):
@@ -212,9 +212,7 @@ def validate(memory: PhysicalMemory, c: Candidate, platform: Platform) -> None:
             if v.leaf:
                 c.leaves += 1
             elif not v.entry.is_leaf and (v.problems or "outside" in v.flags or "loop" in v.flags):
-                c.bad += 1
-            elif v.entry.is_leaf and "outside" in v.flags:
-                c.bad += 1
+                c.bad += 1  # a leaf outside the image may be device memory; a table outside it is not
     except ValueError as e:
         c.notes.append(f"cannot walk: {e}")
     c.tables = w.stats.tables
@@ -250,20 +248,23 @@ def find_roots(memory: PhysicalMemory, *, platform: Platform | None = None, from
 
 
 def _mark_copies(cands: Sequence[Candidate]) -> None:
-    """A candidate whose tables (below its root) all belong to a stronger candidate's tree is a stale copy."""
-    strong = sorted(cands, key=lambda c: (c.tier, -c.valid, -c.tables))
-    for c in cands:
+    """A candidate whose tables (below its root) all belong to a stronger candidate's tree is a stale copy.
+
+    Strength: register/VMCB evidence first, then a valid tree, then the larger tree (live
+    tables only gain entries while a copy keeps what they held when it was made).  Only a
+    stronger candidate that is itself not a copy can make another one a copy.
+    """
+    order = sorted(cands, key=lambda c: (c.tier, -c.valid, -c.tables, -c.present, c.root))
+    for i, c in enumerate(order):
         below = c.table_set - {c.root}
-        if not below:
-            continue
-        for s in strong:
-            if s is c or s.space != c.space or s.format != c.format or (s.tier, -s.tables) > (c.tier, -c.tables):
+        for s in order[:i]:
+            if s.copy_of is not None or s.space != c.space or s.format != c.format:
                 continue
-            if below <= s.table_set and c.root not in s.table_set:
-                c.copy_of = s.root
-                c.notes.append(f"every table below it is in the tree of {s.root:#x}: a stale copy, not a live root")
-                break
-            if c.root in s.table_set and s.root != c.root:
+            if c.root in s.table_set:
                 c.copy_of = s.root
                 c.notes.append(f"it is a table inside the tree of {s.root:#x}, not a root")
+                break
+            if below and below <= s.table_set:
+                c.copy_of = s.root
+                c.notes.append(f"every table below it is in the tree of {s.root:#x}: a stale copy, not a live root")
                 break
