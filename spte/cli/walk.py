@@ -109,7 +109,7 @@ def visit_json(v: Visit, fmt: str) -> dict[str, Any]:
     d: dict[str, Any] = {
         "entry_address": f"{v.entry_address:#x}", "value": f"{v.value:#x}", "level": v.level, "index": v.index,
         "input_address": f"{v.input_address:#x}", "present": v.present, "leaf": v.leaf,
-        "class": type(v.entry).__name__, "output_address": _hex(v.output_address),
+        "class": v.cls.__name__, "output_address": _hex(v.output_address),
         "size": v.size, "permissions": permissions_text(v, fmt), "flags": v.entry.fields(),
         "problems": [p.kind for p in v.problems], "walk": list(v.flags)}
     if v.host_entry_address is not None or v.host_output_address is not None:

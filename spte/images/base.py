@@ -135,6 +135,19 @@ class SegmentedMemory(PhysicalMemory):
         rest = self.read(seg.end, size - len(head))
         return None if rest is None else head + rest
 
+    def contains(self, address: int, size: int = 1) -> bool:
+        i = bisect.bisect_right(self._starts, address) - 1
+        while i >= 0 and i < len(self._segs):
+            seg = self._segs[i]
+            if not seg.start <= address < seg.end:
+                return False
+            if address + size <= seg.end:
+                return True
+            size -= seg.end - address
+            address = seg.end
+            i += 1
+        return False
+
     def close(self) -> None:
         buf, self._buf = self._buf, b""
         if isinstance(buf, mmap.mmap):

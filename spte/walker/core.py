@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from spte.entry import CLASSES, Entry, canonical_format, levels_in_use
+from spte.entry import CLASSES, Entry, Problem, canonical_format, levels_in_use
 from spte.images.base import PhysicalMemory
 from spte.platform import Platform
 
@@ -94,35 +94,49 @@ def root_table(format: str, root: int, platform: Platform) -> tuple[int, int | N
 
 # -- what a walk yields -----------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
 class Visit:
-    """One entry the walk reached."""
+    """One entry the walk reached.  ``entry`` (the decoded object) is built when first asked for."""
 
-    entry_address: int  # where the entry sits (a guest-physical address in a 2-D walk)
-    level: int
-    index: int
-    input_address: int  # the first address the entry maps
-    entry: Entry
-    present: bool
-    leaf: bool  # maps a page: present, a PTE or a large page, and no reserved bit (hardware would translate)
-    output_address: int | None  # the page (leaf) or next table (non-leaf); None if not present
-    effective: tuple[bool, bool, bool, bool | None]  # readable, writable, executable, user (None for EPT)
-    owner: OwnerView | None = None
-    flags: tuple[str, ...] = ()  # "outside", "shared", "loop", "not-walked"
-    host_entry_address: int | None = None  # 2-D walks: where the entry sits in host memory
-    host_output_address: int | None = None
+    __slots__ = ("entry_address", "level", "index", "input_address", "value", "cls", "platform", "present", "leaf",
+                 "output_address", "effective", "owner", "flags", "problems", "host_entry_address",
+                 "host_output_address", "_entry")
+
+    def __init__(self, entry_address: int, level: int, index: int, input_address: int, value: int,
+                 cls: type[Entry], platform: Platform, present: bool, leaf: bool, output_address: int | None,
+                 effective: tuple[bool, bool, bool, bool | None], owner: OwnerView | None = None,
+                 flags: tuple[str, ...] = (), problems: tuple[Problem, ...] = (),
+                 host_entry_address: int | None = None, host_output_address: int | None = None) -> None:
+        self.entry_address = entry_address  # where the entry sits (a guest-physical address in a 2-D walk)
+        self.level = level
+        self.index = index
+        self.input_address = input_address  # the first address the entry maps
+        self.value = value
+        self.cls = cls
+        self.platform = platform
+        self.present = present
+        self.leaf = leaf  # maps a page: present, a PTE or a large page, no problem (hardware would translate)
+        self.output_address = output_address  # the page (leaf) or next table (non-leaf); None if not present
+        self.effective = effective  # readable, writable, executable, user (None for EPT), through every level
+        self.owner = owner
+        self.flags = flags  # "outside", "shared", "loop"
+        self.problems = problems  # why hardware would fault (present entries only)
+        self.host_entry_address = host_entry_address  # 2-D walks: where the entry sits in host memory
+        self.host_output_address = host_output_address
+        self._entry: Entry | None = None
 
     @property
-    def value(self) -> int:
-        return self.entry.value
+    def entry(self) -> Entry:
+        if self._entry is None:
+            self._entry = self.cls(self.value, self.platform)
+        return self._entry
 
     @property
     def size(self) -> int:
-        return self.entry.page_size_bytes
+        return 1 << self.cls.SPAN_SHIFT
 
-    @property
-    def problems(self) -> list[Any]:
-        return self.entry.problems() if self.present else []
+    def __repr__(self) -> str:
+        return (f"Visit(L{self.level} [{self.index}] @{self.entry_address:#x} in={self.input_address:#x} "
+                f"{self.cls.__name__}({self.value:#x}){' ' + ','.join(self.flags) if self.flags else ''})")
 
 
 @dataclass
@@ -139,10 +153,16 @@ class _Masks:
     A field the class lacks restricts nothing (a PAE PDPTE has no R/W or U/S: SDM 4.4.1).
     """
 
-    __slots__ = ("ept", "r", "w", "x", "u", "xd")
+    __slots__ = ("ept", "r", "w", "x", "u", "xd", "present", "address", "reserved", "plain_address", "problems")
 
     def __init__(self, cls: type[Entry], platform: Platform) -> None:
-        by = cls.layout(platform).by_name
+        layout = cls.layout(platform)
+        by = layout.by_name
+        self.present = cls.present_mask(platform)
+        self.address, self.reserved = layout.address_mask, layout.reserved_mask
+        self.plain_address = cls.address is Entry.address  # not e.g. a 4 MiB PDE's PSE-36 split
+        # Problems depend on the bits outside the address field only: cached by those bits.
+        self.problems: dict[int, tuple[Problem, ...]] = {}
 
         def m(name: str) -> int:
             f = by.get(name)
@@ -153,6 +173,13 @@ class _Masks:
             self.r, self.w, self.x, self.u, self.xd = m("read"), m("write"), m("execute"), 0, 0
         else:
             self.r, self.w, self.x, self.u, self.xd = m("present"), m("writable"), 0, m("user"), m("execute_disable")
+
+    def problems_of(self, cls: type[Entry], value: int, platform: Platform) -> tuple[Problem, ...]:
+        key = value & ~self.address
+        p = self.problems.get(key)
+        if p is None:
+            p = self.problems[key] = tuple(cls(value, platform).problems())
+        return p
 
     def effective(self, value: int, eff: tuple[bool, bool, bool, bool | None]) -> tuple[bool, bool, bool, bool | None]:
         """Permissions through this entry: each level can only take rights away."""
@@ -237,23 +264,28 @@ class Walker:
         platform, owner, empty = self.platform, self.owner, self._empty
         ancestors = ancestors | {table}
         host_of = getattr(self.memory, "to_host", None)
+        x86_64 = self.format == "x86-64"
+        top = 57 if platform.la57 else 48
+        canon = (1 << 64) - (1 << top)
         for index, value in enumerate(values):
             if value in empty and not self.include_empty:
                 continue
             cls = table_cls
             if large_cls is not None and value >> 7 & 1 and not (self.format == "x86-32" and not platform.pse):
                 cls = large_cls
-            e = cls(value, platform)
-            present = bool(e.present)
-            problems = e.problems() if present else ()
+            m = self._masks.get(cls) or self._mask(cls)
+            present = bool(value & m.present)
+            problems = m.problems_of(cls, value, platform) if present else ()
             leaf = present and cls.LEAF and not problems
-            inp = self._sign_extend(base | index << shift)
-            neff = self._mask(cls).effective(value, eff)
-            out = e.address if present else None
+            inp = base | index << shift
+            if x86_64 and inp >> (top - 1) & 1:
+                inp |= canon  # canonical, as ptdump prints it
+            neff = m.effective(value, eff)
+            out = (value & m.address if m.plain_address else cls(value, platform).address) if present else None
             flags: list[str] = []
             view = owner_view(owner, value, level) if owner is not None else None
             descend = present and not cls.LEAF and not problems
-            if present and out is not None:
+            if out is not None:
                 if descend:
                     if out in ancestors:
                         flags.append("loop")
@@ -271,13 +303,12 @@ class Walker:
             self.stats.entries += 1
             if leaf:
                 self.stats.leaves[level] = self.stats.leaves.get(level, 0) + 1
-            if "outside" in flags:
+            if flags and "outside" in flags:
                 self.stats.outside += 1
             entry_at = table + index * width
-            v = Visit(entry_at, level, index, inp, e, present, leaf, out, neff, view, tuple(flags),
-                      host_of(entry_at) if host_of else None,
-                      host_of(out) if host_of and leaf and out is not None else None)
-            yield v
+            yield Visit(entry_at, level, index, inp, value, cls, platform, present, leaf, out, neff, view,
+                        tuple(flags), problems, host_of(entry_at) if host_of else None,
+                        host_of(out) if host_of and leaf and out is not None else None)
             if descend and out is not None:
                 yield from self._table(out, level - 1, base | index << shift, neff, ancestors, entry_at,
                                        again or "shared" in flags)
@@ -331,10 +362,10 @@ def translate(memory: PhysicalMemory, root: int, format: str, address: int, *, l
         view = owner_view(owner, value, level) if owner is not None else None
         present = bool(e.present)
         out = e.address if present else None
-        problems = e.problems() if present else []
-        steps.append(Visit(at, level, index, w._sign_extend(base), e, present, present and cls.LEAF and not problems,
-                           out, eff, view,
-                           (), host_of(at) if host_of else None))
+        problems = tuple(e.problems()) if present else ()
+        steps.append(Visit(at, level, index, w._sign_extend(base), value, cls, w.platform, present,
+                           present and cls.LEAF and not problems, out, eff, view, (), problems,
+                           host_of(at) if host_of else None))
         if not present:
             return Translation(address, tuple(steps), None, f"level-{level} entry not present")
         if problems:
@@ -497,7 +528,7 @@ def check(visits: Iterator[Visit] | Sequence[Visit], fmt: str) -> Iterator[Anoma
                            ("loop", "references a table on its own path (a loop)")):
             if flag in v.flags:
                 yield Anomaly(flag, v.entry_address, v.level, v.input_address,
-                              f"{type(v.entry).__name__} {v.value:#x} {text} ({v.output_address:#x})")
+                              f"{v.cls.__name__} {v.value:#x} {text} ({v.output_address:#x})")
         if v.leaf and not v.problems and v.effective[1] and v.effective[2]:
             if wx is not None and wx_end == v.input_address:
                 wx_end += v.size

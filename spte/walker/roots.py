@@ -211,7 +211,7 @@ def validate(memory: PhysicalMemory, c: Candidate, platform: Platform) -> None:
             c.present += 1
             if v.leaf:
                 c.leaves += 1
-            elif not v.entry.is_leaf and (v.problems or "outside" in v.flags or "loop" in v.flags):
+            elif not v.cls.LEAF and (v.problems or "outside" in v.flags or "loop" in v.flags):
                 c.bad += 1  # a leaf outside the image may be device memory; a table outside it is not
     except ValueError as e:
         c.notes.append(f"cannot walk: {e}")
