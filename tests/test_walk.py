@@ -442,3 +442,25 @@ def test_real_host_tables_agree_with_ptdump(real: PhysicalMemory) -> None:
             assert (mine, names[v.level]) == (flags, level), line
         covered += len(inside)
     assert covered == len(leaves)
+
+
+def test_real_check_knows_kvm_mmio_sptes(real: PhysicalMemory) -> None:
+    """KVM's MMIO SPTEs set reserved bits on purpose (on AMD, bits above MAXPHYADDR up to 51, so that the
+    access faults with PFEC.RSVD: arch/x86/kvm/svm/svm.c svm_adjust_mmio_mask()); the owner view says so."""
+    bare = [a for a in check(walk(real, NPT_ROOT, "npt", platform=AMD40), "npt") if a.kind == "reserved_bits"]
+    assert len(bare) == 9 and all(a.level == 1 for a in bare)
+    prof = spte.kvm.profile("6.1", "npt", maxphyaddr=40)
+    owned = list(check(walk(real, NPT_ROOT, "npt", owner=prof), "npt"))
+    assert not [a for a in owned if a.kind in ("reserved_bits", "implausible")]
+    # The fixture holds table pages only: leaves point outside it, tables never do.
+    assert {a.level for a in owned if a.kind == "outside"} <= {1, 2}
+
+
+def test_real_cli_ranges(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "spte", "walk", str(golden(f"{REAL}/l1-tables.elf.xz")), "--root",
+                        hex(NPT_ROOT), "--kvm", "6.1:npt", "-M", "40", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ranges = [json.loads(line) for line in r.stdout.splitlines()]
+    mapped = sum(x["size"] for x in ranges if x["output_start"])
+    stats = dict(re.findall(r"^vm (\w+) (\d+)$", golden_text(f"{REAL}/kvm_stats.txt"), re.M))
+    assert mapped == int(stats["pages_4k"]) * 4096 + int(stats["pages_2m"]) * (2 << 20)

@@ -285,7 +285,7 @@ class Walker:
             flags: list[str] = []
             view = owner_view(owner, value, level) if owner is not None else None
             descend = present and not cls.LEAF and not problems
-            if out is not None:
+            if out is not None and not problems:  # hardware uses no address from a faulting entry
                 if descend:
                     if out in ancestors:
                         flags.append("loop")
