@@ -464,3 +464,29 @@ def test_real_cli_ranges(tmp_path: Path) -> None:
     mapped = sum(x["size"] for x in ranges if x["output_start"])
     stats = dict(re.findall(r"^vm (\w+) (\d+)$", golden_text(f"{REAL}/kvm_stats.txt"), re.M))
     assert mapped == int(stats["pages_4k"]) * 4096 + int(stats["pages_2m"]) * (2 << 20)
+
+
+def test_progress_reported_on_long_walks(tmp_path: Path) -> None:
+    plat = Platform(maxphyaddr=46)
+    img = Image("x86-64", plat)
+    root, pdpt, pd = img.table(), img.table(), img.table()
+    img.put(root, 0, img.entry(4, pdpt))
+    img.put(pdpt, 0, img.entry(3, pd))
+    for i in range(130):
+        pt = img.table()
+        img.put(pd, i, img.entry(2, pt))
+        img.put(pt, 0, img.entry(1, 0x1000))
+    seen: list[int] = []
+    from spte.walker import Walker
+    with img.open(tmp_path) as m:
+        n = sum(1 for _ in Walker(m, "x86-64", platform=plat, progress=lambda s: seen.append(s.tables)).walk(root))
+    assert n == 2 + 130 * 2 and seen == [64, 128]  # 133 tables
+
+
+def test_cli_root_not_in_image(tmp_path: Path) -> None:
+    img, _root, _ = build("ept", 4)
+    p = tmp_path / "i.raw"
+    p.write_bytes(img.raw())
+    r = subprocess.run([sys.executable, "-m", "spte", "walk", str(p), "--root", "0x7000000", "-f", "ept"],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "not in the image" in r.stderr and "Traceback" not in r.stderr
