@@ -11,10 +11,10 @@ import gzip
 import importlib
 import lzma
 import os
-import shutil
 import struct
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -134,10 +134,21 @@ def _spool(path: str, fh: IO[bytes], kind: str, progress: Callable[[str], None] 
                  f"temporary file in {tmpdir}")
     out = tempfile.TemporaryFile(dir=tmpdir)
     try:
-        shutil.copyfileobj(stream, out, 1 << 20)
-    except (OSError, EOFError, lzma.LZMAError) as e:
+        while True:
+            try:
+                block = stream.read(1 << 20)
+            except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
+                raise ImageError(f"{path}: {kind} stream is damaged or truncated ({e})") from None
+            if not block:
+                break
+            try:
+                out.write(block)
+            except OSError as e:
+                raise ImageError(f"{path}: cannot decompress into {tmpdir} ({e.strerror or e}); "
+                                 "set TMPDIR to a roomier place") from None
+    except ImageError:
         out.close()
-        raise ImageError(f"{path}: {kind} stream is damaged or truncated ({e})") from None
+        raise
     finally:
         fh.close()
     out.flush()

@@ -22,9 +22,10 @@ from spte.images.base import PhysicalMemory
 from spte.platform import Platform
 
 PAGE = 4096
-EPTP_WALK_LENGTH_SHIFT, EPTP_AD_BIT = 3, 6  # EPTP bits 5:3 = walk length - 1; bit 6 = A/D enable
-LEVEL_NAMES = {"x86-64": {5: "pgd", 4: "p4d", 3: "pud", 2: "pmd", 1: "pte"},  # Linux's names, as ptdump prints
-               "x86-64-4": {4: "pgd", 3: "pud", 2: "pmd", 1: "pte"}}
+# EPTP fields (SDM 25.6.11), with the kernel's names (arch/x86/include/asm/vmx.h).
+VMX_EPTP_PWL_MASK, VMX_EPTP_PWL_4, VMX_EPTP_PWL_5 = 0x38, 0x18, 0x20  # bits 5:3: page-walk length - 1
+VMX_EPTP_AD_ENABLE_BIT = 1 << 6
+assert VMX_EPTP_PWL_4 == (4 - 1) << 3 and VMX_EPTP_PWL_5 == (5 - 1) << 3
 
 
 # -- the owner adapter: the one place the walker talks to an owner ---------------------------
@@ -85,10 +86,9 @@ def root_table(format: str, root: int, platform: Platform) -> tuple[int, int | N
     if fmt == "x86-32":
         return root & 0xFFFFF000, None, platform
     if fmt == "ept" and root & 0xFFF:
-        walk = ((root >> EPTP_WALK_LENGTH_SHIFT) & 7) + 1
-        if walk in (4, 5):
-            levels = walk
-        platform = platform.replace(ept_ad=bool(root >> EPTP_AD_BIT & 1))
+        pwl = root & VMX_EPTP_PWL_MASK
+        levels = 4 if pwl == VMX_EPTP_PWL_4 else 5 if pwl == VMX_EPTP_PWL_5 else None
+        platform = platform.replace(ept_ad=bool(root & VMX_EPTP_AD_ENABLE_BIT))
     return root & addr_mask & ~0xFFF, levels, platform
 
 

@@ -35,15 +35,19 @@ from spte.images.base import PhysicalMemory
 from spte.platform import Platform
 from spte.walker.core import NestedMemory, Walker, table_geometry
 
-# AMD APM vol. 2, appendix B (struct vmcb_control_area / vmcb_save_area in arch/x86/include/asm/svm.h).
-VMCB_INTERCEPT_VMRUN = (0x010, 0)  # INTERCEPT_VMRUN: word 4, bit 0
+# AMD APM vol. 2, appendix B; the kernel's struct vmcb_control_area / vmcb_save_area and names
+# (arch/x86/include/asm/svm.h, Linux 6.1: nested_ctl, SVM_NESTED_CTL_NP_ENABLE).
+INTERCEPT_VMRUN = 128  # bit 0 of intercept word 4, at byte 0x10
+VMCB_INTERCEPT_VMRUN = (INTERCEPT_VMRUN // 32 * 4, INTERCEPT_VMRUN % 32)
+assert VMCB_INTERCEPT_VMRUN == (0x010, 0)
 VMCB_ASID = 0x058
-VMCB_NESTED_CTL = 0x090  # bit 0: SVM_NESTED_CTL_NP_ENABLE
+VMCB_NESTED_CTL = 0x090
 VMCB_NESTED_CR3 = 0x0B0
-VMCB_SAVE = 0x400
+VMCB_SAVE = 0x400  # EXPECTED_VMCB_CONTROL_AREA_SIZE
 SAVE_EFER, SAVE_CR4, SAVE_CR3, SAVE_CR0, SAVE_RIP = 0x0D0, 0x148, 0x150, 0x158, 0x178
-EFER_SVME, EFER_LMA = 1 << 12, 1 << 10
-SVM_NESTED_CTL_NP_ENABLE = 1
+_EFER_SVME, _EFER_LMA = 12, 10  # arch/x86/include/asm/msr-index.h
+EFER_SVME, EFER_LMA = 1 << _EFER_SVME, 1 << _EFER_LMA
+SVM_NESTED_CTL_NP_ENABLE = 1 << 0
 X86_CR0_PG, X86_CR4_PAE, X86_CR4_LA57 = 1 << 31, 1 << 5, 1 << 12
 __START_KERNEL_map = 0xFFFFFFFF80000000
 MAX_TABLES = 4096  # a validation walk stops here: enough to judge, bounded on a huge image
@@ -112,7 +116,8 @@ def vmcb_candidates(memory: PhysicalMemory, npt_levels: int = 4) -> Iterator[Can
     for start, end in memory.pages():
         for page in range(start, end, 4096):
             head = memory.read(page, 0xB8)
-            if head is None or not head[VMCB_INTERCEPT_VMRUN[0]] >> VMCB_INTERCEPT_VMRUN[1] & 1:
+            word, bit = VMCB_INTERCEPT_VMRUN
+            if head is None or not head[word] >> bit & 1:
                 continue
             asid, = struct.unpack_from("<I", head, VMCB_ASID)
             nested_ctl, nested_cr3 = struct.unpack_from("<QQ", head, VMCB_NESTED_CTL)[0], \
