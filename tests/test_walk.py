@@ -490,3 +490,22 @@ def test_cli_root_not_in_image(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "spte", "walk", str(p), "--root", "0x7000000", "-f", "ept"],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "not in the image" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_check_with_owner_mmio_and_implausible(tmp_path: Path) -> None:
+    """KVM's own make_mmio_spte() value is expected to fault; the same with SPTE_MMU_PRESENT_MASK (bit 11)
+    is no SPTE KVM 6.1 builds (arch/x86/kvm/mmu/spte.h: MMIO SPTEs never have the MMU-present bit)."""
+    prof = spte.kvm.profile("6.1", "npt", maxphyaddr=40)
+    img = Image("npt", AMD40)
+    root, pdpt, pd, pt = img.table(), img.table(), img.table(), img.table()
+    img.put(root, 0, img.entry(4, pdpt))
+    img.put(pdpt, 0, img.entry(3, pd))
+    img.put(pd, 0, img.entry(2, pt))
+    mmio = prof.make_mmio_spte(0xC0, 3, 0xC)
+    img.put(pt, 0xC0, mmio)
+    img.put(pt, 0xC1, prof.make_mmio_spte(0xC1, 3, 0xC) | 1 << 11)
+    with img.open(tmp_path) as m:
+        bare = {(a.input_address, a.kind) for a in check(walk(m, root, "npt", platform=AMD40), "npt")}
+        owned = {(a.input_address, a.kind) for a in check(walk(m, root, "npt", owner=prof), "npt")}
+    assert bare == {(0xC0000, "reserved_bits"), (0xC1000, "reserved_bits")}
+    assert owned == {(0xC1000, "reserved_bits"), (0xC1000, "implausible")}
