@@ -1,6 +1,6 @@
 """spte: bit-accurate x86 shadow/extended page-table entries and their software bits."""
 
-from spte import kvm
+from spte import images, kvm
 from spte.bits import Field, FieldInfo, Layout, Role
 from spte.entry import (
     CLASSES,
@@ -41,6 +41,7 @@ from spte.entry import (
 )
 from spte.metadata import STATES, TagCollision, TagLayout, TagSpec, allocate, free_bits
 from spte.platform import Platform
+from spte.walker import walk
 
 __version__ = "0.1.0"
 
@@ -50,5 +51,5 @@ __all__ = [
     "NptPdpte1G", "NptPml4e", "NptPml5e", "NptPte", "PaePde", "PaePde2M", "PaePdpte", "PaePte",
     "Pde", "Pde2M", "Pde32", "Pde4M", "Pdpte", "Pdpte1G", "Platform", "Pml4e", "Pml5e",
     "Problem", "Pte", "Pte32", "Role", "STATES", "TagCollision", "TagLayout", "TagSpec", "__version__",
-    "allocate", "decode", "entry_class", "free_bits", "kvm", "levels_in_use",
+    "allocate", "decode", "entry_class", "free_bits", "images", "kvm", "levels_in_use", "walk",
 ]

@@ -25,7 +25,7 @@ LAYERS = [
     ("spte.entry",),
     ("spte.metadata",),
     ("spte.kvm", "spte.owners"),
-    ("spte.trace", "spte.logs", "spte.images", "spte.walk"),
+    ("spte.trace", "spte.logs", "spte.images", "spte.walker"),
     ("spte.render",),
     ("spte.cli", "spte.__main__"),
 ]
