@@ -257,3 +257,13 @@ def test_resolve_errors_are_one_line_and_name_the_spec(bad):
 def test_read_refuses_values_that_do_not_fit():
     with pytest.raises(ValueError, match="does not fit"):
         spte.owners.resolve("linux:6.12:x86-32").read(1 << 32, 1)
+
+
+def test_one_more_prot_none_bit():
+    # PAGE_NONE is _PAGE_PROTNONE | _PAGE_ACCESSED and pte_modify() keeps only _PAGE_CHG_MASK
+    # (PFN, PWT, PCD, PAT, A, D and the software bits): RW, USER and NX stay clear.
+    owner = spte.owners.resolve("linux:6.12:prot_none")
+    layout = allocate("x86-64", {"mine": 1}, states=["not_present"], owner=owner)
+    assert layout.tag("mine").bits == (1,)
+    free = free_bits("x86-64", 1, "not_present") & ~owner.owned_bits("not_present")
+    assert bit_list(free) == [1, 2, 52, 53, 54, 55, 56, 63]

@@ -122,3 +122,14 @@ def test_protocol():
                 assert o.owner_of(b, s), (spec, s, b)
     with pytest.raises(ValueError, match="not ept or pv"):
         spte.owners.resolve("xen:4.19:hvm")
+
+
+def test_a_pv_linux_guest_is_both_owners():
+    both = spte.owners.resolve("linux:6.12,xen:4.19:pv")
+    assert isinstance(both, Owner) and both.name == "linux-6.12+xen-4.19:pv"
+    layout = allocate("x86-64", {"mine": 1}, states=["present_leaf"], owner=both)
+    assert layout.tag("mine").bits == (53,)
+    r = both.read(0x0010000012345267, 1)
+    assert r.software == {"_PAGE_SPECIAL": 1, "_PAGE_GUEST_KERNEL": 1}
+    with pytest.raises(ValueError, match="different formats"):
+        spte.owners.resolve("linux:6.12,xen:4.19:ept")

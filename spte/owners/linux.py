@@ -369,10 +369,10 @@ class LinuxOwner:
             for b in bit_list(self.pte_pfn_mask):
                 out.setdefault(b, "PROT_NONE entry: the page frame number" + (" (inverted, L1TF)"
                                                                               if self.inverts else ""))
-            for b in range(_PAGE_BIT_RW, _PAGE_BIT_GLOBAL):
-                out.setdefault(b, "PROT_NONE entry: flags pte_modify() keeps (cache, A/D, PAT)")
-            if self.format != "x86-32":
-                out.setdefault(_PAGE_BIT_NX, "PROT_NONE entry: _PAGE_NX")
+            # _PAGE_CHG_MASK keeps PWT, PCD, A, D and PAT; PAGE_NONE itself is A | PROTNONE (no
+            # RW, USER or NX: bits 1, 2 and 63 stay clear in a PROT_NONE entry).
+            for b in (_PAGE_BIT_PWT, _PAGE_BIT_PCD, _PAGE_BIT_ACCESSED, _PAGE_BIT_DIRTY, _PAGE_BIT_PSE):
+                out.setdefault(b, "PROT_NONE entry: cache, A/D and PAT bits pte_modify() keeps (_PAGE_CHG_MASK)")
         return out
 
     def owned_bits(self, state: str) -> int:
@@ -482,7 +482,9 @@ class LinuxOwner:
         if e.special:
             summary = f"{e.kind} entry ({e.special}, type {e.type}) offset {e.offset:#x}"
             if e.kind in ("migration", "device_private", "device_exclusive", "hwpoison"):
-                pfn_bits = 34 if self.is_64 else self.release.swp_type_shift(32)  # MAX_PHYSMEM_BITS 46 - 12
+                # swp_offset_pfn(): from 6.1 the PFN is SWP_PFN_BITS wide (MAX_PHYSMEM_BITS 46 - PAGE_SHIFT
+                # on 4-level x86-64) with the migration young/dirty bits above it; before, the offset.
+                pfn_bits = 34 if self.is_64 and self.release.migration_ad else 64
                 pfn = e.offset & ((1 << pfn_bits) - 1)
                 summary += f" pfn {pfn:#x}"
                 if e.kind == "migration" and self.release.migration_ad and self.is_64:

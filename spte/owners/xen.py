@@ -179,7 +179,7 @@ class XenEptOwner:
 
 
 _PV_FIELDS = (
-    ("_PAGE_GUEST_KERNEL", 1 << 52, "64-bit PV guest-kernel mapping (flag bit 12: kernel and user both have U)"),
+    ("_PAGE_GUEST_KERNEL", 1 << 52, "64-bit PV guest-kernel mapping (flag bit 12; user mappings have U too)"),
     ("_PAGE_GNTTAB", 1 << 62, "grant mapping (flag bit 22; debug builds only, 0 with NDEBUG)"),
 )
 # Xen's get_pte_flags() moves PTE bits 63:52 to flag bits 23:12: flag bit 23 is _PAGE_NX_BIT.
