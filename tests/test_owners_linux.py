@@ -267,3 +267,14 @@ def test_one_more_prot_none_bit():
     assert layout.tag("mine").bits == (1,)
     free = free_bits("x86-64", 1, "not_present") & ~owner.owned_bits("not_present")
     assert bit_list(free) == [1, 2, 52, 53, 54, 55, 56, 63]
+
+
+@pytest.mark.parametrize(("version", "fmt", "bits"), [
+    ("6.12", "pae", [11]), ("6.12", "x86-32", [11]), ("4.19", "pae", [10, 11]), ("6.19", "pae", [])])
+def test_present_pte_room_on_32_bit_kernels(version, fmt, bits):
+    # PAE reserves 62:52, so only SOFTW1-3 are left; soft-dirty and uffd-wp are 64-bit only,
+    # _PAGE_SAVED_DIRTY takes SOFTW2 from 6.6 and _PAGE_KERNEL_4K takes SOFTW3 in 6.19.
+    o = spte.owners.resolve(f"linux:{version}:{fmt}")
+    free = free_bits(fmt, 1, "present_leaf") & ~o.owned_bits("present_leaf")
+    assert bit_list(free) == bits
+    assert free & kernel_named_bits(version, fmt) == 0
