@@ -133,3 +133,15 @@ def test_a_pv_linux_guest_is_both_owners():
     assert r.software == {"_PAGE_SPECIAL": 1, "_PAGE_GUEST_KERNEL": 1}
     with pytest.raises(ValueError, match="different formats"):
         spte.owners.resolve("linux:6.12,xen:4.19:ept")
+
+
+@pytest.mark.parametrize("version", list(EPT_RELEASES))
+def test_pv_bits_are_xens_flags_put_back_into_a_pte(version):
+    header, _ = load(version)
+    k = {n: int(v, 16) for n, v in header["pv_pte_bits"].items()}
+    pv = spte.owners.resolve(f"xen:{version}:pv")
+    assert {f.name: f.mask for f in pv.fields("present_leaf")} == {
+        "_PAGE_GUEST_KERNEL": k["_PAGE_GUEST_KERNEL"], "_PAGE_GNTTAB": k["_PAGE_GNTTAB"]}
+    # both live in the guest-available high bits; _PAGE_NX_BIT is the hardware XD bit
+    assert pv.owned_bits("present_leaf") & ~k["_PAGE_AVAIL_HIGH"] == 0
+    assert k["_PAGE_NX_BIT"] == spte.entry.Pte.layout().by_name["execute_disable"].mask

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from spte.bits import bit_list, format_ranges, genmask, union
-from spte.entry import PaePte, Pte, Pte32
+from spte.entry import PaePte, Pte, Pte32, entry_class
 from spte.metadata.owner import Reading, SoftwareField
 from spte.platform import Platform
 
@@ -54,7 +54,9 @@ assert _hw(Pte, "accessed") == 1 << _PAGE_BIT_ACCESSED
 _PAGE_BIT_DIRTY = 6
 assert _hw(Pte, "dirty") == 1 << _PAGE_BIT_DIRTY
 _PAGE_BIT_PSE = 7  # PS in a PDE/PDPTE; _PAGE_BIT_PAT (also 7) in a 4 KiB PTE
-assert _hw(Pte, "pat") == 1 << _PAGE_BIT_PSE
+assert entry_class("x86-64", 2, large=True).layout(Platform()).by_name["page_size"].mask == 1 << _PAGE_BIT_PSE
+_PAGE_BIT_PAT = 7
+assert _hw(Pte, "pat") == 1 << _PAGE_BIT_PAT
 _PAGE_BIT_GLOBAL = 8
 assert _hw(Pte, "global") == 1 << _PAGE_BIT_GLOBAL
 _PAGE_BIT_SOFTW1 = 9

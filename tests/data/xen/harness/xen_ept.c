@@ -25,6 +25,10 @@ int main(void)
 #ifdef HAVE_R_PW
 	A(p2m_access_r_pw);
 #endif
+	printf("}, \"pv_pte_bits\": {");
+#define F(n) printf(", \"%s\": \"%#llx\"", #n, (unsigned long long)put_pte_flags(n))
+	printf("\"_PAGE_GUEST_KERNEL\": \"%#llx\"", (unsigned long long)put_pte_flags(_PAGE_GUEST_KERNEL));
+	F(_PAGE_GNTTAB); F(_PAGE_NX_BIT); F(_PAGE_AVAIL); F(_PAGE_AVAIL_HIGH);
 	printf("}}\n");
 	u64 x = 0x2545f4914f6cdd1dull;
 	for (int i = 0; i < 200; i++) {
