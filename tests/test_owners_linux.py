@@ -127,6 +127,23 @@ def test_0x608_is_a_swap_entry_in_every_release():
         assert (flag in r.software) if flag else not any(k.startswith("_PAGE_SWP") for k in r.software)
 
 
+def test_the_real_bad_swap_file_entry_next_to_its_pte():
+    # syzbot "BUG: Bad page map (3)", linux-mm, 10 Sep 2018, Linux 4.19.0-rc2+: a kcov mapping
+    # overwritten with kernel data.  The kernel printed, in this order:
+    #   BUG: Bad page map in process syz-executor3  pte:ffffffff8901f947 pmd:18d73f067
+    #   swap_info_get: Bad swap file entry 3ffffffffffff
+    #   BUG: Bad page map in process syz-executor3  pte:00000008 pmd:18d73f067
+    #   BUG: Bad page map in process syz-executor3  pte:ffff8801ce138140 pmd:18d73f067
+    o = spte.owners.resolve("linux:4.19")
+    assert o.read(0xFFFFFFFF8901F947, 1).kind == "present_leaf"  # vm_normal_page(): no such pfn
+    r = o.read(0x8, 1)
+    assert r.kind == "swap" and o.decode_swap(0x8).val == 0x3FFFFFFFFFFFF
+    assert any("'Bad swap file entry 3ffffffffffff'" in n for n in r.notes)
+    assert r.plausible is False and r.reasons == ("bit 3 is set but no swap entry of Linux 4.19 uses it",)
+    r = o.read(0xFFFF8801CE138140, 1)  # bit 8 without P: PROT_NONE, so vm_normal_page() again
+    assert r.kind == "prot_none" and o.pte_pfn(0xFFFF8801CE138140) == 0x77FE31EC7
+
+
 def test_bad_swap_file_entry_3ffffffffffff():
     # mm/swapfile.c prints swp_entry_t.val: after L1TF a PTE whose bits 58:9 are clear
     # decodes to type 0 offset 0x3ffffffffffff (the offset is stored inverted).

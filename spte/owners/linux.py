@@ -478,8 +478,8 @@ class LinuxOwner:
         stray = v & ~(lay["swp_type"] | lay["swp_offset"] | union(self.swp_flag_bits().values())
                       | self.knl_erratum_mask)
         if stray:
-            reasons.append(f"bits {format_ranges(stray)} are set but no swap entry of Linux "
-                           f"{self.release.version} uses them")
+            what = f"bits {format_ranges(stray)} are" if stray & (stray - 1) else f"bit {format_ranges(stray)} is"
+            reasons.append(f"{what} set but no swap entry of Linux {self.release.version} uses it")
         summary = f"swap entry type {e.type} offset {e.offset:#x}"
         if e.special:
             summary = f"{e.kind} entry ({e.special}, type {e.type}) offset {e.offset:#x}"
