@@ -271,9 +271,20 @@ def test_resolve_errors_are_one_line_and_name_the_spec(bad):
     assert "\n" not in msg and repr(bad) in msg and "linux:4.14|4.19" in msg
 
 
-def test_read_refuses_values_that_do_not_fit():
+def test_read_refuses_values_and_levels_that_do_not_fit():
     with pytest.raises(ValueError, match="does not fit"):
         spte.owners.resolve("linux:6.12:x86-32").read(1 << 32, 1)
+    with pytest.raises(ValueError, match="has no level 3"):
+        spte.owners.resolve("linux:6.12:x86-32").read(0x1, 3)
+    with pytest.raises(ValueError, match="has no level 0"):
+        spte.owners.resolve("xen:4.19").read(0x1, 0)
+
+
+def test_huge_page_pfn():
+    o = spte.owners.resolve("linux:6.12")
+    assert o.pte_pfn(0x80000001234010E7, 2) == 0x123400  # bit 12 is PAT in a 2 MiB PDE
+    assert o.pte_pfn(0x80000000C00010E7, 3) == 0xC0000
+    assert spte.owners.resolve("linux:6.12:x86-32").pte_pfn(0x12C010E7, 2) == 0x12C00
 
 
 def test_one_more_prot_none_bit():

@@ -396,7 +396,8 @@ class LinuxOwner:
         v = value ^ (U64 if self.inverts and value and not value & _PAGE_PRESENT else 0)
         mask = self.pte_pfn_mask
         if level > 1 and value & _PAGE_PSE:  # PHYSICAL_PMD/PUD_PAGE_MASK: bit 12 is PAT there
-            mask &= ~genmask(PAGE_SHIFT + 9 * (level - 1) - 1, PAGE_SHIFT)
+            per_level = 10 if self.format == "x86-32" else 9  # a 4 MiB page (PSE-36 bits not decoded)
+            mask &= ~genmask(PAGE_SHIFT + per_level * (level - 1) - 1, PAGE_SHIFT)
         return (v & mask) >> PAGE_SHIFT
 
     def decode_swap(self, value: int) -> SwapEntry:
@@ -430,8 +431,7 @@ class LinuxOwner:
     def read(self, value: int, level: int) -> Reading:
         if not 0 <= value < 1 << self.width:
             raise ValueError(f"{value:#x} does not fit in a {self.width}-bit {self.format} entry")
-        if level < 1:
-            raise ValueError(f"level {level} is not a page-table level")
+        entry_class(self.format, level)  # raises the error naming the format's levels
         v = value
         if not v & ~self.knl_erratum_mask:
             none_notes = ("only A/D set: pte_none() ignores them (hardware erratum)",) if v else ()

@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spte.bits import genmask, union
-from spte.entry import EptPte, Pte
+from spte.entry import EptPte, Pte, entry_class
 from spte.metadata.owner import Reading, SoftwareField
 from spte.platform import Platform
 
@@ -152,6 +152,7 @@ class XenEptOwner:
     def read(self, value: int, level: int) -> Reading:
         if not 0 <= value < 1 << 64:
             raise ValueError(f"{value:#x} does not fit in a 64-bit EPT entry")
+        entry_class("ept", level)  # raises the error naming the levels
         sw = {f.name: f.get(value) for f in self._fields if f.get(value)}
         t = (value & self._mask["sa_p2mt"]) >> 52
         a = (value & self._mask["access"]) >> (self._mask["access"] & -self._mask["access"]).bit_length() - 1
@@ -220,6 +221,7 @@ class XenPvOwner:
     def read(self, value: int, level: int) -> Reading:
         if not 0 <= value < 1 << 64:
             raise ValueError(f"{value:#x} does not fit in a 64-bit entry")
+        entry_class("x86-64", level)
         present = bool(value & 1)
         leaf = level == 1 or bool(value >> 7 & 1)
         state = ("present_leaf" if leaf else "present_nonleaf") if present else "not_present"
