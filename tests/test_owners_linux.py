@@ -306,3 +306,11 @@ def test_present_pte_room_on_32_bit_kernels(version, fmt, bits):
     free = free_bits(fmt, 1, "present_leaf") & ~o.owned_bits("present_leaf")
     assert bit_list(free) == bits
     assert free & kernel_named_bits(version, fmt) == 0
+
+
+def test_describe_owner_names_sources_and_assumptions():
+    text = spte.owners.resolve("linux:4.14").describe_owner()
+    assert "v4.14.177" in text and "bcd11afa7ada" in text and "use linux:4.19" in text
+    assert "USERFAULTFD_WP" not in text and "SWP_DEVICE_READ=31" in text
+    assert "HAVE_ARCH_USERFAULTFD_WP" in spte.owners.resolve("linux:6.12").describe_owner()
+    assert "layout of Xen 4.16-4.19" in spte.owners.resolve("xen:4.17").describe_owner()

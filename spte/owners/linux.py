@@ -240,6 +240,20 @@ class LinuxOwner:
     def __repr__(self) -> str:
         return f"<LinuxOwner {self.name}>"
 
+    def describe_owner(self) -> str:
+        """Where this owner's facts come from, and what it assumes (one fact a line)."""
+        lines = [f"{self.name}: Linux {self.release.version} mm, {self.format} page tables"
+                 + ("" if self.kinds == self.KINDS else f", not-present state narrowed to {'+'.join(self.kinds)}"),
+                 f"source: {self.release.source}",
+                 "config: " + " ".join(c for c, on in (
+                     ("MIGRATION", True), ("DEVICE_PRIVATE", True), ("MEMORY_FAILURE", True),
+                     ("PTE_MARKER", bool(self.release.pte_marker)), ("MEM_SOFT_DIRTY", self.is_64),
+                     ("HAVE_ARCH_USERFAULTFD_WP", self.is_64 and self.release.uffd_wp),
+                     ("X86_INTEL_MEMORY_PROTECTION_KEYS", self.is_64)) if on)
+                 + (", 4-level paging" if self.is_64 else ""),
+                 "special swap types: " + ", ".join(f"{n}={t}" for n, t in self.release.swap_types.items())]
+        return "\n".join(lines + [f"note: {n}" for n in self.release.notes])
+
     def narrow(self, *kinds: str) -> LinuxOwner:
         """The same owner with only some not-present encodings, e.g. ``narrow("swap")``."""
         return LinuxOwner(self.release, self.format, tuple(kinds))
@@ -507,6 +521,7 @@ class LinuxOwner:
             notes.append("a PMD-level swap entry is a THP migration entry (x86-64 only)")
         if e.flags:
             notes.append("cleared before decoding: " + ", ".join(e.flags))
+        notes += self.release.notes
         return Reading(self.name, e.kind, "not_present", summary, sw, tuple(notes), not reasons, tuple(reasons))
 
 

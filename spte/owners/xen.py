@@ -112,6 +112,14 @@ class XenEptOwner:
     def __repr__(self) -> str:
         return f"<XenEptOwner {self.name}>"
 
+    def describe_owner(self) -> str:
+        """Where this owner's facts come from (one fact a line)."""
+        r = self.release
+        return "\n".join([
+            f"{self.name}: Xen {self.version} p2m, EPT entries (ept_entry_t)",
+            f"source: {r.source}; layout of Xen {r.first[0]}.{r.first[1]}-{r.last[0]}.{r.last[1]}",
+            "software fields: " + ", ".join(f"{f.name} {f.bits_text}" for f in self._fields)])
+
     def fields(self, state: str) -> tuple[SoftwareField, ...]:
         _check_state(state)
         return self._fields
@@ -204,6 +212,13 @@ class XenPvOwner:
 
     def __repr__(self) -> str:
         return f"<XenPvOwner {self.name}>"
+
+    def describe_owner(self) -> str:
+        """Where this owner's facts come from (one fact a line)."""
+        return "\n".join([
+            f"{self.name}: Xen {self.version}, bits Xen keeps in 64-bit PV guests' PTEs",
+            "source: xen/arch/x86/include/asm/x86_64/page.h (xen/include/asm-x86/ before 4.17), 4.10-4.22",
+            "software fields: " + ", ".join(f"{f.name} {f.bits_text}" for f in self._fields)])
 
     def fields(self, state: str) -> tuple[SoftwareField, ...]:
         _check_state(state)
