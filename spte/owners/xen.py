@@ -127,8 +127,8 @@ class XenEptOwner:
     def _rules(self, state: str) -> dict[int, str]:
         out: dict[int, str] = {}
         if state == "not_present":
-            # ept_set_entry() writes the whole union: a not-present entry keeps its mfn, type,
-            # access and memory type (p2m_ram_paged, p2m_mmio_dm, PoD, ...).
+            # ept_set_entry() (mm/p2m-ept.c) fills sp, sa_p2mt, access, snp, mfn, emt and ipat for
+            # every valid mfn or P2M_INVALID_MFN_TYPES (PoD, paging, mmio_direct), whatever r/w/x.
             for b in range(3, 8):
                 out[b] = "emt/ipat/sp kept in not-present p2m entries"
             for b in range(12, 52):
