@@ -141,6 +141,19 @@ class Entry:
                 setattr(cls, f.name, _layout_getter(f.name))
 
     @classmethod
+    def table_field(cls, name: str) -> FieldInfo:
+        """A named row of the table at its fixed position, whatever the platform says of it.
+
+        For constants that mirror the SDM (the kernel's ``_PAGE_BIT_PKEY_BIT0``, ``VMX_EPT_*``):
+        their asserts hold whether or not the feature is on.  Rows bounded by MAXPHYADDR
+        (the frame) are given as on the default platform (MAXPHYADDR 52).
+        """
+        f = cls._table_fields.get(name) or cls._default_layout.by_name.get(name)
+        if f is None:
+            raise KeyError(f"{cls.__name__} has no field {name!r}")
+        return f
+
+    @classmethod
     def normalize_platform(cls, platform: Platform) -> Platform:
         return platform
 

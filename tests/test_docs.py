@@ -21,6 +21,7 @@ import pytest
 import spte
 import spte.kvm
 import spte.metadata
+import spte.owners
 from spte.cli import build_parser
 from tests.conftest import ROOT
 
@@ -61,7 +62,7 @@ def test_console_examples_run(doc):
 
 def test_public_names_are_documented():
     text = (ROOT / "docs" / "library.md").read_text()
-    names = {*spte.__all__, *spte.kvm.__all__, *spte.metadata.__all__}
+    names = {*spte.__all__, *spte.kvm.__all__, *spte.metadata.__all__, *spte.owners.__all__}
     names |= {n for n in dir(spte.kvm.profile("6.19", "ept-ad")) if not n.startswith("_")}
     names |= {n for n in dir(spte.kvm.profile("5.8", "ept-ad")) if not n.startswith("_")}
     missing = sorted(n for n in names if f"`{n}" not in text and n != "__version__")

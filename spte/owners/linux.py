@@ -35,7 +35,7 @@ FORMATS = ("x86-64", "pae", "x86-32")
 
 def _hw(cls: type[Pte] | type[PaePte] | type[Pte32], name: str) -> int:
     """Mask of a hardware field of a 4 KiB PTE (the SDM table), for asserting kernel constants."""
-    return cls.layout(Platform()).by_name[name].mask
+    return cls.table_field(name).mask
 
 
 # Kernel constants (arch/x86/include/asm/pgtable_types.h), each tied to the hardware table.

@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from spte.bits import genmask, union
 from spte.entry import EptPte, Pte, entry_class
 from spte.metadata.owner import Reading, SoftwareField
+from spte.metadata.states import STATES
 from spte.platform import Platform
-
-STATES = ("not_present", "present_leaf", "present_nonleaf", "fault")
 
 
 def _ept(name: str) -> int:
-    return EptPte.layout(Platform()).by_name[name].mask
+    return EptPte.table_field(name).mask
 
 
 # ept_entry_t's hardware fields, tied to the SDM table (bits 0-9 and 63).
