@@ -43,39 +43,50 @@ def test_field_round_trip_and_range_check(cls, data):
         cls(**{f.name: f.max + 1})
 
 
-def test_bad_values_are_refused_clearly():
-    with pytest.raises(ValueError, match="does not fit in 64 bits"):
-        EptPte(1 << 64)
-    with pytest.raises(ValueError, match="does not fit in 32 bits"):
-        Pte32(1 << 32)
-    with pytest.raises(ValueError, match="cannot parse"):
-        decode("0xzz", "ept", 1)
-    with pytest.raises(ValueError, match="unknown format 'arm'"):
-        decode(0, "arm", 1)
-    with pytest.raises(ValueError, match="has no level 4"):
-        decode(0, "pae", 4)
-    with pytest.raises(ValueError, match="expected 8 little-endian bytes"):
-        EptPte.from_bytes(b"\x00")
-    with pytest.raises(ValueError, match="no field 'color'"):
-        EptPte(color=1)
-    with pytest.raises(ValueError, match="memory_type='XX'"):
-        EptPte(memory_type="XX")
-    with pytest.raises(ValueError, match="pfn=0x1 does not fit the address bits"):
-        EptPde2M(pfn=1)
-    with pytest.raises(AttributeError):
-        EptPte(0).value = 1  # type: ignore[misc]
+BAD = [
+    ("value over 64 bits", lambda: EptPte(1 << 64), ValueError, "does not fit in 64 bits"),
+    ("value over 32 bits", lambda: Pte32(1 << 32), ValueError, "does not fit in 32 bits"),
+    ("malformed hex", lambda: decode("0xzz", "ept", 1), ValueError, "cannot parse"),
+    ("unknown format", lambda: decode(0, "arm", 1), ValueError, "unknown format 'arm'"),
+    ("unknown level", lambda: decode(0, "pae", 4), ValueError, "has no level 4"),
+    ("short bytes", lambda: EptPte.from_bytes(b"\x00"), ValueError, "expected 8 little-endian bytes"),
+    ("unknown field", lambda: EptPte(color=1), ValueError, "no field 'color'"),
+    ("unknown memory type", lambda: EptPte(memory_type="XX"), ValueError, "memory_type='XX'"),
+    ("unaligned 2 MiB frame", lambda: EptPde2M(pfn=1), ValueError, "pfn=0x1 does not fit the address bits"),
+    ("a bool is no value", lambda: EptPte(True), TypeError, "bool"),
+    ("a float is no field value", lambda: EptPte(read=1.0), TypeError, "read: expected an integer, got float"),
+    ("immutable", lambda: setattr(EptPte(0), "value", 1), AttributeError, ""),
+]
 
 
-def test_level_decides_bit7():
-    """Bit 7 is PAT in a 4 KiB PTE, PS in a PDE, ignored in an EPT PTE."""
-    assert type(decode(0x80, "x86-64", 1)) is Pte and decode(0x80, "x86-64", 1).pat == 1
-    assert type(decode(0x80, "x86-64", 2)) is Pde2M and decode(0x80 | 1 << 12, "x86-64", 2).pat == 1
-    assert type(decode(0x00, "x86-64", 2)) is Pde
-    assert type(decode(0x80, "ept", 1)) is EptPte and decode(0x80, "ept", 1).ignored_7 == 1
-    assert type(decode(0x80, "ept", 2)) is EptPde2M
-    assert type(decode(0x80, "x86-32", 2)) is Pde4M
-    assert type(decode(0x80, "x86-32", 2, Platform(pse=False))).__name__ == "Pde32"
-    assert type(decode(0x80, "ept", 4)).__name__ == "EptPml4e"
+@pytest.mark.parametrize(("case", "make", "error", "match"), BAD, ids=[b[0] for b in BAD])
+def test_bad_values_are_refused_clearly(case, make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+# Bit 7 is PAT in a 4 KiB PTE and PS in a PDE (SDM Tables 4-18/4-20), ignored in an EPT PTE
+# (Table 29-6); with CR4.PSE=0 a 32-bit PDE ignores it (SDM 4.3).
+BIT7 = [
+    ("x86-64", 1, 0x80, {}, "Pte", "pat"),
+    ("x86-64", 2, 0x80, {}, "Pde2M", "page_size"),
+    ("x86-64", 2, 0x1080, {}, "Pde2M", "pat"),
+    ("x86-64", 2, 0x00, {}, "Pde", None),
+    ("ept", 1, 0x80, {}, "EptPte", "ignored_7"),
+    ("ept", 2, 0x80, {}, "EptPde2M", "page_size"),
+    ("x86-32", 2, 0x80, {}, "Pde4M", "page_size"),
+    ("x86-32", 2, 0x80, {"pse": False}, "Pde32", "ignored_6_11"),
+    ("ept", 4, 0x80, {}, "EptPml4e", "reserved_3_7"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "level", "value", "kw", "cls", "field"), BIT7,
+                         ids=[f"{f}-{lv}-{v:#x}-{k}" for f, lv, v, k, *_ in BIT7])
+def test_level_decides_bit7(fmt, level, value, kw, cls, field):
+    e = decode(value, fmt, level, Platform(**kw))
+    assert type(e).__name__ == cls
+    if field is not None:
+        assert getattr(e, field) != 0
 
 
 def test_derived_facts():
