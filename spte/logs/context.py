@@ -89,8 +89,11 @@ class Context:
     def platform_for(self, owner: str) -> Platform:
         return self.platform if owner == "kvm" else self.other_platform
 
-    def owner_object(self, owner: str) -> Any:
-        return self.kvm if owner == "kvm" else None
+    def owner_object(self, owner: str, format: str) -> Any:
+        """The owner that reads ``format`` entries of ``owner`` (KVM's profile for its own format only)."""
+        if owner == "kvm" and self.kvm is not None and getattr(self.kvm, "format", None) == format:
+            return self.kvm
+        return None
 
     def has_level(self, format: str, level: int) -> bool:
         return format in CLASSES and level in CLASSES[format]

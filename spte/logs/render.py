@@ -87,7 +87,7 @@ class Renderer:
         """(kind, text with ``%#x`` for the pfn, whether it holds for every pfn)."""
         ctx, v = self.ctx, rec.value
         e = ctx.entry(v, rec.format, level, rec.owner)
-        owner = ctx.owner_object(rec.owner)
+        owner = ctx.owner_object(rec.owner, rec.format)
         view: OwnerView | None = read_owner(owner, v, level) if owner is not None else None
         kind = view.kind if view is not None else ("present" if e.present else "not_present")
         head = f"[{kind}] " if view is not None else ""
@@ -136,7 +136,7 @@ class Renderer:
                         "fields": e.fields(),
                         "problems": [{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message}
                                      for p in e.problems()]})
-            owner = self.ctx.owner_object(rec.owner)
+            owner = self.ctx.owner_object(rec.owner, rec.format)
             if owner is not None:
                 view = read_owner(owner, rec.value, level)
                 obj.update({"kind": view.kind, "summary": view.summary, "software": view.software,
