@@ -85,13 +85,14 @@ def run(args: argparse.Namespace) -> int:
             if stream is not sys.stdin.buffer:
                 stream.close()
     if args.summary:
+        counts = render.summary()
         if args.json:
-            out.write(json.dumps({k: dict(v) for k, v in render.counts.items()}).encode() + b"\n")
+            out.write(json.dumps(counts).encode() + b"\n")
         else:
             text = []
-            for what, counter in render.counts.items():
+            for what, counter in counts.items():
                 text.append(f"by {what}:")
-                text += [f"  {n:>8}  {k}" for k, n in counter.most_common()]
+                text += [f"  {n:>8}  {k}" for k, n in sorted(counter.items(), key=lambda kv: -kv[1])]
             out.write(("\n".join(text) + "\n").encode())
     return report.status
 

@@ -74,6 +74,7 @@ class Context:
     guest_format: str = "x86-64"
     linux_format: str = "x86-64"
     other_platform: Platform = field(default_factory=Platform)
+    formats: dict[str, str] = field(default_factory=dict, repr=False)
     _entries: dict[tuple[str, int, int], Entry] = field(default_factory=dict, repr=False)
     _masks: dict[tuple[str, int, bool, bool], int] = field(default_factory=dict, repr=False)
 
@@ -81,10 +82,12 @@ class Context:
         self.host_format = canonical_format(self.host_format)
         self.guest_format = canonical_format(self.guest_format)
         self.linux_format = canonical_format(self.linux_format)
+        # A printout's "table" word -> the entry format (other words name a format themselves).
+        self.formats = {"host": self.host_format, "guest": self.guest_format, "linux": self.linux_format}
 
     def table_format(self, table: str) -> str:
         """The entry format a printout's ``table`` word names."""
-        return {"host": self.host_format, "guest": self.guest_format, "linux": self.linux_format}.get(table, table)
+        return self.formats.get(table, table)
 
     def platform_for(self, owner: str) -> Platform:
         return self.platform if owner == "kvm" else self.other_platform

@@ -56,11 +56,22 @@ class Printout:
     required: tuple[str, ...] = ()  # conversions a trimmed line must still have (default: all)
     patterns: dict[str, str] = field(default_factory=dict)  # regexes for %s conversions, by name
     first_level: int | None = None  # STEP lines that print no level: the level of the first step
+    after_needle: bool = field(init=False, repr=False, compare=False)  # a tracepoint: fmt follows "event:"
+    strict: bool = field(init=False, repr=False, compare=False)  # a needle hit that does not parse is an error
+    offset: int = field(init=False, repr=False, compare=False)  # where fmt starts, from the needle
+    info_args: tuple[str, ...] = field(init=False, repr=False, compare=False)  # printed args that are not values
     regex: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
     stages: tuple[re.Pattern[bytes], ...] = field(init=False, repr=False, compare=False)
     stage_names: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # Tracepoints print "event: <TP_printk text>"; printk lines are matched from the needle on.
+        after = self.needle == self.name + ":" and not self.fmt.startswith(self.needle)
+        object.__setattr__(self, "after_needle", after)
+        # A line that has a tracepoint's name or a long needle but does not parse is an error, not prose.
+        object.__setattr__(self, "strict", after or len(self.needle) >= 12)
+        object.__setattr__(self, "offset", len(self.needle) if after else 0)
+        object.__setattr__(self, "info_args", tuple(a for a in self.args if a not in VALUE_ARGS))
         regex, stages, names = compile_printout(self)
         object.__setattr__(self, "regex", regex)
         object.__setattr__(self, "stages", stages)
@@ -70,19 +81,12 @@ class Printout:
     def needle_bytes(self) -> bytes:
         return self.needle.encode()
 
-    @property
-    def after_needle(self) -> bool:
-        """A tracepoint: ``fmt`` is the TP_printk text after ``event:``."""
-        return self.needle == self.name + ":" and not self.fmt.startswith(self.needle)
-
-    @property
-    def strict(self) -> bool:
-        """A line with this needle that does not parse is an error, not prose (tracepoints, long needles)."""
-        return self.after_needle or len(self.needle) >= 12
-
 
 HEX = r"[0-9a-fA-F]+"
 VALUE_NAMES = frozenset({"spte", "pte", "old", "new"})
+# Conversions that are values (or their level/mask/label) rather than information about them.
+VALUE_ARGS = VALUE_NAMES | {"level", "rsvd", "rsvd_set", "eptp", "ncr3", "swp", "which", "value", "PGD", "P4D", "PUD",
+                            "PMD", "PTE", "pgd", "p4d", "pud", "pmd", "pdpt", "pde"}
 _CONVERSION = re.compile(r"%(?P<flags>[-#0]*)(?P<width>\*|\d*)(?P<len>ll|l|L|h|hh)?(?P<conv>[xXdusp%c])")
 _PATTERNS = {"x": HEX, "X": HEX, "d": r"-?\d+", "u": r"\d+", "p": r"\S+", "c": r"."}
 

@@ -14,13 +14,13 @@ Walks span lines: the reader keeps the open walk between chunks.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from spte.bits import format_ranges, genmask
-from spte.entry import Entry
+from spte.entry import CLASSES, Entry
 from spte.logs.context import Context
-from spte.logs.grammar import LABEL_LEVELS, NEEDLES, Printout, Shape, diagnose
+from spte.logs.grammar import LABEL_LEVELS, NEEDLES, PRINTOUTS, Printout, Shape, diagnose
 from spte.logs.records import LineResult, Record
 from spte.logs.registers import FORMAT_NAMES
 
@@ -50,7 +50,53 @@ class LogReader:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.walk: Walk | None = None
-        self._needles = tuple(NEEDLES.items())
+        # Needles of printouts that carry no entry are not looked for: their lines pass through.
+        self._needles = tuple((n, ps) for n, ps in NEEDLES.items() if any(p.shape is not Shape.NONE for p in ps))
+        self._fast = {id(p): h for p in PRINTOUTS if (h := self._fast_handler(p)) is not None}
+
+    def _fast_handler(self, p: Printout) -> Callable[[re.Match[bytes], int], list[Record] | None] | None:
+        """The common lines' path: a value at a printed level, alone or as a step of a walk.
+
+        Returns None for anything unusual (a value over 64 bits, a level the format lacks):
+        the general path then reads the line and says what is wrong.
+        """
+        if p.shape not in (Shape.ENTRY, Shape.STEP) or "level" not in p.args or "rsvd" in p.args \
+                or "index" in p.args:
+            return None
+        vn = "spte" if "spte" in p.args else "pte"
+        fmt = self.ctx.formats.get(p.table, p.table)
+        levels = frozenset(CLASSES[fmt])
+        name, owner, info, family = p.name, p.owner, p.info_args, p.walk or p.name
+        entry = self.ctx.entry
+
+        def one(m: re.Match[bytes], lineno: int) -> list[Record] | None:
+            v, level = int(m[vn], 16), int(m["level"])
+            if v > MAX64 or level not in levels:
+                return None
+            return [Record(lineno, name, owner, v, fmt, level, level, None, None, m, info)]
+
+        def step(m: re.Match[bytes], lineno: int) -> list[Record] | None:
+            v, level = int(m[vn], 16), int(m["level"])
+            if v > MAX64 or level not in levels:
+                return None
+            w = self.walk
+            if w is None or w.family != family or (w.last_level is not None and level >= w.last_level):
+                w = self.walk = Walk(family)
+            rec = Record(lineno, name, owner, v, fmt, level, level, None, None, m, info)
+            w.last_level = level
+            w.records.append(rec)
+            if w.past is not None:
+                rec.entry = False
+                rec.notes.append(w.past)
+            else:
+                e = entry(v, fmt, level, owner)
+                if not e.present:
+                    w.past = PAST_NOT_PRESENT
+                elif e.is_leaf:
+                    w.past = PAST_LEAF
+            return [rec]
+
+        return one if p.shape is Shape.ENTRY else step
 
     # -- scanning ------------------------------------------------------------------------
     def scan(self, blob: bytes, first_line: int = 1) -> list[LineResult]:
@@ -82,6 +128,16 @@ class LogReader:
             elif done:
                 continue  # the line has been read by an earlier needle
             end = line_end - 1 if line_end > pos and blob[line_end - 1] == 13 else line_end  # a CR
+            if len(printouts) == 1:
+                p = printouts[0]
+                fast = self._fast.get(id(p))
+                if fast is not None:
+                    m = p.regex.match(blob, pos + p.offset, end)
+                    recs = fast(m, lineno) if m is not None else None
+                    if recs is not None:
+                        out.append(LineResult(line_start, end, lineno, p.name, recs))
+                        pending, done = None, True
+                        continue
             result = self.read_line(blob, line_start, pos, end, lineno, printouts)
             if result is None:
                 continue
@@ -100,16 +156,14 @@ class LogReader:
         first = None
         for p in printouts:
             first = first or p
-            start = pos + len(p.needle) if p.after_needle else pos
-            m = p.regex.match(blob, start, end)
+            m = p.regex.match(blob, pos + p.offset, end)
             if m is not None and (best is None or m.end() > best[0].end()):
                 best = (m, p)
         if best is None:
             assert first is not None
             if not first.strict:
                 return None  # a common word in prose, not a printout
-            start = pos + len(first.needle) if first.after_needle else pos
-            return LineResult(line_start, end, lineno, first.name, [], diagnose(first, blob[start:end]))
+            return LineResult(line_start, end, lineno, first.name, [], diagnose(first, blob[pos + first.offset:end]))
         m, p = best
         try:
             records, note = self._records(m, p, lineno)
@@ -153,21 +207,20 @@ class LogReader:
             return [], f"for line {rec.line}: {rsvd_text(rec)}"
         if shape in (Shape.REGISTER, Shape.SWAP):
             name = p.args[0]
-            rec = Record(lineno, p.name, p.owner, _hex(m, name), FORMAT_NAMES[p.table], None, None,
-                         args=_other_args(m, p, (name,)))
+            rec = Record(lineno, p.name, p.owner, _hex(m, name), FORMAT_NAMES[p.table], None, None, match=m,
+                         info=p.info_args)
             return [rec], None
         return [], None
 
     def _entry_record(self, m: re.Match[bytes], p: Printout, lineno: int, value: int, level: int | None,
                       value_name: str, role: str | None = None, fmt: str | None = None) -> Record:
-        fmt = fmt or self.ctx.table_format(p.table)
+        fmt = fmt or self.ctx.formats.get(p.table, p.table)
         decode_level = level
         if level is None:
             decode_level = 1
         elif not self.ctx.has_level(fmt, level):
             raise _BadValue(f"level {level} is not a level of {fmt} entries")
-        rec = Record(lineno, p.name, p.owner, value, fmt, level, decode_level, role=role,
-                     args=_other_args(m, p, (value_name, "level", "old", "new", "rsvd")))
+        rec = Record(lineno, p.name, p.owner, value, fmt, level, decode_level, role, None, m, p.info_args)
         if level is None:
             rec.notes.append("level not printed: decoded at level 1")
         return rec
@@ -241,7 +294,6 @@ class LogReader:
             level = LABEL_LEVELS[label] + (1 if label == pgd_label and unfolded else 0)
             rec = self._entry_record(m, p, lineno, value, level, label, fmt=fmt)
             rec.label = label
-            rec.args = {k: v for k, v in rec.args.items() if k not in values and k not in ("which", "value")}
             records[label] = rec
         for label, rec in sorted(records.items(), key=lambda kv: -(kv[1].level or 0)):
             if label == p4d_label and pgd_label in values and not unfolded:
@@ -278,10 +330,6 @@ def _level(m: re.Match[bytes]) -> int | None:
     if "level" not in m.re.groupindex or m["level"] is None:
         return None
     return int(m["level"])
-
-
-def _other_args(m: re.Match[bytes], p: Printout, skip: tuple[str, ...]) -> dict[str, str]:
-    return {k: v.decode("latin-1") for k in p.args if k not in skip and (v := m[k]) is not None}
 
 
 def compare_reserved(e: Entry, printed: int, is_mask: bool, maxphyaddr: int) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -16,11 +17,11 @@ class Record:
     """
 
     __slots__ = ("line", "event", "owner", "value", "format", "level", "decode_level", "entry", "role", "label",
-                 "args", "notes", "rsvd")
+                 "notes", "rsvd", "_match", "_info")
 
     def __init__(self, line: int, event: str, owner: str, value: int, format: str, level: int | None,
                  decode_level: int | None = None, role: str | None = None, label: str | None = None,
-                 args: dict[str, str] | None = None) -> None:
+                 match: re.Match[bytes] | None = None, info: tuple[str, ...] = ()) -> None:
         self.line = line
         self.event = event
         self.owner = owner
@@ -31,9 +32,18 @@ class Record:
         self.entry = True
         self.role = role
         self.label = label
-        self.args = args or {}
+        self._match = match  # the line's match: other printed arguments are decoded only when asked for
+        self._info = info
         self.notes: list[str] = []
         self.rsvd: dict[str, Any] | None = None  # the printed reserved mask and its comparison
+
+    @property
+    def args(self) -> dict[str, str]:
+        """What else the line printed (gfn, sptep, errno, ...), as printed."""
+        m = self._match
+        if m is None:
+            return {}
+        return {k: v.decode("latin-1") for k in self._info if (v := m[k]) is not None}
 
     def __repr__(self) -> str:
         return (f"Record(line={self.line}, event={self.event!r}, value={self.value:#x}, format={self.format!r}, "

@@ -28,20 +28,34 @@ class Renderer:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.counts: dict[str, Counter[str]] = {"event": Counter(), "level": Counter(), "kind": Counter()}
-        self._templates: dict[tuple[Any, ...], tuple[str, str]] = {}
+        self._events, self._kinds = self.counts["event"], self.counts["kind"]
+        self._levels: Counter[int] = Counter()
+        self._templates: dict[tuple[Any, ...], tuple[str, str, bool]] = {}
+        self._am: dict[tuple[str, int, str, int], int] = {}
         self._owned: dict[tuple[str, int, str, int], int] = {}
+        self._range_cache: dict[int, str] = {}
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        """Counts by event, level and kind."""
+        self.counts["level"] = Counter({str(k): n for k, n in self._levels.items()})
+        return {k: dict(v) for k, v in self.counts.items()}
 
     # -- text ----------------------------------------------------------------------------
     def line_note(self, result: LineResult) -> str:
         """The annotation of one recognised line (without the leading ``  ## ``)."""
         recs = result.records
-        self.counts["event"][result.event] += 1
+        self._events[result.event] += 1
+        if len(recs) == 1 and result.note is None:
+            rec = recs[0]
+            if rec.label is None and rec.entry and not rec.notes and rec.rsvd is None and rec.level:
+                self._levels[rec.level] += 1  # the hot path: one entry at a printed level
+                return self._entry_text(rec)
         parts = []
         if len(recs) == 2 and recs[0].role == "old":
             old, new = recs
             text = f"old {self.value_text(old)} -> new {self.value_text(new)}"
             if old.value != new.value:
-                text += f"; bits changed {format_ranges(old.value ^ new.value)}"
+                text += f"; bits changed {self._ranges(old.value ^ new.value)}"
             parts.append(text + _level_note(new))
         else:
             for rec in recs:
@@ -56,32 +70,43 @@ class Renderer:
 
     def value_text(self, rec: Record) -> str:
         if rec.level is not None:
-            self.counts["level"][str(rec.level)] += 1
-        extra = "".join(f"; {n}" for n in rec.notes if not n.startswith(("level not printed", "not an entry")))
-        if rec.rsvd is not None:
-            extra += "; " + rsvd_text(rec)
+            self._levels[rec.level] += 1
         if not rec.entry:
             return rec.notes[0]
+        extra = "".join(f"; {n}" for n in rec.notes if not n.startswith("level not printed")) if rec.notes else ""
+        if rec.rsvd is not None:
+            extra += "; " + rsvd_text(rec)
         kind = REGISTER_KINDS.get(rec.format)
         if kind is not None:
             return decode_register(kind, rec.value, self.ctx.platform_for(rec.owner).maxphyaddr).text() + extra
         return self._entry_text(rec) + extra
 
+    def _ranges(self, mask: int) -> str:
+        text = self._range_cache.get(mask)
+        if text is None:
+            if len(self._range_cache) > 1 << 14:
+                self._range_cache.clear()
+            text = self._range_cache[mask] = format_ranges(mask)
+        return text
+
     def _entry_text(self, rec: Record) -> str:
-        ctx, v, fmt, level = self.ctx, rec.value, rec.format, rec.decode_level or 1
-        am = ctx.address_mask(fmt, level, v, rec.owner)
-        key = (fmt, level, rec.owner, v & ~am, bool(v & am))
+        v, fmt, level = rec.value, rec.format, rec.decode_level or 1
+        akey = (fmt, level, rec.owner, v >> 7 & 1)
+        am = self._am.get(akey)
+        if am is None:
+            am = self._am[akey] = self.ctx.address_mask(fmt, level, v, rec.owner)
+        key = (akey, v & ~am, not v & am)
         hit = self._templates.get(key)
         if hit is None:
             kind, template, cacheable = self._template(rec, level, am)
             if not cacheable:
-                self.counts["kind"][kind] += 1
+                self._kinds[kind] += 1
                 return template.replace("%%", "%")
             if len(self._templates) > 1 << 16:
                 self._templates.clear()
-            hit = self._templates[key] = (kind, template)
-        self.counts["kind"][hit[0]] += 1
-        return hit[1] % ((v & am) >> 12) if "%" in hit[1] else hit[1]
+            hit = self._templates[key] = (kind, template, "%#x" in template)
+        self._kinds[hit[0]] += 1
+        return hit[1] % ((v & am) >> 12) if hit[2] else hit[1]
 
     def _template(self, rec: Record, level: int, am: int) -> tuple[str, str, bool]:
         """(kind, text with ``%#x`` for the pfn, whether it holds for every pfn)."""
@@ -147,7 +172,7 @@ class Renderer:
             obj["rsvd"] = rec.rsvd
         obj["notes"] = notes
         if rec.level is not None:
-            self.counts["level"][str(rec.level)] += 1
+            self._levels[rec.level] += 1
         return obj
 
 
