@@ -1,10 +1,12 @@
 """Log-reader benchmark: ``spte log`` over a 1,000,000-line mixed log vs. a parse-and-print floor.
 
-The log is built here from the project's golden printouts (tests/data): the real kvmmmu trace,
-KVM/Linux/Xen printouts and ordinary console noise, shuffled in blocks.  The floor reads the
-same file the same way (a Python subprocess), finds each line's hex value with one regex,
-parses it and writes the line back.  Prints the ratio (target <= 3x); absolute times on a
-shared machine mean little.  Run: ``python bench/logs.py [--lines N]``.
+The log is built here from the project's golden data (tests/data): blocks of the two real
+kvmmmu traces (a 6.18 shadow-paging host and a 6.1 NPT/TDP MMU host) and console blocks in
+which the KVM/Linux/Xen printouts of tests/data/logs sit among ordinary kernel messages.  The
+floor reads the same file the same way (a Python subprocess), finds each line's hex value
+with one regex, parses it and prints the line with the value appended.  Prints the ratio
+(target <= 3x); absolute times on a shared machine mean little.
+Run: ``python bench/logs.py [--lines N]``.
 """
 
 from __future__ import annotations
@@ -25,11 +27,11 @@ import re, sys
 value = re.compile(rb"(?:spte|pte|epte|PGD|=) (?:0x)?([0-9a-f]+)")
 out = sys.stdout.buffer
 for lines in iter(lambda: sys.stdin.buffer.readlines(1 << 18), []):
+    buf = []
     for line in lines:
         m = value.search(line)
-        if m:
-            int(m.group(1), 16)
-    out.write(b"".join(lines))
+        buf.append(line if m is None else b"%s  ## %#x\n" % (line.rstrip(b"\n"), int(m.group(1), 16)))
+    out.write(b"".join(buf))
 """
 
 NOISE = ["[  12.345678] usb 1-1: new high-speed USB device number 2 using xhci_hcd\n",
@@ -40,15 +42,22 @@ NOISE = ["[  12.345678] usb 1-1: new high-speed USB device number 2 using xhci_h
 def build(path: Path, n: int) -> None:
     with gzip.open(DATA / "traces" / "long4k.trace.gz", "rt") as fh:
         trace = [ln for ln in fh if not ln.startswith("#")]
+    npt = [ln for ln in (DATA / "logs" / "npt_tdp_mmu_6.1.trace").read_text().splitlines(keepends=True)
+           if not ln.startswith("#")]
     printouts = []
     for name in ("xen_walks.txt", "linux_oops.txt", "kvm_mmio_walk_sev_5.12.txt", "ept_misconfig_3.10.txt",
-                 "vmcs_dumps.txt", "npt_tdp_mmu_6.1.trace"):
-        printouts += [ln for ln in (DATA / "logs" / name).read_text().splitlines(keepends=True)
-                      if not ln.startswith("#")]
+                 "vmcs_dumps.txt"):
+        printouts.append((DATA / "logs" / name).read_text().splitlines(keepends=True))
     rng = random.Random(1)
     out, count = [], 0
     while count < n:
-        block = rng.choice((trace[rng.randrange(len(trace) - 50):][:50], printouts, NOISE * 5))
+        pick = rng.random()
+        if pick < 0.45:
+            block = trace[rng.randrange(len(trace) - 100):][:100]
+        elif pick < 0.9:
+            block = npt[rng.randrange(len(npt) - 100):][:100]
+        else:  # a console: a printout among ordinary messages
+            block = NOISE * 10 + rng.choice(printouts) + NOISE * 10
         out += block
         count += len(block)
     path.write_text("".join(out[:n]))

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     other = Platform() if args.maxphyaddr is None else Platform(maxphyaddr=args.maxphyaddr)
     ctx = Context(host_format=fmt, platform=platform, kvm=prof, guest_format=args.guest_format,
                   linux_format=args.linux_format, other_platform=other)
-    render = Renderer(ctx)
+    render = Renderer(ctx, count=args.summary)
     report = Reporter(args.strict)
     out = sys.stdout.buffer
     for name in args.files or ["-"]:

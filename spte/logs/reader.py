@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from operator import itemgetter
 from typing import Any
 
 from spte.bits import format_ranges, genmask
@@ -68,6 +69,7 @@ class LogReader:
         levels = frozenset(CLASSES[fmt])
         name, owner, info, family = p.name, p.owner, p.info_args, p.walk or p.name
         entry = self.ctx.entry
+        verdicts: dict[tuple[int, int], str | None] = {}  # (level, value) -> what a walk is past after it
 
         def one(m: re.Match[bytes], lineno: int) -> list[Record] | None:
             v, level = int(m[vn], 16), int(m["level"])
@@ -89,11 +91,13 @@ class LogReader:
                 rec.entry = False
                 rec.notes.append(w.past)
             else:
-                e = entry(v, fmt, level, owner)
-                if not e.present:
-                    w.past = PAST_NOT_PRESENT
-                elif e.is_leaf:
-                    w.past = PAST_LEAF
+                key = (level, v)
+                if key in verdicts:
+                    w.past = verdicts[key]
+                else:
+                    if len(verdicts) > 1 << 14:
+                        verdicts.clear()
+                    w.past = verdicts[key] = _past(entry(v, fmt, level, owner))
             return [rec]
 
         return one if p.shape is Shape.ENTRY else step
@@ -109,7 +113,7 @@ class LogReader:
                 if i == 0 or blob[i - 1] not in _WORD:
                     hits.append((i, printouts))
                 i = find(needle, i + len(needle))
-        hits.sort(key=_first)
+        hits.sort(key=itemgetter(0))
         out: list[LineResult] = []
         lineno, counted = first_line, 0
         line_start, line_end, done = -1, -1, False
@@ -263,11 +267,7 @@ class LogReader:
             rec.entry = False
             rec.notes.insert(0, w.past)
             return
-        e = self.ctx.entry(rec.value, rec.format, level, rec.owner)
-        if not e.present:
-            w.past = PAST_NOT_PRESENT
-        elif e.is_leaf:
-            w.past = PAST_LEAF
+        w.past = _past(self.ctx.entry(rec.value, rec.format, level, rec.owner))
 
     def _labels(self, m: re.Match[bytes], p: Printout, lineno: int) -> list[Record]:
         if "which" in p.args:
@@ -314,8 +314,11 @@ class _BadValue(ValueError):
     pass
 
 
-def _first(hit: tuple[int, Any]) -> int:
-    return hit[0]
+def _past(e: Entry) -> str | None:
+    """What a walk that reached ``e`` has passed: a not-present entry, a leaf, or nothing."""
+    if not e.present:
+        return PAST_NOT_PRESENT
+    return PAST_LEAF if e.is_leaf else None
 
 
 def _hex(m: re.Match[bytes], name: str) -> int:

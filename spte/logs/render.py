@@ -25,8 +25,9 @@ LEVEL_NAMES = {1: "4 KiB", 2: "2 MiB", 3: "1 GiB", 4: "512 GiB", 5: "256 TiB"}
 class Renderer:
     """Text and JSON for records; counts events, levels and kinds for ``--summary``."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, count: bool = True) -> None:
         self.ctx = ctx
+        self.count = count  # keep counts for summary() (off: a little faster)
         self.counts: dict[str, Counter[str]] = {"event": Counter(), "level": Counter(), "kind": Counter()}
         self._events, self._kinds = self.counts["event"], self.counts["kind"]
         self._levels: Counter[int] = Counter()
@@ -44,11 +45,13 @@ class Renderer:
     def line_note(self, result: LineResult) -> str:
         """The annotation of one recognised line (without the leading ``  ## ``)."""
         recs = result.records
-        self._events[result.event] += 1
+        if self.count:
+            self._events[result.event] += 1
         if len(recs) == 1 and result.note is None:
             rec = recs[0]
             if rec.label is None and rec.entry and not rec.notes and rec.rsvd is None and rec.level:
-                self._levels[rec.level] += 1  # the hot path: one entry at a printed level
+                if self.count:
+                    self._levels[rec.level] += 1  # the hot path: one entry at a printed level
                 return self._entry_text(rec)
         parts = []
         if len(recs) == 2 and recs[0].role == "old":
@@ -105,7 +108,8 @@ class Renderer:
             if len(self._templates) > 1 << 16:
                 self._templates.clear()
             hit = self._templates[key] = (kind, template, "%#x" in template)
-        self._kinds[hit[0]] += 1
+        if self.count:
+            self._kinds[hit[0]] += 1
         return hit[1] % ((v & am) >> 12) if hit[2] else hit[1]
 
     def _template(self, rec: Record, level: int, am: int) -> tuple[str, str, bool]:
