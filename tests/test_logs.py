@@ -210,3 +210,27 @@ def test_eptp_root_beyond_maxphyaddr() -> None:
     ctx = Context(platform=Platform(maxphyaddr=36))
     (rec,) = read_text("EPT pointer = 0x000000f114fd601e\n", ctx)
     assert any("MAXPHYADDR 36" in p["message"] for p in Renderer(ctx).record_dict(rec)["problems"])
+
+
+def test_bad_page_map_6_17_format() -> None:
+    """Linux 6.17+ mm/memory.c print_bad_page_map(): "BUG: Bad page map in process %s  %s:%08llx" and
+    __print_bad_page_map_pgtable()'s "pgd:%08llx p4d:%08llx pud:%08llx pmd:%08llx" (lines built from them)."""
+    text = ("BUG: Bad page map in process a.out  pte:8000000071c00227\n"
+            "pgd:74b2e067 p4d:74b2e067 pud:74b2f067 pmd:74b30067\n")
+    recs = read_text(text)
+    assert [(r.line, r.label, r.level, r.entry) for r in recs] == [
+        (1, "pte", 1, True), (2, "pgd", 4, True), (2, "p4d", 4, True), (2, "pud", 3, True), (2, "pmd", 2, True)]
+    assert "folded" in recs[2].notes[0]
+
+
+def test_ept_misconfig_rsvd_bits_line_checks_the_entry_above() -> None:
+    """Linux 3.x/4.x vmx.c ept_misconfig_inspect_spte(): "rsvd_bits = 0x%llx" is spte & ept_rsvd_mask(): the
+    reserved bits set.  Bit 51 of a PTE is above MAXPHYADDR 46 (SDM 29.3.2: bits 51:M reserved)."""
+    ctx = Context(platform=Platform(maxphyaddr=46))
+    reader = LogReader(ctx)
+    text = (b"ept_misconfig_inspect_spte: spte 0x8000001234077 level 1\n"
+            b"ept_misconfig_inspect_spte: rsvd_bits = 0x8000000000000\n")
+    first, second = reader.scan(text)
+    assert first.records[0].rsvd is not None and first.records[0].rsvd["agree"]
+    assert second.records == [] and second.note is not None and second.note.startswith("for line 1: rsvd set bits")
+    assert "agrees with ours" in Renderer(ctx).line_note(second)
