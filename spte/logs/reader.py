@@ -21,7 +21,7 @@ from typing import Any
 from spte.bits import format_ranges, genmask
 from spte.entry import CLASSES, Entry
 from spte.logs.context import Context
-from spte.logs.grammar import LABEL_LEVELS, NEEDLES, PRINTOUTS, Printout, Shape, diagnose
+from spte.logs.grammar import LABEL_LEVELS, NEEDLES, Printout, Shape, diagnose
 from spte.logs.records import LineResult, Record
 from spte.logs.registers import FORMAT_NAMES
 
@@ -45,6 +45,11 @@ class Walk:
         self.format: str | None = None
 
 
+FastHandler = Callable[[re.Match[bytes], int], "list[Record] | None"]
+# Per needle: its printouts, and for a lone printout with a fast path its regex, offset, handler and name.
+_Spec = tuple[tuple[Printout, ...], re.Pattern[bytes], int, "FastHandler | None", str]
+
+
 class LogReader:
     """Recognises printouts in chunks of whole lines; keeps walks open across chunks."""
 
@@ -53,22 +58,45 @@ class LogReader:
         self.walk: Walk | None = None
         # Needles of printouts that carry no entry are not looked for: their lines pass through.
         self._needles = tuple((n, ps) for n, ps in NEEDLES.items() if any(p.shape is not Shape.NONE for p in ps))
-        self._fast = {id(p): h for p in PRINTOUTS if (h := self._fast_handler(p)) is not None}
+        self._specs: list[tuple[bytes, _Spec]] = []
+        for needle, printouts in self._needles:
+            p = printouts[0]
+            fast = self._fast_handler(p) if len(printouts) == 1 else None
+            self._specs.append((needle, (printouts, p.regex, p.offset, fast, p.name)))
 
-    def _fast_handler(self, p: Printout) -> Callable[[re.Match[bytes], int], list[Record] | None] | None:
+    def _fast_handler(self, p: Printout) -> FastHandler | None:
         """The common lines' path: a value at a printed level, alone or as a step of a walk.
 
         Returns None for anything unusual (a value over 64 bits, a level the format lacks):
         the general path then reads the line and says what is wrong.
         """
-        if p.shape not in (Shape.ENTRY, Shape.STEP) or "level" not in p.args or "rsvd" in p.args \
-                or "index" in p.args:
+        name, owner, info, family = p.name, p.owner, p.info_args, p.walk or p.name
+        if p.shape is Shape.WALK_START and "addr" in p.args:
+            def start(m: re.Match[bytes], lineno: int) -> list[Record] | None:
+                addr = int(m["addr"], 16)
+                if addr > MAX64:
+                    return None
+                self.walk = Walk(family, addr)
+                return []
+
+            return start
+        if p.shape not in (Shape.ENTRY, Shape.STEP, Shape.TRANSITION) or "level" not in p.args \
+                or "rsvd" in p.args or "index" in p.args:
             return None
         vn = "spte" if "spte" in p.args else "pte"
         fmt = self.ctx.formats.get(p.table, p.table)
         levels = frozenset(CLASSES[fmt])
-        name, owner, info, family = p.name, p.owner, p.info_args, p.walk or p.name
         entry = self.ctx.entry
+
+        def pair(m: re.Match[bytes], lineno: int) -> list[Record] | None:
+            old, new, level = int(m["old"], 16), int(m["new"], 16), int(m["level"])
+            if old > MAX64 or new > MAX64 or level not in levels:
+                return None
+            return [Record(lineno, name, owner, old, fmt, level, level, "old", None, m, info),
+                    Record(lineno, name, owner, new, fmt, level, level, "new", None, m, info)]
+
+        if p.shape is Shape.TRANSITION:
+            return pair
         verdicts: dict[tuple[int, int], str | None] = {}  # (level, value) -> what a walk is past after it
 
         def one(m: re.Match[bytes], lineno: int) -> list[Record] | None:
@@ -105,53 +133,55 @@ class LogReader:
     # -- scanning ------------------------------------------------------------------------
     def scan(self, blob: bytes, first_line: int = 1) -> list[LineResult]:
         """Every recognised line of ``blob`` (whole lines), in order."""
-        hits: list[tuple[int, tuple[Printout, ...]]] = []
+        hits: list[tuple[int, _Spec]] = []
         find = blob.find
-        for needle, printouts in self._needles:
+        word = _WORD
+        for needle, spec in self._specs:
             i = find(needle)
+            step = len(needle)
             while i != -1:
-                if i == 0 or blob[i - 1] not in _WORD:
-                    hits.append((i, printouts))
-                i = find(needle, i + len(needle))
+                if i == 0 or blob[i - 1] not in word:
+                    hits.append((i, spec))
+                i = find(needle, i + step)
         hits.sort(key=itemgetter(0))
         out: list[LineResult] = []
+        append = out.append
+        rfind, count, size = blob.rfind, blob.count, len(blob)
         lineno, counted = first_line, 0
-        line_start, line_end, done = -1, -1, False
+        line_start, line_end, end, done = -1, -1, -1, False
         pending: LineResult | None = None
-        for pos, printouts in hits:
+        for pos, (printouts, regex, offset, fast, name) in hits:
             if pos >= line_end:  # a new line
                 if pending is not None:
-                    out.append(pending)
+                    append(pending)
                     pending = None
-                line_start = blob.rfind(b"\n", 0, pos) + 1
-                lineno += blob.count(b"\n", counted, line_start)
+                line_start = rfind(b"\n", 0, pos) + 1
+                lineno += count(b"\n", counted, line_start)
                 counted = line_start
-                end = find(b"\n", pos)
-                line_end = len(blob) if end == -1 else end
+                line_end = find(b"\n", pos)
+                if line_end == -1:
+                    line_end = size
+                end = line_end - 1 if blob[line_end - 1] == 13 else line_end  # a CR
                 done = False
             elif done:
                 continue  # the line has been read by an earlier needle
-            end = line_end - 1 if line_end > pos and blob[line_end - 1] == 13 else line_end  # a CR
-            if len(printouts) == 1:
-                p = printouts[0]
-                fast = self._fast.get(id(p))
-                if fast is not None:
-                    m = p.regex.match(blob, pos + p.offset, end)
-                    recs = fast(m, lineno) if m is not None else None
-                    if recs is not None:
-                        out.append(LineResult(line_start, end, lineno, p.name, recs))
-                        pending, done = None, True
-                        continue
+            if fast is not None:  # the common lines: one printout, a value at a printed level
+                m = regex.match(blob, pos + offset, end)
+                recs = fast(m, lineno) if m is not None else None
+                if recs is not None:
+                    append(LineResult(line_start, end, lineno, name, recs))
+                    pending, done = None, True
+                    continue
             result = self.read_line(blob, line_start, pos, end, lineno, printouts)
             if result is None:
                 continue
             if result.error is None:
-                out.append(result)
+                append(result)
                 pending, done = None, True
             elif pending is None:
                 pending = result  # an error stands unless another needle reads the line
         if pending is not None:
-            out.append(pending)
+            append(pending)
         return out
 
     def read_line(self, blob: bytes, line_start: int, pos: int, end: int, lineno: int,
