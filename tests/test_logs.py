@@ -234,3 +234,23 @@ def test_ept_misconfig_rsvd_bits_line_checks_the_entry_above() -> None:
     assert first.records[0].rsvd is not None and first.records[0].rsvd["agree"]
     assert second.records == [] and second.note is not None and second.note.startswith("for line 1: rsvd set bits")
     assert "agrees with ours" in Renderer(ctx).line_note(second)
+
+
+@pytest.mark.parametrize("line, values, level", [
+    # 5.4 mmutrace.h: "vcpu %d gva %lx ... old %#llx new %llx": %#llx prints a bare 0 for zero
+    ("fast_page_fault: vcpu 1 gva 7f0000001000 error_code P|W sptep 00000000a1b2c3d4 old 0 new 8000000001234b77 "
+     "spurious 0 fixed 1", (0, 0x8000000001234B77), None),
+    # 6.x with shadow_user_mask == 0 (EPT): "(%s%s%s%s)" prints three letters
+    ("kvm_mmu_set_spte: gfn 1234 spte 8600000001234b77 (rwx) level 1 at 1f2e3d000", (0x8600000001234B77,), 1),
+    # 6.0+ kvm_mmu_split_huge_page: "gfn %llx spte %llx level %d errno %d"
+    ("kvm_mmu_split_huge_page: gfn 200 spte 86000000012000f7 level 2 errno 0", (0x86000000012000F7,), 2),
+    # check_mmio_spte prints no level
+    ("check_mmio_spte: spte 12300000feb0022e kvm_gen 12345 spte-gen 12345 valid 1", (0x12300000FEB0022E,), None),
+])
+def test_tracepoint_lines_of_several_releases(line: str, values: tuple[int, ...], level: int | None) -> None:
+    recs = read_text(line + "\n")
+    assert tuple(r.value for r in recs) == values and {r.level for r in recs} == {level}
+    d = Renderer(Context()).record_dict(recs[-1])
+    assert d["level"] == level and d["decoded_level"] == (level or 1) and d["format"] == "ept"
+    if level is None:
+        assert "level not printed: decoded at level 1" in d["notes"]

@@ -101,10 +101,13 @@ def process(stream: IO[bytes], source: str, args: argparse.Namespace, reader: Lo
             report: Reporter, out: IO[bytes], chunk: int = CHUNK) -> None:
     """Annotate (or turn into JSON) one stream, a chunk of whole lines at a time."""
     first_line = 1
-    whole = not (args.only_spte or args.json or args.summary)
+    as_json, summary = args.json, args.summary
+    whole = not (args.only_spte or as_json or summary)
+    line_note, json_record = render.line_note, render.json_record
     for lines in _batches(stream, chunk):
         blob = b"".join(lines)
         pieces: list[bytes] = []
+        append = pieces.append
         last = 0
         for result in reader.scan(blob, first_line):
             if result.error is not None:
@@ -112,19 +115,19 @@ def process(stream: IO[bytes], source: str, args: argparse.Namespace, reader: Lo
                 continue
             if not result.records and result.note is None:
                 continue  # an event that carries no entry: the line stays as it is
-            if args.json:
+            if as_json:
                 render.counts["event"][result.event] += 1
-                pieces += [render.json_record(rec).encode() + b"\n" for rec in result.records]
-                continue
-            note = b"  ## " + render.line_note(result).encode()
-            if whole:
-                pieces.append(blob[last:result.end])
-                pieces.append(note)
+                pieces += [json_record(rec).encode() + b"\n" for rec in result.records]
+            elif whole:
+                append(blob[last:result.end])
+                append(b"  ## " + line_note(result).encode())
                 last = result.end
-            elif not args.summary:  # --only-spte: the whole line, annotated
-                pieces.append(blob[result.start:result.end] + note + b"\n")
+            elif summary:
+                line_note(result)
+            else:  # --only-spte: the whole line, annotated
+                append(blob[result.start:result.end] + b"  ## " + line_note(result).encode() + b"\n")
         if whole:
-            pieces.append(blob[last:])
-        if pieces and not (args.summary and not whole):
+            append(blob[last:])
+        if pieces and not summary:
             out.write(b"".join(pieces))
         first_line += len(lines)

@@ -169,7 +169,8 @@ class LogReader:
                 m = regex.match(blob, pos + offset, end)
                 recs = fast(m, lineno) if m is not None else None
                 if recs is not None:
-                    append(LineResult(line_start, end, lineno, name, recs))
+                    if recs:  # a walk's header carries no value: nothing to hand on
+                        append(LineResult(line_start, end, lineno, name, recs))
                     pending, done = None, True
                     continue
             result = self.read_line(blob, line_start, pos, end, lineno, printouts)
