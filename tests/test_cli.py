@@ -9,14 +9,11 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from spte import decode
-from tests.conftest import golden_text
 
 SPTE = shutil.which("spte") or ""
 
@@ -106,76 +103,6 @@ def test_closed_stdout_is_quiet():
     cmd = f"{SPTE or sys.executable + ' -m spte'} decode --line | head -1"
     r = subprocess.run(["bash", "-c", cmd], input=values, capture_output=True, text=True, timeout=60)
     assert len(r.stdout.splitlines()) == 1 and r.stderr == ""
-
-
-TRACE = "traces/long4k.trace.gz"
-
-
-@pytest.fixture
-def trace_file(tmp_path: Path) -> Path:
-    """The real long4k trace as a plain file, as a user passes it."""
-    path = tmp_path / "long4k.trace"
-    path.write_text(golden_text(TRACE))
-    return path
-
-
-def test_trace_annotates_and_passes_everything_else_through(trace_file):
-    path = trace_file
-    original = path.read_text().splitlines()
-    r = run("trace", "--kvm", "6.19:shadow", "--maxphyaddr", "48", str(path))
-    assert r.returncode == 0
-    out = r.stdout.splitlines()
-    assert len(out) == len(original)
-    for before, after in zip(original, out, strict=True):
-        assert after.startswith(before)  # untouched, at most annotated at the end
-        if "kvm_mmu_set_spte:" in before:
-            spte = int(re.search(r"spte (\w+)", before)[1], 16)
-            assert f"pfn={(spte & 0xFFFFFFFFFF000) >> 12:#x} Pte" in after and "[present-leaf]" in after
-        elif "kvm_mmu_spte_requested:" not in before:
-            assert after == before
-
-
-def test_trace_summary_json_and_only_spte(trace_file):
-    path = str(trace_file)
-    text = trace_file.read_text()
-    summary = json.loads(run("trace", "--kvm", "6.19:shadow", "--summary", "--json", path).stdout)
-    assert summary["event"] == {"kvm_mmu_set_spte": text.count("kvm_mmu_set_spte:"),
-                                "kvm_mmu_spte_requested": text.count("kvm_mmu_spte_requested:")}
-    assert summary["kind"] == {"present-leaf": text.count("kvm_mmu_set_spte:")}
-    rows = [json.loads(x) for x in run("trace", "--kvm", "6.19:shadow", "--json", path).stdout.splitlines()]
-    first = next(x for x in rows if x["event"] == "kvm_mmu_set_spte")
-    assert first["spte"]["kind"] == "present-leaf" and first["spte"]["software"]["host_writable"] == 1
-    only = run("trace", "--kvm", "6.19:shadow", "--only-spte", path).stdout.splitlines()
-    assert len(only) == text.count("kvm_mmu_set_spte:") + text.count("kvm_mmu_spte_requested:")
-
-
-def test_trace_transitions_and_errors(tmp_path):
-    lines = [
-        "  vcpu-1 [000] ...1. 1.0: kvm_tdp_mmu_spte_changed: as id 0 gfn 100 level 1 old_spte 8000000000000000 "
-        "new_spte 8600000001234b77",
-        "  vcpu-1 [000] ...1. 1.0: fast_page_fault: vcpu 0 gva 1000 error_code P|W sptep 0000000012345678 "
-        "old 0x8600000001234b75 new 8600000001234b77 spurious 0 fixed 1",
-        "  vcpu-1 [000] ...1. 1.0: kvm_mmu_set_spte: gfn zz",
-        "  vcpu-1 [000] ...1. 1.0: check_mmio_spte: spte 12300000feb0022e kvm_gen 12345 spte-gen 12345 valid 1",
-    ]
-    # trace-cmd report pads the event name: "kvm_mmu_set_spte:     gfn ..."
-    lines.append("  qemu-kvm-1234  [001]  1234.567890: kvm_mmu_set_spte:     gfn 20 spte 14fab8a25 (r-xu) "
-                 "level 1 at 15e8b4100")
-    f = tmp_path / "t.trace"
-    f.write_text("\n".join(lines) + "\n")
-    r = run("trace", str(f), str(tmp_path / "missing.trace"))
-    assert r.returncode == 1
-    assert r.stderr.splitlines() == [
-        f"spte: {f}: line 3: malformed SPTE event: arguments do not match the format",
-        f"spte: {tmp_path / 'missing.trace'}: cannot read (No such file or directory)"]
-    out = r.stdout.splitlines()
-    assert "[not-present]" in out[0] and "[present-leaf]" in out[0] and "+write" in out[0]
-    assert out[1].endswith("+write (level not traced: decoded as level 1)")
-    assert out[2] == lines[2]
-    # check_mmio_spte printed spte-gen 12345: the profile reads the same generation.
-    assert "[mmio] MMIO SPTE: gfn 0xfeb00 gen 0x12345" in out[3]
-    # 0xa25 as an EPT leaf: R, X (bits 0, 2), memory type 4 = WT (SDM), D (9), bit 11 = MMU-present.
-    assert out[4].endswith("## [present-leaf] pfn=0x14fab8 EptPte R|X|D MT=WT sw:mmu_present")
 
 
 def test_layout_text_svg_json(tmp_path):

@@ -74,7 +74,11 @@ def _options(parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
     found = []
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
+            seen: set[int] = set()
             for name, sub in action.choices.items():
+                if id(sub) in seen:
+                    continue  # an alias (spte log = spte trace) is documented with its command
+                seen.add(id(sub))
                 found.append(("", name))
                 found += [(name, o) for a in sub._actions for o in a.option_strings if o.startswith("--")]
     return found

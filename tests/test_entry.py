@@ -7,7 +7,7 @@ from bitstring import Bits
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spte import EptPde2M, EptPte, Pde, Pde2M, Pde4M, Platform, Pte, Pte32, decode, entry_class
+from spte import EptPde2M, EptPte, Pde4M, Platform, Pte, Pte32, decode, entry_class
 from spte.entry import ALL_CLASSES, CLASSES
 from tests.strategies import platforms, u64
 

@@ -1,0 +1,92 @@
+"""Log-reader benchmark: ``spte log`` over a 1,000,000-line mixed log vs. a parse-and-print floor.
+
+The log is built here from the project's golden data (tests/data): blocks of the two real
+kvmmmu traces (a 6.18 shadow-paging host and a 6.1 NPT/TDP MMU host) and console blocks in
+which the KVM/Linux/Xen printouts of tests/data/logs sit among ordinary kernel messages.  The
+floor reads the same file the same way (a Python subprocess), finds each line's hex value
+with one regex, parses it and prints the line with the value appended.  Prints the ratio
+(target <= 3x); absolute times on a shared machine mean little.
+Run: ``python bench/logs.py [--lines N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+
+FLOOR = r"""
+import re, sys
+value = re.compile(rb"(?:spte|pte|epte|PGD|=) (?:0x)?([0-9a-f]+)")
+out = sys.stdout.buffer
+for lines in iter(lambda: sys.stdin.buffer.readlines(1 << 18), []):
+    buf = []
+    for line in lines:
+        m = value.search(line)
+        buf.append(line if m is None else b"%s  ## %#x\n" % (line.rstrip(b"\n"), int(m.group(1), 16)))
+    out.write(b"".join(buf))
+"""
+
+NOISE = ["[  12.345678] usb 1-1: new high-speed USB device number 2 using xhci_hcd\n",
+         "[  12.400001] EXT4-fs (sda1): mounted filesystem with ordered data mode.\n",
+         "          qemu-1234  [001] .....  1287.421530: kvm_exit: reason EPT_VIOLATION rip 0xffffffff81000000\n"]
+
+
+def build(path: Path, n: int) -> None:
+    with gzip.open(DATA / "traces" / "long4k.trace.gz", "rt") as fh:
+        trace = [ln for ln in fh if not ln.startswith("#")]
+    npt = [ln for ln in (DATA / "logs" / "npt_tdp_mmu_6.1.trace").read_text().splitlines(keepends=True)
+           if not ln.startswith("#")]
+    printouts = []
+    for name in ("xen_walks.txt", "linux_oops.txt", "kvm_mmio_walk_sev_5.12.txt", "ept_misconfig_3.10.txt",
+                 "vmcs_dumps.txt"):
+        printouts.append((DATA / "logs" / name).read_text().splitlines(keepends=True))
+    rng = random.Random(1)
+    out, count = [], 0
+    while count < n:
+        pick = rng.random()
+        if pick < 0.45:
+            block = trace[rng.randrange(len(trace) - 100):][:100]
+        elif pick < 0.9:
+            block = npt[rng.randrange(len(npt) - 100):][:100]
+        else:  # a console: a printout among ordinary messages
+            block = NOISE * 10 + rng.choice(printouts) + NOISE * 10
+        out += block
+        count += len(block)
+    path.write_text("".join(out[:n]))
+
+
+def timed(cmd: list[str], stdin_path: Path, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        with open(stdin_path, "rb") as fh:
+            t0 = time.perf_counter()
+            subprocess.run(cmd, stdin=fh, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--lines", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "mixed.log"
+        build(log, args.lines)
+        floor = timed([sys.executable, "-c", FLOOR], log, args.repeat)
+        spte = timed([sys.executable, "-m", "spte", "log", "--kvm", "6.19:shadow", "--maxphyaddr", "48"], log,
+                     args.repeat)
+        print(f"{args.lines} lines: floor {floor:.2f}s, spte log {spte:.2f}s")
+        print(f"spte log vs parse-and-print floor: {spte / floor:.2f}x (target <= 3x)")
+
+
+if __name__ == "__main__":
+    main()
