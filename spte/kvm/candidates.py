@@ -107,6 +107,21 @@ def _split(verdicts: list[tuple[str, str, list[str]]]) -> tuple[list[list[tuple[
     return [r for r in runs if r], excluded
 
 
+def _excluded_runs(verdicts: list[tuple[str, str, list[str]]], flavour: str) -> list[Candidate]:
+    """One excluded Candidate per run of consecutive releases excluded for the same reason."""
+    runs: list[tuple[list[tuple[str, str]], str]] = []
+    previous: str | None = None
+    for release, key, why in verdicts:
+        reason = why[0] if why else None
+        if reason is not None and reason == previous and "-" not in release and "-" not in runs[-1][0][-1][0]:
+            runs[-1][0].append((release, key))
+        elif reason is not None:
+            runs.append(([(release, key)], reason))
+        previous = reason
+    return [Candidate((run[0][0].split("-")[0], run[-1][0].split("-")[-1]), flavour,
+                      tuple(dict.fromkeys(k for _, k in run)), (), (reason,)) for run, reason in runs]
+
+
 def identify_all(values: Iterable[tuple[int, int]], events: Iterable[str] = (), *, flavours: Iterable[str] = FLAVOURS,
                  **host: Any) -> list[Candidate]:
     """Every (release range, flavour), consistent or not; ``excluded_by`` says why not.
@@ -131,21 +146,25 @@ def identify_all(values: Iterable[tuple[int, int]], events: Iterable[str] = (), 
                           tuple(dict.fromkeys(k for _, k in run))) for run in runs]
         evidence = tuple(f"not {_ranges(rs)} ({flavour}): {reason}" for reason, rs in excluded.items())
         out += [Candidate(c.releases, c.flavour, c.change_points, evidence) for c in mine]
-        out += [Candidate((rs[0].split("-")[0], rs[-1].split("-")[-1]), flavour, (), (), (reason,))
-                for reason, rs in excluded.items()]
+        out += _excluded_runs(verdicts, flavour)
     return out
+
+
+def newest_first(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """The consistent candidates, newest last release first, then fewest profiles, then flavour order."""
+    def order(c: Candidate) -> tuple[Any, ...]:
+        last = c.releases[1].replace("5.4.y", "5.4.999")
+        return (release_key(last), -len(c.change_points), -FLAVOURS.index(c.flavour))
+
+    return sorted((c for c in candidates if not c.excluded_by), key=order, reverse=True)
 
 
 def identify(values: Iterable[tuple[int, int]], events: Iterable[str] = (), **kw: Any) -> list[Candidate]:
     """The (release range, flavour) combinations that could have produced every value,
     newest and narrowest first, each with the evidence for the exclusions around it.
 
-    ``spte decode/trace --kvm auto`` use ``identify(...)[0].kvm``.
+    ``values`` are (SPTE, level) pairs, ``events`` the trace event names seen; keywords are
+    ``flavours`` and the host inputs of :func:`spte.kvm.profile` (an unknown ``l1tf`` is
+    tried both ways).  ``spte decode/trace --kvm auto`` use ``identify(...)[0].kvm``.
     """
-    found = [c for c in identify_all(values, events, **kw) if not c.excluded_by]
-
-    def order(c: Candidate) -> tuple[Any, ...]:
-        last = c.releases[1].replace("5.4.y", "5.4.999")
-        return (release_key(last), -len(c.change_points), -FLAVOURS.index(c.flavour))
-
-    return sorted(found, key=order, reverse=True)
+    return newest_first(identify_all(values, events, **kw))

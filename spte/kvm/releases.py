@@ -230,8 +230,8 @@ RELEASES: dict[str, tuple[str, str]] = {
     **{f"6.{n}": ("6.13", "bracketed") for n in (15, 16, 17, 18)},
     "6.19": ("6.13", "read"), "7.0": ("6.13", "bracketed"), "7.1": ("6.13", "read"),
 }
-VERSIONS = tuple(RELEASES)
 CHANGE_POINTS = tuple(SPECS)
+VERSIONS = CHANGE_POINTS  # one profile per change point; RELEASES maps every release to one
 # 5.4.y: three SPTE changes arrived in stable point releases.  (first sublevel, change point,
 # caution when the boundary was not pinned by a tree of that exact release)
 _POINT_5_4 = (
