@@ -311,6 +311,9 @@ def test_kernel_built_values_are_plausible(version, flavour):
 
 GARBAGE = [  # (release, flavour, level, value, kernel's literal kind, reason)
     ("5.8", "shadow", 3, 0x8000030E, "present_nonleaf", "shadow_present_mask bit 0 clear"),
+    ("5.8", "shadow-pae", 3, 0x8000030E, "present_nonleaf", "a PAE root without P"),
+    ("5.8", "shadow-pae", 3, 0x8000030E, "present_nonleaf", "bits 9:8,3:1 set: a PAE root holds only"),
+    ("6.19", "shadow-pae", 3, 0x8000030E, "not_present", "a PAE root without P"),
     ("5.8", "shadow", 5, 0xB80A0, "present_leaf", "bit 7 (page size) is reserved in a level-5 entry"),
     ("6.19", "shadow", 5, 0xB80A0, "not_present", "KVM never writes one"),
     ("6.19", "shadow", 1, 0xFFFFFC4465825, "present_leaf", "also matches the MMIO pattern"),
@@ -323,7 +326,8 @@ GARBAGE = [  # (release, flavour, level, value, kernel's literal kind, reason)
 
 @pytest.mark.parametrize(("version", "flavour", "level", "value", "kind", "reason"), GARBAGE)
 def test_garbage_is_called_garbage(version, flavour, level, value, kind, reason):
-    p = kvm.profile(version, flavour)
+    pae = flavour.endswith("-pae")
+    p = kvm.profile(version, flavour.removesuffix("-pae"), format="pae" if pae else None)
     d = p.describe(value, level)
     assert d.kind == kind
     assert not d.plausible and any(reason in r for r in d.reasons), d.reasons
@@ -422,3 +426,33 @@ def test_real_trace_sptes_agree_with_the_kernel(path):
         assert d.software["host_writable"] == 1
         n += 1
     assert n > 20
+
+
+@pytest.mark.parametrize("version", kvm.CHANGE_POINTS)
+@pytest.mark.parametrize("flavour", ["shadow", "npt"])
+def test_32_bit_hosts_use_pae_tables(version, flavour):
+    """A 32-bit host keeps PAE-format tables, no SHADOW_NONPRESENT_VALUE (spte.h: x86-64 only) and,
+    from 6.10, FROZEN_SPTE without bit 63."""
+    p = kvm.profile(version, flavour, format="pae")
+    assert p.format == "pae" and p.SHADOW_NONPRESENT_VALUE == 0
+    if p.frozen_value is not None:
+        assert p.frozen_value in (0x5A0, 1 << 59)
+    root = 0x12345000 | 1 | p.spte_me_bits
+    d = p.describe(root, 3)
+    assert (d.kind, d.plausible) == ("present_nonleaf", True) and "PAE root" in d.summary
+    assert p.describe(p.nonleaf_spte(0x1234000, False), 2).plausible
+    with pytest.raises(ValueError, match="format 'pae' needs flavour"):
+        kvm.profile(version, "ept-ad", format="pae")
+
+
+def test_sme_host_reserves_the_reduced_address_bits():
+    """An SME host with MAXPHYADDR 48, C-bit 47 and PhysAddrReduction 5 (kvm-vectors npt-sme): page-table
+    address bits 43-46 are reserved, the MMIO mask starts at bit 43 and the gfn stops at bit 42."""
+    p = kvm.profile("6.13.2", "npt", maxphyaddr=48, me_bit=47, phys_addr_reduction=5)
+    assert p.platform.maxphyaddr == 43
+    assert p.shadow_mmio_value == 0xFF80000000001 and p.shadow_nonpresent_or_rsvd_lower_gfn_mask == 0x7FFFFFFF000
+    leaf = 0x827 | 1 << 47 | 0x1234 << 12 | 1 << 45  # a C-bit leaf with reserved bit 45 set
+    assert any("45" in r and "x86_phys_bits 43" in r for r in p.describe(leaf, 1).reasons)
+    assert p.describe(0x827 | 1 << 47 | 0x1234 << 12, 1).plausible
+    # An SEV guest's C-bit may lie at or above MAXPHYADDR: the profile accepts it.
+    assert kvm.profile("6.13", "npt", maxphyaddr=48, me_bit=51).host.me_bit == 51

@@ -77,9 +77,17 @@ class Analysis:
         if spte in (0, self.SHADOW_NONPRESENT_VALUE):
             what = "zero" if spte == 0 else "SHADOW_NONPRESENT_VALUE"
             return Classification("not_present", f"empty SPTE ({what})")
-        if spte == self.spec.frozen_value:
+        if spte == self.frozen_value:
             return Classification("frozen", f"{self.spec.frozen_name} ({self.spec.frozen_helper}): another thread "
                                   "is updating this SPTE")
+        if self.host.pae and level == 3:  # one of the four PAE roots (mmu->pae_root), not an SPTE
+            if spte & K.PT_PRESENT_MASK:
+                return Classification("present_nonleaf", f"PAE root (pae_root[i]): points to a level-2 table at "
+                                      f"{self.spte_to_pfn(spte) << 12:#x}")
+            if not self.spec.mmu_present and self.is_shadow_present_pte(spte):  # the literal <5.13 answer
+                return Classification("present_nonleaf", "is_shadow_present_pte() is true, but as a PAE root it is "
+                                      "invalid (P clear)")
+            return Classification("not_present", "invalid PAE root (P clear)")
         present = self.is_shadow_present_pte(spte)
         if self.is_mmio_spte(spte) and not (present and self.spec.mmu_present):
             gen, gfn = self.get_mmio_spte_generation(spte), self.get_mmio_spte_gfn(spte)
@@ -123,6 +131,15 @@ class Analysis:
         kind = kind or self.classify(spte, level).kind
         m, spec, ept = self.masks, self.spec, self.host.ept
         out: list[str] = []
+        if self.host.pae and level == 3:
+            if spte == 0:
+                return ()
+            if not spte & K.PT_PRESENT_MASK:
+                out.append("a PAE root without P: KVM writes root | PT_PRESENT_MASK, or 0 when the root is unused")
+            extra = spte & ~(K.PT_PRESENT_MASK | m.SPTE_BASE_ADDR_MASK | self.spte_me_bits)
+            if extra:
+                out.append(f"{_bits(extra)} set: a PAE root holds only the table address, P and the C-bit")
+            return tuple(out + self._address_reasons(spte, "address"))
         if kind in ("present_leaf", "present_nonleaf", "access_tracked"):
             if spec.mmu_present and self.is_mmio_spte(spte):
                 out.append("it also matches the MMIO pattern (spte & shadow_mmio_mask) == shadow_mmio_value, and "
@@ -176,9 +193,9 @@ class Analysis:
             extra = spte & ~allowed
             if extra:
                 out.append(f"{_bits(extra)} set: make_mmio_spte() never sets them")
-        elif kind == "not_present" and spte not in (0, spec.nonpresent_value) and spec.mmu_present:
+        elif kind == "not_present" and spte not in (0, self.SHADOW_NONPRESENT_VALUE) and spec.mmu_present:
             out.append("a non-present, non-MMIO SPTE other than "
-                       + ("SHADOW_NONPRESENT_VALUE" if spec.nonpresent_value else "0")
+                       + ("SHADOW_NONPRESENT_VALUE" if self.SHADOW_NONPRESENT_VALUE else "0")
                        + (f" or {spec.frozen_name}" if spec.frozen_name else "")
                        + ": KVM never writes one (a third party's software tag?)")
         return tuple(out)
@@ -189,9 +206,9 @@ class Analysis:
         if field in ("ad_type", "spte_special"):
             names: tuple[str | None, ...] = (*self.spec.ad_names, None if self.spec.mmu_present else "SPTE_MMIO_MASK")
             return names[value] if 0 <= value < len(names) else None
-        if field == "spte" and value == self.spec.frozen_value:
+        if field == "spte" and value == self.frozen_value:
             return str(self.spec.frozen_name)
-        if field == "spte" and value == self.spec.nonpresent_value and value:
+        if field == "spte" and value == self.SHADOW_NONPRESENT_VALUE and value:
             return "SHADOW_NONPRESENT_VALUE"
         return None
 
@@ -222,7 +239,7 @@ class Analysis:
             if spec_bug := next((n for n in self.spec.notes if "generation" in n and "bug" in n), None):
                 notes.append(spec_bug)
         if kind == "frozen":
-            notes.append(f"{self.spec.frozen_name} = {self.spec.frozen_value:#x} in {self.spec.key}")
+            notes.append(f"{self.spec.frozen_name} = {self.frozen_value:#x} in {self.spec.key}")
         if self.spec.mmu_present and kind.startswith("present") and self.is_mmio_spte(spte):
             notes.append("is_mmio_spte() is also true: the kernel's paths disagree on this value")
         return notes

@@ -56,12 +56,14 @@ class KvmHelpers:
 
     @property
     def SHADOW_NONPRESENT_VALUE(self) -> int:
-        return self.spec.nonpresent_value
+        """Bit 63 from 6.10 on x86-64 hosts; 0 before, and on 32-bit (PAE) hosts."""
+        return 0 if self.host.pae else self.spec.nonpresent_value
 
     @property
     def frozen_value(self) -> int | None:
-        """REMOVED_SPTE / FROZEN_SPTE of this release (None before 5.12)."""
-        return self.spec.frozen_value
+        """REMOVED_SPTE / FROZEN_SPTE of this release (None before 5.12; without bit 63 on 32-bit hosts)."""
+        v = self.spec.frozen_value
+        return v & ~K.SHADOW_NONPRESENT_VALUE if v is not None and self.host.pae and v != K.REMOVED_SPTE_5_12 else v
 
     @property
     def shadow_present_bit(self) -> int | None:
@@ -84,7 +86,7 @@ class KvmHelpers:
         if self.spec.mmu_present:
             return bool(spte & K.SPTE_MMU_PRESENT_MASK)
         present = legacy_is_shadow_present_pte(spte, self.is_mmio_spte)
-        return present and spte != self.spec.frozen_value  # 5.12: && !is_removed_spte()
+        return present and spte != self.frozen_value  # 5.12: && !is_removed_spte()
 
     def is_large_pte(self, spte: int) -> bool:
         return bool(spte & K.PT_PAGE_SIZE_MASK)
@@ -216,14 +218,14 @@ class Removed:
     """5.12-6.10."""
 
     def is_removed_spte(self: Any, spte: int) -> bool:
-        return bool(spte == self.spec.frozen_value)
+        return bool(spte == self.frozen_value)
 
 
 class Frozen:
     """6.11+."""
 
     def is_frozen_spte(self: Any, spte: int) -> bool:
-        return bool(spte == self.spec.frozen_value)
+        return bool(spte == self.frozen_value)
 
 
 class EptVe:

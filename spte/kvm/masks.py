@@ -163,6 +163,7 @@ class HostConfig:
     cache_bits: int | None = None  # boot_cpu_data.x86_cache_bits, default x86_phys_bits
     exec_only: bool = True  # EPT execute-only support
     mmio_caching: bool = True  # kvm.mmio_caching module parameter (5.13+)
+    pae: bool = False  # a 32-bit host: PAE-format shadow/NPT tables, no SHADOW_NONPRESENT_VALUE (x86-64 only)
 
     @property
     def ept(self) -> bool:

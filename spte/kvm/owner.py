@@ -58,11 +58,14 @@ class OwnerSide:
         mw_name = "shadow_mmu_writable_mask" if spec.mmu_present else "SPTE_MMU_WRITEABLE"
         field("host_writable", m.shadow_host_writable_mask, leaf, f"{hw_name}: the host mapping is writable")
         field("mmu_writable", m.shadow_mmu_writable_mask, leaf, f"{mw_name}: KVM may make the SPTE writable")
+        # The A/D type is always 0 (enabled) outside EPT: it is a field only in EPT SPTEs, and
+        # before 5.13 value 3 of the same bits marks every MMIO SPTE.
+        present = ("present_leaf", "present_nonleaf", *leaf[1:]) if ept else ()
         if spec.mmu_present:
-            field("ad_type", K.SPTE_TDP_AD_MASK, ("present_leaf", "present_nonleaf", *leaf[1:]),
+            field("ad_type", K.SPTE_TDP_AD_MASK if ept else 0, present,
                   "SPTE_TDP_AD_MASK: A/D tracking type (0 enabled, 1 disabled, 2 write-protect only)")
         else:
-            field("spte_special", K.SPTE_SPECIAL_MASK, ("present_leaf", "present_nonleaf", *leaf[1:], "fault"),
+            field("spte_special", K.SPTE_SPECIAL_MASK, (*present, "fault"),
                   "SPTE_SPECIAL_MASK: A/D type 0 enabled, 1 disabled, 2 write-protect only, 3 MMIO")
         if ept:
             field("acc_track_saved", K.SHADOW_ACC_TRACK_SAVED_MASK, ("not_present",),
@@ -103,9 +106,9 @@ class OwnerSide:
         out.append(Transition("zap (mmu_spte_clear_track_bits, tdp_mmu_zap_spte_atomic)",
                               ("present_leaf", "present_nonleaf", "fault"), 0,
                               f"replaces the whole value with {self.SHADOW_NONPRESENT_VALUE:#x}"))
-        if self.spec.frozen_value is not None:
+        if self.frozen_value is not None:
             out.append(Transition(f"freeze ({self.spec.frozen_name})", ("present_leaf", "present_nonleaf"), 0,
-                                  f"replaces the whole value with {self.spec.frozen_value:#x} while it is updated"))
+                                  f"replaces the whole value with {self.frozen_value:#x} while it is updated"))
         return tuple(t for t in out if state in t.states)
 
     # -- owned bits -------------------------------------------------------------------------------
@@ -118,11 +121,11 @@ class OwnerSide:
             "SPTE_MMU_PRESENT_MASK: the tag would make the SPTE shadow-present": K.SPTE_MMU_PRESENT_MASK,
             "PFN bits: a non-present SPTE must not point at memory (L1TF)": genmask(51, 12),
         }
-        if spec.nonpresent_value:
-            rules["SHADOW_NONPRESENT_VALUE bits stay set"] = spec.nonpresent_value
-        if spec.frozen_value:
+        if self.SHADOW_NONPRESENT_VALUE:
+            rules["SHADOW_NONPRESENT_VALUE bits stay set"] = self.SHADOW_NONPRESENT_VALUE
+        if self.frozen_value:
             rules[f"{spec.frozen_helper}: the SPTE must never equal the frozen value"] = (
-                spec.frozen_value & ~spec.nonpresent_value)
+                self.frozen_value & ~self.SHADOW_NONPRESENT_VALUE)
         hw_not_present = hardware_owned(self.format, 1, "not_present", self.platform)
         # A not-present SPTE can only look like MMIO if the MMIO value needs no hardware bit.
         if m.enable_mmio_caching and not m.shadow_mmio_value & hw_not_present:

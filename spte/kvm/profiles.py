@@ -26,11 +26,8 @@ class KvmProfile(OwnerSide, Analysis, KvmHelpers):
         self.cautions = cautions
         self.flavour = host.flavour
         self.name = f"kvm-{self.version}:{host.flavour}"
-        self.format = "ept" if host.ept else ("npt" if host.flavour == "npt" else "x86-64")
-        c_bit = host.me_bit if host.sme and host.me_bit is not None and host.me_bit < host.maxphyaddr else None
-        self.platform = Platform(
-            maxphyaddr=host.maxphyaddr, vendor="amd" if host.flavour == "npt" or host.sme else "intel",
-            c_bit=c_bit, ept_ad=host.flavour == "ept-ad", ept_execute_only=host.exec_only)
+        self.format = "ept" if host.ept else "pae" if host.pae else "npt" if host.flavour == "npt" else "x86-64"
+        self.platform = _platform(host)
         self.layout: TagLayout = self.build_layout()
         self._check_static_asserts()
 
@@ -61,6 +58,20 @@ class KvmProfile(OwnerSide, Analysis, KvmHelpers):
             assert (m.shadow_host_writable_mask | m.shadow_mmu_writable_mask) & K.SPTE_TDP_AD_MASK == 0
 
 
+def _platform(host: HostConfig) -> Platform:
+    """The hardware a profile's SPTEs are walked by.  With SME active the usable physical
+    address bits are x86_phys_bits (MAXPHYADDR minus CPUID 0x8000001F EBX[11:6]): the bits
+    above are reserved in page tables, except the C-bit, which may lie at or above them."""
+    vendor = "amd" if host.flavour == "npt" or host.sme else "intel"
+    try:
+        c_bit = host.me_bit if host.sme else None
+        return Platform(maxphyaddr=host.x86_phys_bits, vendor=vendor, c_bit=c_bit, ept_ad=host.flavour == "ept-ad",
+                        ept_execute_only=host.exec_only)
+    except ValueError:  # a C-bit at or above the usable bits: the Platform cannot say so yet
+        return Platform(maxphyaddr=host.x86_phys_bits, vendor=vendor, ept_ad=host.flavour == "ept-ad",
+                        ept_execute_only=host.exec_only)
+
+
 def _profile_class(spec: KernelSpec) -> type[KvmProfile]:
     bases = tuple(MIXINS[h] for h in spec.helpers)
     return type(f"Kvm_{spec.key.replace('.', '_')}", (*bases, KvmProfile), {})
@@ -72,7 +83,7 @@ _CACHE: dict[tuple[object, ...], KvmProfile] = {}
 
 def profile(version: str, flavour: str, *, maxphyaddr: int = 46, l1tf: bool | None = None,
             me_bit: int | None = None, phys_addr_reduction: int = 0, cache_bits: int | None = None,
-            exec_only: bool = True, mmio_caching: bool = True) -> KvmProfile:
+            exec_only: bool = True, mmio_caching: bool = True, format: str | None = None) -> KvmProfile:
     """The profile of Linux ``version`` (any version string) with MMU ``flavour`` on a host.
 
     ``l1tf=None`` decides as the kernel would on a typical part of that vendor:
@@ -80,6 +91,8 @@ def profile(version: str, flavour: str, *, maxphyaddr: int = 46, l1tf: bool | No
     or any flavour with ``me_bit``); the kernel then applies the mitigation masks only if
     ``x86_cache_bits < 47``.  ``me_bit``/``phys_addr_reduction`` describe an active SME
     C-bit (CPUID 0x8000001F EBX); ``cache_bits`` is ``boot_cpu_data.x86_cache_bits``.
+    ``format="pae"`` is a 32-bit host (shadow or NPT flavour): PAE-format tables, the four
+    PAE roots KVM keeps at level 3, and no SHADOW_NONPRESENT_VALUE.
     """
     r = resolve(version)
     if flavour not in FLAVOURS:
@@ -94,9 +107,16 @@ def profile(version: str, flavour: str, *, maxphyaddr: int = 46, l1tf: bool | No
         raise ValueError(f"phys_addr_reduction={phys_addr_reduction} leaves no address bits")
     if cache_bits is not None and not 32 <= cache_bits <= 52:
         raise ValueError(f"cache_bits={cache_bits} is outside 32..52")
+    pae = format == "pae"
+    if format not in (None, "pae", "ept" if flavour.startswith("ept") else "npt" if flavour == "npt" else "x86-64"):
+        raise ValueError(f"format {format!r} does not fit flavour {flavour!r} (32-bit hosts: 'pae' with "
+                         "'shadow' or 'npt')")
+    if pae and flavour.startswith("ept"):
+        raise ValueError("EPT tables are 4-level on every host: format 'pae' needs flavour 'shadow' or 'npt'")
     if l1tf is None:
         l1tf = not (flavour == "npt" or me_bit is not None)
-    host = HostConfig(flavour, maxphyaddr, l1tf, me_bit, phys_addr_reduction, cache_bits, exec_only, mmio_caching)
+    host = HostConfig(flavour, maxphyaddr, l1tf, me_bit, phys_addr_reduction, cache_bits, exec_only, mmio_caching,
+                      pae)
     key = (r.release, r.spec.key, host, r.cautions)
     if key not in _CACHE:
         cls = PROFILE_CLASSES.get(r.spec.key)
