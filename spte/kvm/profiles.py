@@ -5,6 +5,8 @@ mixins (:mod:`spte.kvm.helpers`), analysis (:mod:`spte.kvm.analysis`) and the ow
 
 from __future__ import annotations
 
+from typing import Literal
+
 from spte.kvm import masks as K
 from spte.kvm.analysis import Analysis
 from spte.kvm.helpers import MIXINS, KvmHelpers
@@ -62,7 +64,7 @@ def _platform(host: HostConfig) -> Platform:
     """The hardware a profile's SPTEs are walked by.  With SME active the usable physical
     address bits are x86_phys_bits (MAXPHYADDR minus CPUID 0x8000001F EBX[11:6]): the bits
     above are reserved in page tables, except the C-bit, which may lie at or above them."""
-    vendor = "amd" if host.flavour == "npt" or host.sme else "intel"
+    vendor: Literal["intel", "amd"] = "amd" if host.flavour == "npt" or host.sme else "intel"
     try:
         c_bit = host.me_bit if host.sme else None
         return Platform(maxphyaddr=host.x86_phys_bits, vendor=vendor, c_bit=c_bit, ept_ad=host.flavour == "ept-ad",
