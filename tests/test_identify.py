@@ -137,3 +137,9 @@ def test_bad_inputs(tmp_path):
     assert status == 2 and "outside 32..52" in err
     status, _, err = run(["identify"], "\n")
     assert status == 1 and "no SPTE values" in err
+
+
+def test_auto_profile_uses_the_newest_consistent_release():
+    prof, found = kvm.auto_profile([(0x8600000001234B77, 1)])
+    assert prof is kvm.profile("7.1", "ept-ad") and found[0].flavour == "ept-ad"
+    assert kvm.auto_profile([(0x8000030E, 3)], flavours=("shadow",)) == (None, [])

@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from spte.kvm.analysis import KINDS, Classification, Description
-from spte.kvm.candidates import Candidate, identify, identify_all
+from spte.kvm.candidates import Candidate, auto_profile, identify, identify_all
 from spte.kvm.helpers import KvmPreconditionError, legacy_is_shadow_present_pte
 from spte.kvm.masks import HostConfig, Masks
 from spte.kvm.owner import Transition
@@ -23,4 +23,4 @@ from spte.kvm.releases import CHANGE_POINTS, FLAVOURS, RELEASES, SPECS, VERSIONS
 
 __all__ = ["CHANGE_POINTS", "FLAVOURS", "KINDS", "RELEASES", "SPECS", "VERSIONS", "Candidate", "Classification",
            "Description", "HostConfig", "KernelSpec", "KvmPreconditionError", "KvmProfile", "Masks", "Resolution",
-           "Transition", "identify", "identify_all", "legacy_is_shadow_present_pte", "profile", "resolve"]
+           "Transition", "auto_profile", "identify", "identify_all", "legacy_is_shadow_present_pte", "profile", "resolve"]

@@ -168,3 +168,18 @@ def identify(values: Iterable[tuple[int, int]], events: Iterable[str] = (), **kw
     tried both ways).  ``spte decode/trace --kvm auto`` use ``identify(...)[0].kvm``.
     """
     return newest_first(identify_all(values, events, **kw))
+
+
+def auto_profile(values: Iterable[tuple[int, int]], events: Iterable[str] = (), **kw: Any
+                 ) -> tuple[KvmProfile | None, list[Candidate]]:
+    """``--kvm auto``: the profile of the newest release of the first candidate, and all candidates.
+
+    ``kw`` are :func:`identify`'s keywords (``flavours`` and host inputs); the profile is built with
+    the same host inputs.  Returns ``(None, [])`` when no release 5.4-7.1 builds every value.
+    """
+    found = identify(values, events, **kw)
+    if not found:
+        return None, found
+    host = {k: v for k, v in kw.items() if k != "flavours"}
+    version, _, flavour = found[0].kvm.partition(":")
+    return profile(version, flavour, **host), found
