@@ -23,4 +23,5 @@ from spte.kvm.releases import CHANGE_POINTS, FLAVOURS, RELEASES, SPECS, VERSIONS
 
 __all__ = ["CHANGE_POINTS", "FLAVOURS", "KINDS", "RELEASES", "SPECS", "VERSIONS", "Candidate", "Classification",
            "Description", "HostConfig", "KernelSpec", "KvmPreconditionError", "KvmProfile", "Masks", "Resolution",
-           "Transition", "auto_profile", "identify", "identify_all", "legacy_is_shadow_present_pte", "profile", "resolve"]
+           "Transition", "auto_profile", "identify", "identify_all", "legacy_is_shadow_present_pte", "profile",
+           "resolve"]
