@@ -196,10 +196,11 @@ def test_mmio_generation_per_point_release(version, gen, kept):
 
 
 def test_helpers_exist_only_where_the_kernel_has_them():
-    names = {v: set(dir(kvm.profile(v, "ept-ad"))) for v in ("5.4", "5.8", "5.10", "5.12", "5.13", "6.1", "6.6",
-                                                              "6.10", "6.11", "6.13")}
+    names = {v: set(dir(kvm.profile(v, "ept-ad"))) for v in ("5.4", "5.8", "5.10", "5.12", "5.13", "5.19", "6.1",
+                                                              "6.6", "6.10", "6.11", "6.13")}
     assert "spte_can_locklessly_be_made_writable" in names["5.8"] & names["5.13"]
-    assert "is_mmu_writable_spte" not in names["5.13"] and "is_mmu_writable_spte" in names["6.1"]
+    assert "is_mmu_writable_spte" not in names["5.13"] and "is_mmu_writable_spte" in names["5.19"] & names["6.1"]
+    assert "spte_can_locklessly_be_made_writable" not in names["5.19"]
     assert "is_removed_spte" in names["6.6"] & names["5.12"] & names["6.10"]
     assert "is_removed_spte" not in names["6.11"] | names["5.10"]
     assert "is_frozen_spte" in names["6.11"] and "is_frozen_spte" not in names["6.10"]
@@ -222,12 +223,14 @@ def test_preconditions_raise_only_when_strict():
 @pytest.mark.parametrize(("text", "release", "point", "caution"), [
     ("6.12", "6.12", "6.11", None), ("6.12.5", "6.12", "6.11", None),
     ("v6.19-rc3", "6.19", "6.13", "release candidate"),
-    ("6.8.0-45-generic", "6.8", "6.6", "Ubuntu"), ("6.1.0-57-amd64", "6.1", "6.1", "Debian"),
+    ("6.8.0-45-generic", "6.8", "6.3", "Ubuntu"), ("6.1.0-57-amd64", "6.1", "6.0", "Debian"),
     ("5.14.0-427.13.1.el9_4.x86_64", "5.14", "5.13", "RHEL"), ("latest", "7.1", "6.13", None),
     ("5.4", "5.4", "5.4", "5.4.31, 5.4.49 and 5.4.85"), ("5.4.84", "5.4.84", "5.4.49", None),
     ("5.4.85", "5.4.85", "5.4.85", None), ("5.4.25", "5.4.25", "5.4.31", "between 5.4.18 and 5.4.31"),
     ("5.10", "5.10", "5.10", None), ("5.11", "5.11", "5.10", None), ("6.10", "6.10", "6.10", None),
-    ("6.13", "6.13", "6.13", None), ("7.0", "7.0", "6.13", None), ("5.17", "5.17", "5.13", "no 5.17 tree"),
+    ("6.13", "6.13", "6.13", None), ("7.0", "7.0", "6.13", None), ("5.18", "5.18", "5.13", "no 5.18 tree"),
+    ("5.17", "5.17", "5.13", None), ("5.19", "5.19", "5.19", None), ("6.2.12", "6.2", "6.0", None),
+    ("6.3", "6.3", "6.3", None),
 ])
 def test_any_version_string_resolves(text, release, point, caution):
     r = kvm.resolve(text)
@@ -342,7 +345,8 @@ def test_the_kernel_says_it_its_way():
     assert d.software["ad_type"] == 1 and "A/D type 1 = SPTE_TDP_AD_DISABLED" in d.notes
     assert kvm.profile("5.8", "ept-ad").value_name("spte_special", 1) == "SPTE_AD_DISABLED_MASK"
     assert kvm.profile("5.8", "ept-ad").value_name("spte_special", 3) == "SPTE_MMIO_MASK"
-    assert kvm.profile("6.1", "ept-ad").value_name("ad_type", 2) == "SPTE_TDP_AD_WRPROT_ONLY_MASK"
+    assert kvm.profile("6.2", "ept-ad").value_name("ad_type", 2) == "SPTE_TDP_AD_WRPROT_ONLY_MASK"
+    assert kvm.profile("6.3", "ept-ad").value_name("ad_type", 2) == "SPTE_TDP_AD_WRPROT_ONLY"
     assert "REMOVED_SPTE" in kvm.profile("6.10", "ept-ad").classify(0x80000000000005A0, 1).summary
     assert "FROZEN_SPTE" in kvm.profile("6.11", "ept-ad").classify(0x80000000000005A0, 1).summary
 

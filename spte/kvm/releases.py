@@ -8,7 +8,7 @@ between, with a caution that says so.  ``docs/profiles.md`` is the table in pros
 
 >>> r = resolve("6.8.0-45-generic")
 >>> r.release, r.spec.key, r.distro
-('6.8', '6.6', 'Ubuntu')
+('6.8', '6.3', 'Ubuntu')
 >>> resolve("5.4.85").spec.key, resolve("5.4.84").spec.key
 ('5.4.85', '5.4.49')
 """
@@ -34,8 +34,9 @@ class KernelSpec:
     # non-zero non-MMIO SPTE was present.
     mmu_present: bool
     # How is_mmio_spte() decides: "vendor_mask" (5.4-5.7: (spte & (mask|3<<52)) == value|3<<52),
-    # "special" (5.8-5.12: bits 53:52 == 11b), "mask" (5.13-6.0: (spte & mask) == value && value),
-    # "mask_caching" (6.1+: the mask must lie in SPTE_MMIO_ALLOWED_MASK; && enable_mmio_caching).
+    # "special" (5.8-5.12: bits 53:52 == 11b), "mask" (5.13-5.19: (spte & mask) == value && value; 5.19
+    # tests enable_mmio_caching, which is the same), "mask_caching" (6.0+: a mask outside
+    # SPTE_MMIO_ALLOWED_MASK turns MMIO caching off).
     mmio_rule: str
     mmio_gen: str  # key of spte.kvm.masks.MMIO_GENS
     l1tf_gated: bool  # the L1TF masks need X86_BUG_L1TF (5.7+, 5.4.49+); before: any x86_cache_bits < 47
@@ -45,7 +46,7 @@ class KernelSpec:
     nonpresent_value: int  # SHADOW_NONPRESENT_VALUE: bit 63 from 6.10, 0 before
     ept_suppress_ve: bool  # 6.10: EPT present and MMIO masks include VMX_EPT_SUPPRESS_VE_BIT
     ad_rework: bool  # 6.13: EPT A/D masks always 0x100/0x200, kvm_ad_enabled, no is_dirty_spte
-    me_value_split: bool  # 5.19 (read in 6.1): shadow_me_value is what SPTEs carry
+    me_value_split: bool  # 5.19: shadow_me_value is what SPTEs carry
     ad_names: tuple[str, str, str]  # the kernel's names of A/D type 0, 1, 2 (and 3 = MMIO before 5.13)
     helpers: tuple[str, ...]  # version-specific helpers (mixins of spte.kvm.profiles)
     notes: tuple[str, ...] = ()
@@ -154,18 +155,29 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         notes=("Bit 11 (SPTE_MMU_PRESENT_MASK) marks shadow-present SPTEs; MMIO SPTEs are (spte & mask) == value "
                "per flavour; host-/MMU-writable are 57/58 (EPT) or 9/10.",)),
     KernelSpec(
-        "6.1", "SPTE_MMIO_ALLOWED_MASK and enable_mmio_caching in is_mmio_spte(); shadow_me_value split from "
-        "shadow_me_mask; is_mmu_writable_spte() (5.19-6.1)",
-        "linux6119/linux-6.1.119 @09ec286f (Makefile 6.1.119), arch/x86/kvm/mmu/spte.{h,c}; kernel-computed "
+        "5.19", "shadow_me_value split from shadow_me_mask (Kai Huang, TDX/MKTME preparation); is_mmio_spte() "
+        "tests enable_mmio_caching; is_mmu_writable_spte() replaces spte_can_locklessly_be_made_writable() (5.19)",
+        "yishangzhang/linux-5.19 @4a855052 (Makefile 5.19.0), arch/x86/kvm/mmu/spte.{h,c}; 5.17.0 (dunli/linux-5.17 "
+        "@a5835cac) has none of it",
+        mmu_present=True, mmio_rule="mask", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
+        frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
+        ad_rework=False, me_value_split=True, ad_names=_AD_5_13,
+        helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte")),
+    KernelSpec(
+        "6.0", "SPTE_MMIO_ALLOWED_MASK: kvm_mmu_set_mmio_spte_mask() turns MMIO caching off for a mask outside "
+        "bits 63, 51:12, 2:0 (6.0)",
+        "HHRhr/linux-6.0.1 @0f3467a6 (Makefile 6.0.1), linux6119/linux-6.1.119 @09ec286f (6.1.119), "
+        "xmphoenix/linux-6.2.12-slow-motion @d86fed0d (6.2.12), arch/x86/kvm/mmu/spte.{h,c}; kernel-computed "
         "vectors of 6.1.119",
         mmu_present=True, mmio_rule="mask_caching", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
         frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=True, ad_names=_AD_5_13,
         helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte")),
     KernelSpec(
-        "6.6", "SPTE_TDP_AD_ENABLED/DISABLED/WRPROT_ONLY lose their _MASK suffix; MMU_WARN_ON becomes "
-        "KVM_MMU_WARN_ON (same bits as 6.1)",
-        "Yunbaby8/linux-6.6.87-lab @12bdb170 (Makefile 6.6.87), arch/x86/kvm/mmu/spte.{h,c}",
+        "6.3", "SPTE_TDP_AD_ENABLED/DISABLED/WRPROT_ONLY lose their _MASK suffix (same bits as 6.0); "
+        "MMU_WARN_ON later becomes KVM_MMU_WARN_ON (6.3)",
+        "SToPire/linux-6.3.8 @1ab8cd40 (Makefile 6.3.8), Yunbaby8/linux-6.6.87-lab @12bdb170 (6.6.87), "
+        "vivo50kff/linux-6.8 @bc4fae0d (6.8.0), arch/x86/kvm/mmu/spte.{h,c}; 6.2.12 still has the _MASK names",
         mmu_present=True, mmio_rule="mask_caching", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
         frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=True, ad_names=_AD_6_6,
@@ -214,16 +226,13 @@ RELEASES: dict[str, tuple[str, str]] = {
     "5.8": ("5.8", "read"), "5.9": ("5.8", "read"),
     "5.10": ("5.10", "read"), "5.11": ("5.10", "read"),
     "5.12": ("5.12", "read"),
-    "5.13": ("5.13", "bracketed"), "5.14": ("5.13", "read"), "5.15": ("5.13", "read"),
-    **{f"5.{n}": ("5.13", _UNVERIFIED.format(r=f"5.{n}", why="assumed as 5.15 (the 6.1 changes came in 5.19-6.1)"))
-       for n in (16, 17, 18)},
-    "5.19": ("6.1", _UNVERIFIED.format(r="5.19", why="assumed as 6.1 (shadow_me_value came in 5.19)")),
-    "6.0": ("6.1", _UNVERIFIED.format(r="6.0", why="assumed as 6.1")),
-    "6.1": ("6.1", "read"),
-    **{f"6.{n}": ("6.1", _UNVERIFIED.format(r=f"6.{n}", why="assumed as 6.1 (the _MASK names were read in 6.6)"))
-       for n in (2, 3, 4, 5)},
-    "6.6": ("6.6", "read"),
-    **{f"6.{n}": ("6.6", "bracketed") for n in (7, 8, 9)},
+    "5.13": ("5.13", "bracketed"), "5.14": ("5.13", "read"), "5.15": ("5.13", "read"), "5.16": ("5.13", "bracketed"),
+    "5.17": ("5.13", "read"),
+    "5.18": ("5.13", _UNVERIFIED.format(r="5.18", why="assumed as 5.17 (shadow_me_value was read first in 5.19)")),
+    "5.19": ("5.19", "read"),
+    "6.0": ("6.0", "read"), "6.1": ("6.0", "read"), "6.2": ("6.0", "read"),
+    "6.3": ("6.3", "read"), "6.4": ("6.3", "bracketed"), "6.5": ("6.3", "bracketed"), "6.6": ("6.3", "read"),
+    "6.7": ("6.3", "bracketed"), "6.8": ("6.3", "read"), "6.9": ("6.3", "bracketed"),
     "6.10": ("6.10", "read"),
     "6.11": ("6.11", "read"), "6.12": ("6.11", "read"),
     "6.13": ("6.13", "read"), "6.14": ("6.13", "read"),
