@@ -81,7 +81,8 @@ _LEGACY_PRESENT = ("is_shadow_present_pte() is spte != 0 && !is_mmio_spte(): any
 
 SPECS: dict[str, KernelSpec] = {s.key: s for s in (
     _pre_5_12(
-        "5.4", "cae7ed3c2cb0 'KVM: x86: Refactor the MMIO SPTE generation handling' (5.2) as shipped in 5.4",
+        "5.4", "5.4.0 as released: MMIO generation as cae7ed3c2cb0 'KVM: x86: Refactor the MMIO SPTE generation "
+        "handling' left it (bits 3-11 and 52-61, the high half not shifted)",
         "wuyansky/Linux-5.4.18 @8b387dbf (Makefile 5.4.18), arch/x86/kvm/mmu.c",
         mmio_rule="vendor_mask", mmio_gen="5.4", l1tf_gated=False,
         helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page"),
