@@ -302,10 +302,10 @@ def test_kernel_built_values_are_plausible(version, flavour):
     p = kvm.profile(version, flavour)
     # Without EPT A/D every MMU is A/D-disabled; shadow paging and NPT always use the A/D bits.
     for ad_disabled in {"ept-noad": (True,), "ept-ad": (False, True)}.get(flavour, (False,)):
-        spte = p.nonleaf_spte(0x1234000, ad_disabled)
+        spte = getattr(p, p.spec.nonleaf_function)(0x1234000, ad_disabled)
         d = p.describe(spte, 2)
         assert d.kind == "present_nonleaf" and d.plausible, d.reasons
-    leaf = p.nonleaf_spte(0x5678000, flavour == "ept-noad") | 0x80  # a 2 MiB leaf
+    leaf = getattr(p, p.spec.nonleaf_function)(0x5678000, flavour == "ept-noad") | 0x80  # a 2 MiB leaf
     assert p.describe(leaf, 2).kind in ("present_leaf", "access_tracked")
     assert p.describe(leaf, 2).plausible, p.describe(leaf, 2).reasons
     marked = p.mark_spte_for_access_track(leaf)
@@ -444,7 +444,7 @@ def test_32_bit_hosts_use_pae_tables(version, flavour):
     root = 0x12345000 | 1 | p.spte_me_bits
     d = p.describe(root, 3)
     assert (d.kind, d.plausible) == ("present_nonleaf", True) and "PAE root" in d.summary
-    assert p.describe(p.nonleaf_spte(0x1234000, False), 2).plausible
+    assert p.describe(getattr(p, p.spec.nonleaf_function)(0x1234000, False), 2).plausible
     with pytest.raises(ValueError, match="format 'pae' needs flavour"):
         kvm.profile(version, "ept-ad", format="pae")
 

@@ -212,7 +212,7 @@ class Analysis:
             return "SHADOW_NONPRESENT_VALUE"
         return None
 
-    def software_values(self: Any, spte: int, kind: str) -> dict[str, int]:
+    def _software_values(self: Any, spte: int, kind: str) -> dict[str, int]:
         """The kernel's fields for ``kind``, as the kernel reads them (MMIO gen/gfn decoded)."""
         state = STATE_OF_KIND[kind]
         out: dict[str, int] = {}
@@ -247,7 +247,7 @@ class Analysis:
     def describe(self: Any, spte: int, level: int) -> Description:
         c = self.classify(spte, level)
         hw = decode(spte, self.format, level, self.platform)
-        software = self.software_values(spte, c.kind)
+        software = self._software_values(spte, c.kind)
         mmio = None
         if c.kind == "mmio":
             mmio = {"gfn": self.get_mmio_spte_gfn(spte), "gen": self.get_mmio_spte_generation(spte),

@@ -179,7 +179,7 @@ class KvmHelpers:
         spte &= ~self.masks.shadow_acc_track_mask & ~K.SHADOW_ACC_TRACK_SAVED_MASK
         return (spte | saved) & U64
 
-    def nonleaf_spte(self, child_pt_phys: int, ad_disabled: bool) -> int:
+    def _nonleaf_spte(self, child_pt_phys: int, ad_disabled: bool) -> int:
         """make_nonleaf_spte() (5.10+) / the inline composition of link_shadow_page() (5.4-5.9)."""
         m = self.masks
         spte = K.SPTE_MMU_PRESENT_MASK if self.spec.mmu_present else 0
@@ -241,14 +241,14 @@ class LinkShadowPage:
     """<= 5.9: non-leaf SPTEs are built inline in link_shadow_page()."""
 
     def link_shadow_page(self: Any, child_pt_phys: int, ad_disabled: bool) -> int:
-        return int(self.nonleaf_spte(child_pt_phys, ad_disabled))
+        return int(self._nonleaf_spte(child_pt_phys, ad_disabled))
 
 
 class MakeNonleaf:
     """5.10+."""
 
     def make_nonleaf_spte(self: Any, child_pt_phys: int, ad_disabled: bool) -> int:
-        return int(self.nonleaf_spte(child_pt_phys, ad_disabled))
+        return int(self._nonleaf_spte(child_pt_phys, ad_disabled))
 
 
 MIXINS: dict[str, type] = {

@@ -42,7 +42,7 @@ class OwnerSide:
     """fields/owned_bits/owner_of/transitions/allocate (mixed into KvmProfile)."""
 
     # -- fields ---------------------------------------------------------------------------------
-    def all_fields(self: Any) -> tuple[SoftwareField, ...]:
+    def _all_fields(self: Any) -> tuple[SoftwareField, ...]:
         m, spec, ept = self.masks, self.spec, self.host.ept
         leaf = ("present_leaf", "not_present") if ept else ("present_leaf",)  # not_present: access-tracked
         out: list[SoftwareField] = []
@@ -86,7 +86,7 @@ class OwnerSide:
         return tuple(out)
 
     def fields(self: Any, state: str) -> tuple[SoftwareField, ...]:
-        return tuple(f for f in self.all_fields() if state in f.states)
+        return tuple(f for f in self._all_fields() if state in f.states)
 
     # -- transitions ----------------------------------------------------------------------------
     def transitions(self: Any, state: str) -> tuple[Transition, ...]:
@@ -170,9 +170,9 @@ class OwnerSide:
         return U64 & ~hw & ~int(self.owned_bits("not_present"))
 
     # -- KVM's own bits as a proven tag layout, and allocation against them ---------------------------
-    def build_layout(self: Any) -> TagLayout:
+    def _build_layout(self: Any) -> TagLayout:
         specs = [TagSpec(f.name, f.mask.bit_count(), bits=tuple(bit_list(f.mask)), states=f.states,
-                         meaning=f.meaning) for f in self.all_fields()]
+                         meaning=f.meaning) for f in self._all_fields()]
         return allocate(self.format, specs, states=_ALL_STATES, platform=self.platform,
                         fault_trigger=self.fault_trigger())
 

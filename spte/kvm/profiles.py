@@ -30,7 +30,7 @@ class KvmProfile(OwnerSide, Analysis, KvmHelpers):
         self.name = f"kvm-{self.version}:{host.flavour}"
         self.format = "ept" if host.ept else "pae" if host.pae else "npt" if host.flavour == "npt" else "x86-64"
         self.platform = _platform(host)
-        self.layout: TagLayout = self.build_layout()
+        self.layout: TagLayout = self._build_layout()
         self._check_static_asserts()
 
     def __repr__(self) -> str:
