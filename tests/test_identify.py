@@ -143,3 +143,14 @@ def test_auto_profile_uses_the_newest_consistent_release():
     prof, found = kvm.auto_profile([(0x8600000001234B77, 1)])
     assert prof is kvm.profile("7.1", "ept-ad") and found[0].flavour == "ept-ad"
     assert kvm.auto_profile([(0x8000030E, 3)], flavours=("shadow",)) == (None, [])
+
+
+def test_a_present_spte_without_bit_11_is_before_5_13():
+    """5.10.13 kernel vectors: a synthesized shadow leaf (host-writable is bit 10 there, no MMU-present bit)."""
+    rec = next(r for r in vectors("v5.10.13-shadow.jsonl.gz") if r["kind"] == "access_track"
+               and r["inputs"]["origin"].startswith("synth_leaf") and int(r["inputs"]["spte"], 16) >> 10 & 1)
+    spte = int(rec["inputs"]["spte"], 16)
+    found = kvm.identify([(spte, 1)], flavours=("shadow",), l1tf=True)
+    assert found[0].releases == ("5.4", "5.12")
+    assert any(e.startswith("not 5.13-7.1 (shadow)") and "without SPTE_MMU_PRESENT_MASK (bit 11)" in e
+               for e in found[0].evidence), found[0].evidence

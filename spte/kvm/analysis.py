@@ -194,6 +194,10 @@ class Analysis:
             if extra:
                 out.append(f"{_bits(extra)} set: make_mmio_spte() never sets them")
         elif kind == "not_present" and spte not in (0, self.SHADOW_NONPRESENT_VALUE) and spec.mmu_present:
+            hw_present = spte & (K.VMX_EPT_RWX_MASK if ept else K.PT_PRESENT_MASK)
+            if hw_present and spte & m.SPTE_BASE_ADDR_MASK:
+                out.append("present to hardware and pointing at memory, but without SPTE_MMU_PRESENT_MASK (bit 11): "
+                           "from 5.13 KVM sets bit 11 in every SPTE it makes present")
             out.append("a non-present, non-MMIO SPTE other than "
                        + ("SHADOW_NONPRESENT_VALUE" if self.SHADOW_NONPRESENT_VALUE else "0")
                        + (f" or {spec.frozen_name}" if spec.frozen_name else "")

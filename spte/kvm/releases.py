@@ -86,8 +86,8 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "wuyansky/Linux-5.4.18 @8b387dbf (Makefile 5.4.18), arch/x86/kvm/mmu.c",
         mmio_rule="vendor_mask", mmio_gen="5.4", l1tf_gated=False,
         helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page"),
-        notes=("MMIO generation in bits 3-11 and 52-61, the high half shifted by 52 instead of 52-9: it repeats "
-               "generation bits 0-9, and bits 52-53 are overwritten by SPTE_MMIO_MASK.", _LEGACY_PRESENT)),
+        notes=("MMIO generation bug: bits 3-11 and 52-61, the high half shifted by 52 instead of 52-9, so it "
+               "repeats generation bits 0-9, and bits 52-53 are overwritten by SPTE_MMIO_MASK.", _LEGACY_PRESENT)),
     _pre_5_12(
         "5.4.31", "56871d444bc4 'KVM: x86: fix overlap between SPTE_MMIO_MASK and generation' (5.6; in 5.4.y "
         "between 5.4.18 and 5.4.31)",
