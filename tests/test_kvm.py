@@ -230,7 +230,8 @@ def test_preconditions_raise_only_when_strict():
     ("5.10", "5.10", "5.10", None), ("5.11", "5.11", "5.10", None), ("6.10", "6.10", "6.10", None),
     ("6.13", "6.13", "6.13", None), ("7.0", "7.0", "6.13", None), ("5.18", "5.18", "5.13", "no 5.18 tree"),
     ("5.17", "5.17", "5.13", None), ("5.19", "5.19", "5.19", None), ("6.2.12", "6.2", "6.0", None),
-    ("6.3", "6.3", "6.3", None),
+    ("6.3", "6.3", "6.3", None), ("4.19.124", "4.19", "4.19", None),
+    ("4.18.0-553.el8_10.x86_64", "4.18", "4.19", "RHEL"),
 ])
 def test_any_version_string_resolves(text, release, point, caution):
     r = kvm.resolve(text)
@@ -243,7 +244,8 @@ def test_any_version_string_resolves(text, release, point, caution):
 
 
 @pytest.mark.parametrize(("text", "message"), [
-    ("4.18.0-553.el8_10.x86_64", "stops at 5.4"), ("4.19", "nearest supported: 5.4"), ("7.2", "newest supported"),
+    ("4.14", "stops at 4.18"), ("5.2", "nearest supported: 4.19 and 5.4"), ("4.20.1", "not modelled"),
+    ("7.2", "newest supported"),
     ("6.20", "6.x ended at 6.19"), ("5.21", "5.x ended at 5.19"), ("banana", "expected a release"), ("", "expected"),
 ])
 def test_bad_versions_name_the_nearest_supported(text, message):
@@ -273,7 +275,8 @@ def test_mmio_frozen_nonpresent_never_shadow_present(version, flavour, gfn, acce
         assert d.kind == "mmio"
         assert d.plausible == (gfn < 1 << (p.host.x86_phys_bits - 12)), d.reasons
         assert p.get_mmio_spte_gfn(spte) == gfn
-        assert p.get_mmio_spte_access(spte) == access & p.shadow_mmio_access_mask
+        # The access bits that survive: 4.19 EPT ORs them into the misconfig value and loses them.
+        assert p.get_mmio_spte_access(spte) == access & p.shadow_mmio_access_mask & ~p.shadow_mmio_mask
         kept = gen & p.gen.gen_mask
         if p.gen.high_shift in (44, 45):  # the fixed encodings round-trip
             assert p.get_mmio_spte_generation(spte) == kept
@@ -460,3 +463,23 @@ def test_sme_host_reserves_the_reduced_address_bits():
     assert p.describe(0x827 | 1 << 47 | 0x1234 << 12, 1).plausible
     # An SEV guest's C-bit may lie at or above MAXPHYADDR: the profile accepts it.
     assert kvm.profile("6.13", "npt", maxphyaddr=48, me_bit=51).host.me_bit == 51
+
+
+def test_4_19_formulas_from_its_source():
+    """Linux 4.19.0 arch/x86/kvm/mmu.c, worked by hand: mark_mmio_spte() = generation_mmio_spte_mask(gen)
+    [(gen & 0x3fe) << 2 | (gen >> 10) << 52] | shadow_mmio_value [bit 51 | P | SPTE_SPECIAL_MASK bit 62]
+    | (access & (W|U)) | gpa | shadow_nonpresent_or_rsvd_mask [45:41 when x86_phys_bits 46 < 47]."""
+    p = kvm.profile("4.19", "shadow")
+    spte = p.make_mmio_spte(0xFEB00, 7, 0x12345)
+    assert spte == (0xD10 | 0x48 << 52) | (1 << 51 | 1 | 1 << 62) | 6 | 0xFEB00000 | 0x3E0000000000
+    assert (p.get_mmio_spte_generation(spte), p.get_mmio_spte_gfn(spte), p.get_mmio_spte_access(spte)) == (
+        0x12344, 0xFEB00, 6)  # generation bit 0 is presumed zero
+    e = kvm.profile("4.19", "ept-noad")
+    # link_shadow_page(): __pa | shadow_present_mask (0) | W | shadow_user_mask (R) | shadow_x_mask
+    # | shadow_acc_track_value (SPTE_SPECIAL_MASK) for an A/D-disabled page.
+    assert e.link_shadow_page(0x1234000, True) == 0x4000000001234007
+    # mark_spte_for_access_track(): R -> bit 52, X -> bit 54 (PT64_SECOND_AVAIL_BITS_SHIFT 52), RWX cleared.
+    assert e.mark_spte_for_access_track(0x4000000001234C77) == 0x4050000001234C70
+    assert e.is_access_track_spte(0x4050000001234C70) and e.restore_acc_track_spte(0x4050000001234C70) == (
+        0x4000000001234C75)  # W is not restored
+    assert not hasattr(e, "spte_ad_need_write_protect") and e.value_name("spte_special", 1) == "SPTE_SPECIAL_MASK"

@@ -117,13 +117,13 @@ class Analysis:
         m, ept = self.masks, self.host.ept
         allowed = (m.shadow_present_mask | K.PT_WRITABLE_MASK | m.shadow_user_mask | m.shadow_x_mask
                    | m.shadow_nx_mask | m.shadow_accessed_mask | m.shadow_dirty_mask | m.shadow_host_writable_mask
-                   | m.shadow_mmu_writable_mask | self.spte_me_bits | m.SPTE_BASE_ADDR_MASK | K.SPTE_TDP_AD_MASK)
+                   | m.shadow_mmu_writable_mask | self.spte_me_bits | m.SPTE_BASE_ADDR_MASK | self.spec.special_mask)
         if self.spec.mmu_present:
             allowed |= K.SPTE_MMU_PRESENT_MASK
         if level > 1:
             allowed |= K.PT_PAGE_SIZE_MASK
         if ept:
-            allowed |= K.VMX_EPT_MT_MASK | K.VMX_EPT_IPAT_BIT | K.SHADOW_ACC_TRACK_SAVED_MASK
+            allowed |= K.VMX_EPT_MT_MASK | K.VMX_EPT_IPAT_BIT | self.acc_track_saved_mask
         return int(allowed)
 
     def plausibility(self: Any, spte: int, level: int, kind: str | None = None) -> tuple[str, ...]:
@@ -149,15 +149,16 @@ class Analysis:
                 out.append(f"shadow_present_mask {_bits(missing)} clear: make_spte()/make_nonleaf_spte() always "
                            "set it" + (" (P on a non-EPT host)" if not ept else ""))
             if ept and kind != "access_tracked" and not spte & K.VMX_EPT_RWX_MASK:
-                out.append("RWX = 0 in an SPTE whose A/D type is not SPTE_TDP_AD_DISABLED: not present to hardware "
+                out.append(f"RWX = 0 in an SPTE that is not A/D-disabled ({spec.ad_names[1]}): not present to hardware "
                            "and not access-tracked")
-            ad_type = spte & K.SPTE_TDP_AD_MASK
-            if ept and not m.kvm_ad_enabled and ad_type != K.SPTE_TDP_AD_DISABLED:
-                out.append(f"A/D type {ad_type >> K.SPTE_TDP_AD_SHIFT} on a host without EPT A/D bits: every MMU is "
-                           f"A/D-disabled there ({self.spec.ad_names[1]})")
+            ad_type = spte & spec.special_mask
+            shift = spec.special_mask.bit_length() - spec.special_mask.bit_count()
+            if ept and not m.kvm_ad_enabled and ad_type != spec.ad_disabled_mask:
+                out.append(f"A/D type {ad_type >> shift} on a host without EPT A/D bits: every MMU is "
+                           f"A/D-disabled there ({spec.ad_names[1]})")
             elif not ept and ad_type:
-                out.append(f"A/D type {ad_type >> K.SPTE_TDP_AD_SHIFT} in a non-EPT SPTE: KVM uses only "
-                           f"{self.spec.ad_names[0]} there")
+                out.append(f"A/D type {ad_type >> shift} in a non-EPT SPTE: KVM uses only "
+                           f"{spec.ad_names[0]} there")
             if level >= 4 and spte & K.PT_PAGE_SIZE_MASK:
                 out.append(f"bit 7 (page size) is reserved in a level-{level} entry: KVM builds no leaf above level 3")
             out += self._address_reasons(spte, "address")
@@ -166,9 +167,9 @@ class Analysis:
                 if spte & need != need:
                     out.append(f"{_bits(need & ~spte)} clear: make_nonleaf_spte() sets W, shadow_user_mask and "
                                "shadow_x_mask in every non-leaf SPTE")
-                marker = K.SPTE_TDP_AD_DISABLED | m.shadow_accessed_mask
+                marker = spec.ad_disabled_mask | m.shadow_accessed_mask
                 if not spte & marker:
-                    out.append("neither the accessed bit nor SPTE_TDP_AD_DISABLED: make_nonleaf_spte() sets one")
+                    out.append(f"neither the accessed bit nor {spec.ad_names[1]}: make_nonleaf_spte() sets one")
                 allowed = (marker | need | m.shadow_present_mask | self.spte_me_bits | m.SPTE_BASE_ADDR_MASK
                            | (K.SPTE_MMU_PRESENT_MASK if spec.mmu_present else 0))
             else:

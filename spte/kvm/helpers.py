@@ -71,6 +71,11 @@ class KvmHelpers:
         return K.SPTE_MMU_PRESENT_MASK.bit_length() - 1 if self.spec.mmu_present else None
 
     @property
+    def acc_track_saved_mask(self) -> int:
+        """Where access tracking saves R and X (bits 54/56; 52/54 in 4.19)."""
+        return K.SHADOW_ACC_TRACK_SAVED_BITS_MASK << self.spec.acc_track_shift
+
+    @property
     def spte_me_bits(self) -> int:
         """What make_spte/make_nonleaf_spte OR in for memory encryption."""
         return self.masks.shadow_me_value if self.spec.me_value_split else self.masks.shadow_me_mask
@@ -79,7 +84,7 @@ class KvmHelpers:
     def is_mmio_spte(self, spte: int) -> bool:
         m = self.masks
         if self.spec.mmio_rule == "special":
-            return spte & K.SPTE_SPECIAL_MASK == K.SPTE_MMIO_MASK
+            return spte & self.spec.special_mask == K.SPTE_MMIO_MASK
         return spte & m.shadow_mmio_mask == m.shadow_mmio_value and bool(m.enable_mmio_caching)
 
     def is_shadow_present_pte(self, spte: int) -> bool:
@@ -116,11 +121,7 @@ class KvmHelpers:
 
     def spte_ad_enabled(self, spte: int, *, strict: bool = False) -> bool:
         self._precondition("spte_ad_enabled", spte, strict)
-        return spte & K.SPTE_TDP_AD_MASK != K.SPTE_TDP_AD_DISABLED
-
-    def spte_ad_need_write_protect(self, spte: int, *, strict: bool = False) -> bool:
-        self._precondition("spte_ad_need_write_protect", spte, strict)
-        return spte & K.SPTE_TDP_AD_MASK != K.SPTE_TDP_AD_ENABLED
+        return spte & self.spec.special_mask != self.spec.ad_disabled_mask
 
     def is_access_track_spte(self, spte: int, *, strict: bool = False) -> bool:
         self._precondition("is_access_track_spte", spte, strict)
@@ -149,6 +150,8 @@ class KvmHelpers:
         return gpa >> 12
 
     def get_mmio_spte_access(self, spte: int) -> int:
+        if self.spec.mmio_access_from_low_bits:  # 4.19: what is left of the low 12 bits
+            return spte & 0xFFF & ~(self.gen.encode(self.gen.gen_mask) | self.masks.shadow_mmio_mask)
         return spte & self.masks.shadow_mmio_access_mask
 
     def make_mmio_spte(self, gfn: int, access: int, gen: int) -> int:
@@ -170,13 +173,13 @@ class KvmHelpers:
             return spte & ~m.shadow_accessed_mask & U64
         if self.is_access_track_spte(spte):
             return spte
-        spte |= (spte & K.SHADOW_ACC_TRACK_SAVED_BITS_MASK) << K.SHADOW_ACC_TRACK_SAVED_BITS_SHIFT
+        spte |= (spte & K.SHADOW_ACC_TRACK_SAVED_BITS_MASK) << self.spec.acc_track_shift
         clear = m.shadow_acc_track_mask | (m.shadow_accessed_mask if self.spec.ad_rework else 0)
         return spte & ~clear & U64
 
     def restore_acc_track_spte(self, spte: int) -> int:
-        saved = (spte >> K.SHADOW_ACC_TRACK_SAVED_BITS_SHIFT) & K.SHADOW_ACC_TRACK_SAVED_BITS_MASK
-        spte &= ~self.masks.shadow_acc_track_mask & ~K.SHADOW_ACC_TRACK_SAVED_MASK
+        saved = (spte >> self.spec.acc_track_shift) & K.SHADOW_ACC_TRACK_SAVED_BITS_MASK
+        spte &= ~self.masks.shadow_acc_track_mask & ~self.acc_track_saved_mask
         return (spte | saved) & U64
 
     def _nonleaf_spte(self, child_pt_phys: int, ad_disabled: bool) -> int:
@@ -185,7 +188,7 @@ class KvmHelpers:
         spte = K.SPTE_MMU_PRESENT_MASK if self.spec.mmu_present else 0
         spte |= (child_pt_phys | m.shadow_present_mask | K.PT_WRITABLE_MASK | m.shadow_user_mask
                  | m.shadow_x_mask | self.spte_me_bits)
-        spte |= K.SPTE_TDP_AD_DISABLED if ad_disabled else m.shadow_accessed_mask
+        spte |= self.spec.ad_disabled_mask if ad_disabled else m.shadow_accessed_mask
         return spte & U64
 
 
@@ -196,6 +199,14 @@ class LocklessWritable:
     def spte_can_locklessly_be_made_writable(self: Any, spte: int) -> bool:
         both = self.masks.shadow_host_writable_mask | self.masks.shadow_mmu_writable_mask
         return bool(spte & both == both)
+
+
+class NeedWriteProtect:
+    """5.3+ (SPTE_AD_WRPROT_ONLY_MASK)."""
+
+    def spte_ad_need_write_protect(self: Any, spte: int, *, strict: bool = False) -> bool:
+        self._precondition("spte_ad_need_write_protect", spte, strict)
+        return bool(spte & K.SPTE_TDP_AD_MASK != K.SPTE_TDP_AD_ENABLED)
 
 
 class MmuWritable:
@@ -254,5 +265,6 @@ class MakeNonleaf:
 MIXINS: dict[str, type] = {
     "spte_can_locklessly_be_made_writable": LocklessWritable, "is_mmu_writable_spte": MmuWritable,
     "is_dirty_spte": Dirty, "is_removed_spte": Removed, "is_frozen_spte": Frozen,
-    "is_ept_ve_possible": EptVe, "link_shadow_page": LinkShadowPage, "make_nonleaf_spte": MakeNonleaf,
+    "is_ept_ve_possible": EptVe, "spte_ad_need_write_protect": NeedWriteProtect,
+    "link_shadow_page": LinkShadowPage, "make_nonleaf_spte": MakeNonleaf,
 }

@@ -132,6 +132,11 @@ class MmioGen:
         return self.low_mask | self.high_mask
 
 
+# 4.19: 20 bits; bits 1-9 in SPTE bits 3-11 (MMIO_SPTE_GEN_LOW_SHIFT 2, bit 0 presumed zero), bits
+# 10-19 in 52-61 (MMIO_SPTE_GEN_HIGH_SHIFT 52 after MMIO_GEN_LOW_SHIFT 10); decoding takes bits 52-63
+# after clearing shadow_mmio_mask.
+MMIO_GEN_4_19 = MmioGen(genmask(11, 3), genmask(63, 52), 2, 42, genmask(19, 0), True,
+                        ("MMIO_SPTE_GEN_LOW_SHIFT", "MMIO_SPTE_GEN_HIGH_SHIFT"))
 # 5.4.0-5.4.18 (cae7ed3c2cb0 dropped the shift of the high half): bits 3-11 and 52-61, the high
 # half shifted by 52 (so it repeats generation bits 0-9) and overlapping SPTE_SPECIAL_MASK.
 MMIO_GEN_5_4 = MmioGen(genmask(11, 3), genmask(61, 52), 3, 52, genmask(18, 0), True,
@@ -145,7 +150,8 @@ MMIO_GEN_5_10 = MmioGen(genmask(11, 3), genmask(62, 54), 3, 45, genmask(17, 0), 
 # 5.13 "Introduce MMU_PRESENT": bits 3-10 and 52-62, 19 bits.
 MMIO_GEN_5_13 = MmioGen(genmask(10, 3), genmask(62, 52), 3, 44, genmask(18, 0), False,
                         ("MMIO_SPTE_GEN_LOW_SHIFT", "MMIO_SPTE_GEN_HIGH_SHIFT"))
-MMIO_GENS = {"5.4": MMIO_GEN_5_4, "5.6": MMIO_GEN_5_6, "5.10": MMIO_GEN_5_10, "5.13": MMIO_GEN_5_13}
+MMIO_GENS = {"4.19": MMIO_GEN_4_19, "5.4": MMIO_GEN_5_4, "5.6": MMIO_GEN_5_6, "5.10": MMIO_GEN_5_10,
+             "5.13": MMIO_GEN_5_13}
 assert not (MMIO_GEN_5_6.mask | MMIO_GEN_5_10.mask) & SPTE_SPECIAL_MASK  # mmu.c BUILD_BUG_ON
 assert not MMIO_GEN_5_13.mask & SPTE_MMU_PRESENT_MASK
 assert MMIO_GEN_5_13.low_mask.bit_count() == 8 and MMIO_GEN_5_13.high_mask.bit_count() == 11
@@ -221,9 +227,11 @@ def compute_masks(spec: KernelSpec, host: HostConfig) -> Masks:
     # test X86_BUG_L1TF: every host with x86_cache_bits < 47 got the mitigation masks.
     low_phys_bits = host.x86_phys_bits
     rsvd = 0
-    if (host.l1tf or not spec.l1tf_gated) and host.x86_cache_bits < 52 - SHADOW_NONPRESENT_OR_RSVD_MASK_LEN:
-        low_phys_bits = host.x86_cache_bits - SHADOW_NONPRESENT_OR_RSVD_MASK_LEN
-        rsvd = genmask(host.x86_cache_bits - 1, low_phys_bits)
+    # 4.19 used x86_phys_bits for the same split.
+    l1tf_bits = host.x86_cache_bits if spec.l1tf_uses_cache_bits else host.x86_phys_bits
+    if (host.l1tf or not spec.l1tf_gated) and l1tf_bits < 52 - SHADOW_NONPRESENT_OR_RSVD_MASK_LEN:
+        low_phys_bits = l1tf_bits - SHADOW_NONPRESENT_OR_RSVD_MASK_LEN
+        rsvd = genmask(l1tf_bits - 1, low_phys_bits)
 
     m: dict[str, int] = dict(
         shadow_user_mask=PT_USER_MASK, shadow_accessed_mask=PT_ACCESSED_MASK, shadow_dirty_mask=PT_DIRTY_MASK,
@@ -255,7 +263,7 @@ def compute_masks(spec: KernelSpec, host: HostConfig) -> Masks:
             m.update(shadow_host_writable_mask=EPT_SPTE_HOST_WRITABLE, shadow_mmu_writable_mask=EPT_SPTE_MMU_WRITABLE)
         mmio_mask = VMX_EPT_RWX_MASK | (VMX_EPT_SUPPRESS_VE_BIT if spec.ept_suppress_ve else 0)
         _set_mmio(m, spec, host, VMX_EPT_MISCONFIG_WX_VALUE, mmio_mask, 0)
-    elif host.sme:
+    elif host.sme and spec.svm_adjust_mmio_mask:
         if spec.me_value_split:  # kvm_mmu_set_me_spte_mask(sme_me_mask, sme_me_mask)
             m.update(shadow_me_value=sme_me_mask, shadow_me_mask=sme_me_mask)
         # svm_adjust_mmio_mask(): a reserved-PA mask starting at x86_phys_bits.
@@ -272,8 +280,11 @@ def _set_mmio(m: dict[str, int], spec: KernelSpec, host: HostConfig, value: int,
     """kvm_mmu_set_mmio_spte_mask() of the release: how value and mask are stored."""
     if spec.mmio_rule in ("vendor_mask", "special"):
         # <= 5.12: the marker bits 52-53 are ORed in; 5.4-5.7 also keep the vendor mask.
-        stored_mask = (mask | SPTE_SPECIAL_MASK) if spec.mmio_rule == "vendor_mask" else SPTE_MMIO_MASK
-        m.update(shadow_mmio_value=value | SPTE_MMIO_MASK, shadow_mmio_mask=stored_mask,
+        marker = spec.special_mask  # SPTE_MMIO_MASK (= SPTE_SPECIAL_MASK) 5.4-5.12, bit 62 in 4.19
+        stored_mask = (mask | marker) if spec.mmio_rule == "vendor_mask" else marker
+        if spec.mmio_access_from_low_bits:  # 4.19: mark_mmio_spte() keeps ACC_WRITE_MASK | ACC_USER_MASK
+            access_mask = ACC_WRITE_MASK | ACC_USER_MASK
+        m.update(shadow_mmio_value=value | marker, shadow_mmio_mask=stored_mask,
                  shadow_mmio_access_mask=access_mask, enable_mmio_caching=1)
         return
     # 5.13+: the sanity rules that turn MMIO caching off.

@@ -65,19 +65,22 @@ class OwnerSide:
             field("ad_type", K.SPTE_TDP_AD_MASK if ept else 0, present,
                   "SPTE_TDP_AD_MASK: A/D tracking type (0 enabled, 1 disabled, 2 write-protect only)")
         else:
-            field("spte_special", K.SPTE_SPECIAL_MASK, (*present, "fault"),
-                  "SPTE_SPECIAL_MASK: A/D type 0 enabled, 1 disabled, 2 write-protect only, 3 MMIO")
+            field("spte_special", spec.special_mask, (*present, "fault"),
+                  "SPTE_SPECIAL_MASK: A/D type 0 enabled, 1 disabled, 2 write-protect only, 3 MMIO"
+                  if spec.special_mask == K.SPTE_SPECIAL_MASK else "SPTE_SPECIAL_MASK: A/D-disabled or MMIO")
         if ept:
-            field("acc_track_saved", K.SHADOW_ACC_TRACK_SAVED_MASK, ("not_present",),
-                  "R (54) and X (56) saved by mark_spte_for_access_track")
+            saved = self.acc_track_saved_mask
+            field("acc_track_saved", saved, ("not_present",),
+                  f"R ({saved.bit_length() - 3}) and X ({saved.bit_length() - 1}) saved by mark_spte_for_access_track")
             if spec.ad_rework and not m.kvm_ad_enabled:
                 field("soft_accessed", m.shadow_accessed_mask, ("present_leaf", "present_nonleaf"),
                       "shadow_accessed_mask: software accessed bit (EPT A/D off, 6.13+)")
                 field("soft_dirty", m.shadow_dirty_mask, ("present_leaf",), "shadow_dirty_mask: software dirty bit")
         if m.enable_mmio_caching:
-            gen = self.gen.mask & ~(0 if spec.mmu_present else K.SPTE_SPECIAL_MASK)
+            gen = self.gen.encode(self.gen.gen_mask) & ~(0 if spec.mmu_present else spec.special_mask)
             field("mmio_gen", gen, ("fault",), f"MMIO generation ({self.gen.names[0]}/{self.gen.names[1]})")
-            field("mmio_access", m.shadow_mmio_access_mask, ("fault",), "shadow_mmio_access_mask: guest access bits")
+            field("mmio_access", m.shadow_mmio_access_mask & ~m.shadow_mmio_mask, ("fault",),
+                  "shadow_mmio_access_mask: guest access bits")
             gfn = m.shadow_nonpresent_or_rsvd_lower_gfn_mask | (
                 m.shadow_nonpresent_or_rsvd_mask << K.SHADOW_NONPRESENT_OR_RSVD_MASK_LEN)
             field("mmio_gfn", gfn & ~m.shadow_mmio_value, ("fault",), "MMIO gfn (split around the L1TF mask)")
@@ -93,11 +96,12 @@ class OwnerSide:
         m, ept = self.masks, self.host.ept
         out = []
         if ept:
-            saved = K.SHADOW_ACC_TRACK_SAVED_MASK
+            saved = self.acc_track_saved_mask
             clears = m.shadow_acc_track_mask | (m.shadow_accessed_mask if self.spec.ad_rework else 0)
             out.append(Transition("mark_spte_for_access_track", ("present_leaf",), saved | clears,
-                                  "saves R/X into bits 54/56 (SHADOW_ACC_TRACK_SAVED_BITS_SHIFT) of a leaf whose A/D "
-                                  "type is SPTE_TDP_AD_DISABLED and WARNs if they are not zero"))
+                                  f"saves R/X into bits {saved.bit_length() - 3}/{saved.bit_length() - 1} "
+                                  f"(SHADOW_ACC_TRACK_SAVED_BITS_SHIFT) of a leaf that is A/D-disabled "
+                                  f"({self.spec.ad_names[1]}) and WARNs if they are not zero"))
             out.append(Transition("restore_acc_track_spte", ("not_present",), saved | m.shadow_acc_track_mask,
                                   "clears bits 54/56 again and restores R/X"))
         out.append(Transition("write-protection (mmu_spte_update, kvm_mmu_write_protect_pt_masked)",
@@ -136,7 +140,7 @@ class OwnerSide:
         """The bits that mark an MMIO SPTE (and make hardware fault on it)."""
         if self.host.ept:
             return K.VMX_EPT_READABLE_MASK | K.PT_WRITABLE_MASK
-        value = self.masks.shadow_mmio_value & ~K.SPTE_MMIO_MASK
+        value = self.masks.shadow_mmio_value & ~(0 if self.spec.mmu_present else self.spec.special_mask)
         return value if value else K.PT_PRESENT_MASK
 
     def owned_bits(self: Any, state: str) -> int:
@@ -145,7 +149,7 @@ class OwnerSide:
             return owned | union(self.not_present_rules().values())
         if state == "fault":  # the MMIO marker, and no MMU-present bit (MMIO SPTEs are not present)
             marker = (self.masks.shadow_mmio_mask | K.SPTE_MMU_PRESENT_MASK if self.spec.mmu_present
-                      else K.SPTE_MMIO_MASK | self.masks.shadow_mmio_mask)
+                      else self.spec.special_mask | self.masks.shadow_mmio_mask)
             owned |= self.fault_trigger() | marker
         return owned
 

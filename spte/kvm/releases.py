@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 
 FLAVOURS = ("ept-ad", "ept-noad", "shadow", "npt")
-OLDEST, NEWEST = (5, 4), (7, 1)
-LAST_MINOR = {5: 19, 6: 19, 7: 1}  # 5.19 was followed by 6.0, 6.19 by 7.0
+OLDEST, NEWEST = (4, 18), (7, 1)
+LAST_MINOR = {4: 20, 5: 19, 6: 19, 7: 1}  # 4.20 was followed by 5.0, 5.19 by 6.0, 6.19 by 7.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,15 @@ class KernelSpec:
     ad_names: tuple[str, str, str]  # the kernel's names of A/D type 0, 1, 2 (and 3 = MMIO before 5.13)
     helpers: tuple[str, ...]  # version-specific helpers (mixins of spte.kvm.profiles)
     notes: tuple[str, ...] = ()
+    # 4.19 and earlier: SPTE_SPECIAL_MASK is bit 62, set both in A/D-disabled SPTEs
+    # (shadow_acc_track_value) and in MMIO SPTEs; access tracking saves R/X at bit 52
+    # (PT64_SECOND_AVAIL_BITS_SHIFT); the L1TF mask follows x86_phys_bits; no svm_adjust_mmio_mask.
+    special_mask: int = 3 << 52  # SPTE_SPECIAL_MASK: where the A/D type / MMIO marker lives
+    ad_disabled_mask: int = 1 << 52  # the value of special_mask in an A/D-disabled SPTE
+    acc_track_shift: int = 54  # SHADOW_ACC_TRACK_SAVED_BITS_SHIFT (PT64_SECOND_AVAIL_BITS_SHIFT)
+    mmio_access_from_low_bits: bool = False  # get_mmio_spte_access(): low 12 bits minus gen and mask bits
+    l1tf_uses_cache_bits: bool = True  # the L1TF split follows x86_cache_bits (else x86_phys_bits)
+    svm_adjust_mmio_mask: bool = True  # SME hosts get a reserved-PA MMIO mask at x86_phys_bits
 
     @property
     def frozen_helper(self) -> str | None:
@@ -76,16 +85,34 @@ def _pre_5_12(key: str, change: str, source: str, *, mmio_rule: str, mmio_gen: s
                       nonpresent_value=0, ept_suppress_ve=False, ad_rework=False, me_value_split=False,
                       ad_names=_AD_5_4, helpers=helpers, notes=notes)
 
+_WP = "spte_ad_need_write_protect"  # 5.3+: SPTE_AD_WRPROT_ONLY_MASK
 _LEGACY_PRESENT = ("is_shadow_present_pte() is spte != 0 && !is_mmio_spte(): any non-zero non-MMIO value, "
                    "including a not-present SPTE carrying a software tag, counts as present.")
 
 SPECS: dict[str, KernelSpec] = {s.key: s for s in (
+    KernelSpec(
+        "4.19", "4.19.0 as released: SPTE_SPECIAL_MASK (bit 62) marks A/D-disabled and MMIO SPTEs, access "
+        "tracking saves R/X at PT64_SECOND_AVAIL_BITS_SHIFT (52), a 20-bit MMIO generation in bits 3-11 and 52-61 "
+        "whose low bit is presumed zero",
+        "0x88888888/Linux-4.19 @1b4890bc (Makefile 4.19.0, an annotated tree), arch/x86/kvm/mmu.c, x86.c, vmx.c, "
+        "arch/x86/include/asm/kvm_host.h; hypoxic/GP2-linux-4.19.124 @e064ab09 (4.19.124) has the same SPTE layout",
+        mmu_present=False, mmio_rule="vendor_mask", mmio_gen="4.19", l1tf_gated=False, mmio_off_at_52=False,
+        frozen_name=None, frozen_value=None, nonpresent_value=0, ept_suppress_ve=False, ad_rework=False,
+        me_value_split=False, ad_names=("A/D enabled (SPTE_SPECIAL_MASK clear)", "SPTE_SPECIAL_MASK", ""),
+        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page"),
+        notes=("SPTE_SPECIAL_MASK (bit 62) is shadow_acc_track_value in A/D-disabled SPTEs and is ORed into "
+               "shadow_mmio_value/shadow_mmio_mask; there is no A/D type field and no WRPROT_ONLY.",
+               "The MMIO generation is 20 bits: bits 1-9 in SPTE bits 3-11 (bit 0 is presumed zero), bits 10-19 "
+               "in SPTE bits 52-61; get_mmio_spte_access() is the low 12 bits outside the generation and mask.",
+               _LEGACY_PRESENT),
+        special_mask=1 << 62, ad_disabled_mask=1 << 62, acc_track_shift=52, mmio_access_from_low_bits=True,
+        l1tf_uses_cache_bits=False, svm_adjust_mmio_mask=False),
     _pre_5_12(
         "5.4", "5.4.0 as released: MMIO generation as cae7ed3c2cb0 'KVM: x86: Refactor the MMIO SPTE generation "
         "handling' left it (bits 3-11 and 52-61, the high half not shifted)",
         "wuyansky/Linux-5.4.18 @8b387dbf (Makefile 5.4.18), arch/x86/kvm/mmu.c",
         mmio_rule="vendor_mask", mmio_gen="5.4", l1tf_gated=False,
-        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page"),
+        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page", _WP),
         notes=("MMIO generation bug: bits 3-11 and 52-61, the high half shifted by 52 instead of 52-9, so it "
                "repeats generation bits 0-9, and bits 52-53 are overwritten by SPTE_MMIO_MASK.", _LEGACY_PRESENT)),
     _pre_5_12(
@@ -94,7 +121,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "Caozhongm/fsmp1a-linux-5.4.31 @f8d3b326 (Makefile 5.4.31), wenhuizhang/llvm-linux-5.4.38 @bd6678fb "
         "(5.4.38), shmily1012/linux-5.6.4 @93830a5c (5.6.4), arch/x86/kvm/mmu{,/mmu}.c",
         mmio_rule="vendor_mask", mmio_gen="5.6", l1tf_gated=False,
-        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page"),
+        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page", _WP),
         notes=("MMIO generation bug (fixed by 34c0f6f2695a): the high half is shifted by MMIO_SPTE_GEN_HIGH_START "
                "(54) instead of 54-9, so generation bits 9-17 are lost and get_mmio_spte_generation() returns "
                "gen & 0x1ff.", _LEGACY_PRESENT)),
@@ -102,10 +129,11 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "5.4.49", "kvm_mmu_reset_all_pte_masks() applies the L1TF masks only with X86_BUG_L1TF, and "
         "kvm_set_mmio_spte_mask() turns MMIO caching off with 52 PA bits (5.7; in 5.4.y between 5.4.38 and 5.4.49)",
         "ferry-hhh/linux-5.4.49 @7846e3d5 (5.4.49), BoKyoungHan/linux-5.4.59-vanilla @8b9bd8c4 (5.4.59), "
-        "hku-systems/Coorp-Linux-5.4.84-rt @4791b9d1 (5.4.84), a5221985/linux-5.7.14 @5d0b54d9 (5.7.14), "
+        "hku-systems/Coorp-Linux-5.4.84-rt @4791b9d1 (5.4.84), HanRunyu/linux-5.7.6-jz2440 @21d92341 (5.7.6), "
+        "a5221985/linux-5.7.14 @5d0b54d9 (5.7.14), "
         "arch/x86/kvm/mmu{,/mmu}.c",
         mmio_rule="vendor_mask", mmio_gen="5.6", l1tf_gated=True,
-        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page"),
+        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page", _WP),
         notes=("MMIO generation bug (fixed by 34c0f6f2695a in 5.4.85): only generation bits 8:0 survive.",
                _LEGACY_PRESENT)),
     _pre_5_12(
@@ -114,7 +142,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "perrynzhou/linux5.4.85-note @5f7e67c9 (Makefile 5.4.85), KINGFIOX/linux-5.4.286 @157e1f2b (5.4.286), "
         "arch/x86/kvm/mmu.c; 5.4.84 still has the bug",
         mmio_rule="vendor_mask", mmio_gen="5.10", l1tf_gated=True,
-        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page"),
+        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page", _WP),
         notes=(_LEGACY_PRESENT,)),
     _pre_5_12(
         "5.8", "is_mmio_spte() tests only SPTE_SPECIAL_MASK (bits 53:52 == 11b); "
@@ -122,7 +150,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "SOMINIUM/LINUX5.8.18 @3567cf37 (Makefile 5.8.18), ach84/linux-5.9.1 @17224444 (5.9.1), "
         "arch/x86/kvm/mmu/mmu.c; kernel-computed vectors of 5.8.18",
         mmio_rule="special", mmio_gen="5.6", l1tf_gated=True,
-        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page"),
+        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "link_shadow_page", _WP),
         notes=("MMIO generation bug (fixed upstream by 34c0f6f2695a, never backported to 5.8.y): the high "
                "half is shifted by MMIO_SPTE_GEN_HIGH_START (54) instead of 54-9, so generation bits 9-17 "
                "are lost and get_mmio_spte_generation() returns gen & 0x1ff.", _LEGACY_PRESENT,
@@ -133,7 +161,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "Rtoax/linux-5.10.13 @4145aee3 (extracted code identical to 5.10.7 and 5.10.44), CompressionDuck/linux-5.11 "
         "@00f38075 (5.11.0), arch/x86/kvm/mmu/spte.{h,c}; kernel-computed vectors of 5.10.13",
         mmio_rule="special", mmio_gen="5.10", l1tf_gated=True,
-        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "make_nonleaf_spte"),
+        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "make_nonleaf_spte", _WP),
         notes=(_LEGACY_PRESENT,)),
     KernelSpec(
         "5.12", "TDP-MMU concurrency: REMOVED_SPTE = BIT(59), is_shadow_present_pte() && !is_removed_spte() (5.12)",
@@ -142,7 +170,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         mmu_present=False, mmio_rule="special", mmio_gen="5.10", l1tf_gated=True, mmio_off_at_52=True,
         frozen_name="REMOVED_SPTE", frozen_value=1 << 59, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=False, ad_names=_AD_5_4,
-        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte"),
+        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte", _WP),
         notes=("REMOVED_SPTE is bit 59; is_shadow_present_pte() is spte != 0 && !is_mmio_spte() && "
                "!is_removed_spte().",)),
     KernelSpec(
@@ -152,7 +180,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         mmu_present=True, mmio_rule="mask", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
         frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=False, ad_names=_AD_5_13,
-        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte"),
+        helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte", _WP),
         notes=("Bit 11 (SPTE_MMU_PRESENT_MASK) marks shadow-present SPTEs; MMIO SPTEs are (spte & mask) == value "
                "per flavour; host-/MMU-writable are 57/58 (EPT) or 9/10.",)),
     KernelSpec(
@@ -163,7 +191,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         mmu_present=True, mmio_rule="mask", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
         frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=True, ad_names=_AD_5_13,
-        helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte")),
+        helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte", _WP)),
     KernelSpec(
         "6.0", "SPTE_MMIO_ALLOWED_MASK: kvm_mmu_set_mmio_spte_mask() turns MMIO caching off for a mask outside "
         "bits 63, 51:12, 2:0 (6.0)",
@@ -173,7 +201,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         mmu_present=True, mmio_rule="mask_caching", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
         frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=True, ad_names=_AD_5_13,
-        helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte")),
+        helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte", _WP)),
     KernelSpec(
         "6.3", "SPTE_TDP_AD_ENABLED/DISABLED/WRPROT_ONLY lose their _MASK suffix (same bits as 6.0); "
         "MMU_WARN_ON later becomes KVM_MMU_WARN_ON (6.3)",
@@ -182,7 +210,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         mmu_present=True, mmio_rule="mask_caching", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
         frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=True, ad_names=_AD_6_6,
-        helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte")),
+        helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte", _WP)),
     KernelSpec(
         "6.10", "SHADOW_NONPRESENT_VALUE = BIT(63) (EPT suppress-#VE) in every empty SPTE; REMOVED_SPTE gains "
         "bit 63; EPT present and MMIO masks include VMX_EPT_SUPPRESS_VE_BIT; is_ept_ve_possible() (6.10)",
@@ -191,7 +219,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         frozen_name="REMOVED_SPTE", frozen_value=B63 | 0x5A0, nonpresent_value=B63, ept_suppress_ve=True,
         ad_rework=False, me_value_split=True, ad_names=_AD_6_6,
         helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte",
-                 "is_ept_ve_possible")),
+                 "is_ept_ve_possible", _WP)),
     KernelSpec(
         "6.11", "REMOVED_SPTE renamed FROZEN_SPTE, is_removed_spte() renamed is_frozen_spte() (6.11)",
         "segzix/linux-6.11.11 @323e1467 (Makefile 6.11.11), shilei-massclouds/linux-6.12 @2974a9e7 (6.12.0), "
@@ -200,7 +228,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         frozen_name="FROZEN_SPTE", frozen_value=B63 | 0x5A0, nonpresent_value=B63, ept_suppress_ve=True,
         ad_rework=False, me_value_split=True, ad_names=_AD_6_6,
         helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_frozen_spte",
-                 "is_ept_ve_possible")),
+                 "is_ept_ve_possible", _WP)),
     KernelSpec(
         "6.13", "A/D rework: EPT shadow_accessed_mask/shadow_dirty_mask always 0x100/0x200, kvm_ad_enabled, "
         "is_dirty_spte() removed, access tracking also clears the accessed bit (6.13)",
@@ -210,7 +238,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         mmu_present=True, mmio_rule="mask_caching", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
         frozen_name="FROZEN_SPTE", frozen_value=B63 | 0x5A0, nonpresent_value=B63, ept_suppress_ve=True,
         ad_rework=True, me_value_split=True, ad_names=_AD_6_6,
-        helpers=("is_mmu_writable_spte", "make_nonleaf_spte", "is_frozen_spte", "is_ept_ve_possible"),
+        helpers=("is_mmu_writable_spte", "make_nonleaf_spte", "is_frozen_spte", "is_ept_ve_possible", _WP),
         notes=("Not-present SPTEs hold SHADOW_NONPRESENT_VALUE (bit 63); FROZEN_SPTE = 0x80000000000005a0.",
                "TDX VMs (6.16+) use a per-VM MMIO value of 0, which this profile does not model.")),
 )}
@@ -220,10 +248,14 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
 # is a caution shown to the user.
 _UNVERIFIED = "no {r} tree was read: {why}"
 RELEASES: dict[str, tuple[str, str]] = {
+    "4.18": ("4.19", _UNVERIFIED.format(r="4.18", why="assumed as 4.19.0 (the L1TF masks came in 4.19-rc1 and "
+                                                     "were backported to 4.18.y)")),
+    "4.19": ("4.19", "read"),
     "5.4": ("5.4", "read"),  # point releases decide: see _POINT_5_4
     "5.5": ("5.4", _UNVERIFIED.format(r="5.5", why="mapped to 5.4.0 (56871d444bc4 landed in 5.6)")),
     "5.6": ("5.4.31", "read"),
-    "5.7": ("5.4.49", _UNVERIFIED.format(r="5.7.0", why="read at 5.7.14 only; the L1TF gate may be a 5.7.y backport")),
+    "5.7": ("5.4.49", _UNVERIFIED.format(r="5.7.0",
+                                         why="read at 5.7.6 and 5.7.14; the L1TF gate may be a 5.7.y backport")),
     "5.8": ("5.8", "read"), "5.9": ("5.8", "read"),
     "5.10": ("5.10", "read"), "5.11": ("5.10", "read"),
     "5.12": ("5.12", "read"),
@@ -277,14 +309,15 @@ def release_key(release: str) -> tuple[int, ...]:
 
 def _nearest(major: int, minor: int) -> str:
     if (major, minor) < OLDEST:
-        return ("the project stops at 5.4 (the oldest supported release). Before it the layout differs: 4.19 "
-                "saves access-tracked R/X in bits 52/54, keeps the MMIO generation in bits 3-11 and 52-61 "
-                "(20 bits, MMIO_GEN_LOW_SHIFT 10) and marks A/D-disabled SPTEs with SPTE_SPECIAL_MASK; "
-                "nearest supported: 5.4")
+        return ("the project stops at 4.18 (read as 4.19): 4.14.y and 4.17 carry the L1TF masks in another form "
+                "(4.14.74 has no split gfn); nearest supported: 4.19")
+    if (4, 20) <= (major, minor) <= (5, 3):
+        return ("not modelled: 4.20 to 5.3 moved the MMIO generation and the A/D marker (SPTE_SPECIAL_MASK went "
+                "from bit 62 to bits 53:52) and no tree of them was read; nearest supported: 4.19 and 5.4")
     if (major, minor) > NEWEST:
         return "newer than the newest supported release 7.1 (profile 6.13); nearest supported: 7.1"
     return (f"there was no Linux {major}.{minor} ({major}.x ended at {major}.{LAST_MINOR.get(major, 0)}); "
-            f"supported: 5.4 to 5.19, 6.0 to 6.19, 7.0 and 7.1")
+            f"supported: 4.18, 4.19, 5.4 to 5.19, 6.0 to 6.19, 7.0 and 7.1")
 
 
 def resolve(version: str) -> Resolution:
