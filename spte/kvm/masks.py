@@ -17,10 +17,13 @@ on one host (:class:`HostConfig`) and returns the globals as a typed record
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from spte.bits import genmask
 from spte.entry import EptPde2M, EptPte, Pde2M, Pte
-from spte.kvm.releases import KernelSpec
+
+if TYPE_CHECKING:  # releases.py names these constants in its change points
+    from spte.kvm.releases import KernelSpec
 
 
 def _hw(entry: type[EptPte] | type[Pte] | type[EptPde2M] | type[Pde2M], field: str) -> int:
@@ -81,6 +84,7 @@ SPTE_MMU_WRITEABLE = 1 << (PT_FIRST_AVAIL_BITS_SHIFT + 1)  # bit 11, every flavo
 SPTE_SPECIAL_MASK = 3 << 52  # "A/D type or MMIO": value 3 marks an MMIO SPTE
 SPTE_AD_ENABLED_MASK, SPTE_AD_DISABLED_MASK, SPTE_AD_WRPROT_ONLY_MASK = 0 << 52, 1 << 52, 2 << 52
 SPTE_MMIO_MASK = 3 << 52
+SPTE_SPECIAL_MASK_4_19 = 1 << 62  # 4.19 (kvm_host.h): A/D-disabled (shadow_acc_track_value) or MMIO
 REMOVED_SPTE_5_12 = 1 << 59  # 5.12 only: TDP-MMU placeholder (5.13 moved it to the low bits)
 
 # -- software bits, 5.13+ (mmu/spte.h) --------------------------------------------------------

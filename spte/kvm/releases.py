@@ -18,6 +18,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from spte.kvm.masks import (
+    FROZEN_SPTE,
+    REMOVED_SPTE,
+    REMOVED_SPTE_5_12,
+    REMOVED_SPTE_6_10,
+    SHADOW_NONPRESENT_VALUE,
+    SPTE_AD_DISABLED_MASK,
+    SPTE_SPECIAL_MASK,
+    SPTE_SPECIAL_MASK_4_19,
+)
+
 FLAVOURS = ("ept-ad", "ept-noad", "shadow", "npt")
 OLDEST, NEWEST = (4, 18), (7, 1)
 LAST_MINOR = {4: 20, 5: 19, 6: 19, 7: 1}  # 4.20 was followed by 5.0, 5.19 by 6.0, 6.19 by 7.0
@@ -53,8 +64,8 @@ class KernelSpec:
     # 4.19 and earlier: SPTE_SPECIAL_MASK is bit 62, set both in A/D-disabled SPTEs
     # (shadow_acc_track_value) and in MMIO SPTEs; access tracking saves R/X at bit 52
     # (PT64_SECOND_AVAIL_BITS_SHIFT); the L1TF mask follows x86_phys_bits; no svm_adjust_mmio_mask.
-    special_mask: int = 3 << 52  # SPTE_SPECIAL_MASK: where the A/D type / MMIO marker lives
-    ad_disabled_mask: int = 1 << 52  # the value of special_mask in an A/D-disabled SPTE
+    special_mask: int = SPTE_SPECIAL_MASK  # where the A/D type / MMIO marker lives
+    ad_disabled_mask: int = SPTE_AD_DISABLED_MASK  # the value of special_mask in an A/D-disabled SPTE
     acc_track_shift: int = 54  # SHADOW_ACC_TRACK_SAVED_BITS_SHIFT (PT64_SECOND_AVAIL_BITS_SHIFT)
     mmio_access_from_low_bits: bool = False  # get_mmio_spte_access(): low 12 bits minus gen and mask bits
     l1tf_uses_cache_bits: bool = True  # the L1TF split follows x86_cache_bits (else x86_phys_bits)
@@ -71,7 +82,6 @@ class KernelSpec:
         return "make_nonleaf_spte" if "make_nonleaf_spte" in self.helpers else "link_shadow_page"
 
 
-B63 = 1 << 63
 _AD_5_4 = ("SPTE_AD_ENABLED_MASK", "SPTE_AD_DISABLED_MASK", "SPTE_AD_WRPROT_ONLY_MASK")
 _AD_5_13 = ("SPTE_TDP_AD_ENABLED_MASK", "SPTE_TDP_AD_DISABLED_MASK", "SPTE_TDP_AD_WRPROT_ONLY_MASK")
 _AD_6_6 = ("SPTE_TDP_AD_ENABLED", "SPTE_TDP_AD_DISABLED", "SPTE_TDP_AD_WRPROT_ONLY")
@@ -105,7 +115,8 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
                "The MMIO generation is 20 bits: bits 1-9 in SPTE bits 3-11 (bit 0 is presumed zero), bits 10-19 "
                "in SPTE bits 52-61; get_mmio_spte_access() is the low 12 bits outside the generation and mask.",
                _LEGACY_PRESENT),
-        special_mask=1 << 62, ad_disabled_mask=1 << 62, acc_track_shift=52, mmio_access_from_low_bits=True,
+        special_mask=SPTE_SPECIAL_MASK_4_19, ad_disabled_mask=SPTE_SPECIAL_MASK_4_19, acc_track_shift=52,
+        mmio_access_from_low_bits=True,
         l1tf_uses_cache_bits=False, svm_adjust_mmio_mask=False),
     _pre_5_12(
         "5.4", "5.4.0 as released: MMIO generation as cae7ed3c2cb0 'KVM: x86: Refactor the MMIO SPTE generation "
@@ -168,7 +179,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "zhangyinjun/linux-5.12.9 @d2af4375 (Makefile 5.12.9), arch/x86/kvm/mmu/spte.{h,c}; kernel-computed "
         "vectors of 5.12.9",
         mmu_present=False, mmio_rule="special", mmio_gen="5.10", l1tf_gated=True, mmio_off_at_52=True,
-        frozen_name="REMOVED_SPTE", frozen_value=1 << 59, nonpresent_value=0, ept_suppress_ve=False,
+        frozen_name="REMOVED_SPTE", frozen_value=REMOVED_SPTE_5_12, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=False, ad_names=_AD_5_4,
         helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte", _WP),
         notes=("REMOVED_SPTE is bit 59; is_shadow_present_pte() is spte != 0 && !is_mmio_spte() && "
@@ -178,7 +189,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "Kingdo777/linux-5.14.2-faascale-host @21101b62 (Makefile 5.14.2), zcjie1/linux-5.15.100 @5382e6c4 "
         "(5.15.100), arch/x86/kvm/mmu/spte.{h,c}; 5.12.9 lacks all of it",
         mmu_present=True, mmio_rule="mask", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
-        frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
+        frozen_name="REMOVED_SPTE", frozen_value=REMOVED_SPTE, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=False, ad_names=_AD_5_13,
         helpers=("spte_can_locklessly_be_made_writable", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte", _WP),
         notes=("Bit 11 (SPTE_MMU_PRESENT_MASK) marks shadow-present SPTEs; MMIO SPTEs are (spte & mask) == value "
@@ -189,7 +200,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "yishangzhang/linux-5.19 @4a855052 (Makefile 5.19.0), arch/x86/kvm/mmu/spte.{h,c}; 5.17.0 (dunli/linux-5.17 "
         "@a5835cac) has none of it",
         mmu_present=True, mmio_rule="mask", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
-        frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
+        frozen_name="REMOVED_SPTE", frozen_value=REMOVED_SPTE, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=True, ad_names=_AD_5_13,
         helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte", _WP)),
     KernelSpec(
@@ -199,7 +210,7 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "xmphoenix/linux-6.2.12-slow-motion @d86fed0d (6.2.12), arch/x86/kvm/mmu/spte.{h,c}; kernel-computed "
         "vectors of 6.1.119",
         mmu_present=True, mmio_rule="mask_caching", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
-        frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
+        frozen_name="REMOVED_SPTE", frozen_value=REMOVED_SPTE, nonpresent_value=0, ept_suppress_ve=False,
         ad_rework=False, me_value_split=True, ad_names=_AD_5_13,
         helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte", _WP)),
     KernelSpec(
@@ -208,7 +219,8 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "SToPire/linux-6.3.8 @1ab8cd40 (Makefile 6.3.8), Yunbaby8/linux-6.6.87-lab @12bdb170 (6.6.87), "
         "vivo50kff/linux-6.8 @bc4fae0d (6.8.0), arch/x86/kvm/mmu/spte.{h,c}; 6.2.12 still has the _MASK names",
         mmu_present=True, mmio_rule="mask_caching", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
-        frozen_name="REMOVED_SPTE", frozen_value=0x5A0, nonpresent_value=0, ept_suppress_ve=False,
+        frozen_name="REMOVED_SPTE", frozen_value=REMOVED_SPTE, nonpresent_value=0, ept_suppress_ve=False,
+
         ad_rework=False, me_value_split=True, ad_names=_AD_6_6,
         helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte", _WP)),
     KernelSpec(
@@ -216,7 +228,8 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "bit 63; EPT present and MMIO masks include VMX_EPT_SUPPRESS_VE_BIT; is_ept_ve_possible() (6.10)",
         "msgeden/cryptocap-arm64-linux-6.10 @449e0715 (Makefile 6.10.0), arch/x86/kvm/mmu/spte.{h,c}",
         mmu_present=True, mmio_rule="mask_caching", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
-        frozen_name="REMOVED_SPTE", frozen_value=B63 | 0x5A0, nonpresent_value=B63, ept_suppress_ve=True,
+        frozen_name="REMOVED_SPTE", frozen_value=REMOVED_SPTE_6_10,
+        nonpresent_value=SHADOW_NONPRESENT_VALUE, ept_suppress_ve=True,
         ad_rework=False, me_value_split=True, ad_names=_AD_6_6,
         helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_removed_spte",
                  "is_ept_ve_possible", _WP)),
@@ -225,7 +238,8 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "segzix/linux-6.11.11 @323e1467 (Makefile 6.11.11), shilei-massclouds/linux-6.12 @2974a9e7 (6.12.0), "
         "arch/x86/kvm/mmu/spte.{h,c}; kernel-computed vectors of 6.12.0",
         mmu_present=True, mmio_rule="mask_caching", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
-        frozen_name="FROZEN_SPTE", frozen_value=B63 | 0x5A0, nonpresent_value=B63, ept_suppress_ve=True,
+        frozen_name="FROZEN_SPTE", frozen_value=FROZEN_SPTE,
+        nonpresent_value=SHADOW_NONPRESENT_VALUE, ept_suppress_ve=True,
         ad_rework=False, me_value_split=True, ad_names=_AD_6_6,
         helpers=("is_mmu_writable_spte", "is_dirty_spte", "make_nonleaf_spte", "is_frozen_spte",
                  "is_ept_ve_possible", _WP)),
@@ -236,7 +250,8 @@ SPECS: dict[str, KernelSpec] = {s.key: s for s in (
         "matankalina/linux-6.19.10-fork @094d8694 (6.19.0), danayer/linux-7.1.5 @7d33d86d (7.1.5), "
         "arch/x86/kvm/mmu/spte.{h,c}; kernel-computed vectors of 6.13.2 and 6.19 (7.1.5 reproduces them)",
         mmu_present=True, mmio_rule="mask_caching", mmio_gen="5.13", l1tf_gated=True, mmio_off_at_52=True,
-        frozen_name="FROZEN_SPTE", frozen_value=B63 | 0x5A0, nonpresent_value=B63, ept_suppress_ve=True,
+        frozen_name="FROZEN_SPTE", frozen_value=FROZEN_SPTE,
+        nonpresent_value=SHADOW_NONPRESENT_VALUE, ept_suppress_ve=True,
         ad_rework=True, me_value_split=True, ad_names=_AD_6_6,
         helpers=("is_mmu_writable_spte", "make_nonleaf_spte", "is_frozen_spte", "is_ept_ve_possible", _WP),
         notes=("Not-present SPTEs hold SHADOW_NONPRESENT_VALUE (bit 63); FROZEN_SPTE = 0x80000000000005a0.",
