@@ -53,8 +53,13 @@ def imports(tree: ast.Module) -> list[tuple[str, list[str], bool]]:
     """(module, names, lazy) for every import of an spte module; lazy = inside a function."""
     lazy_nodes = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))
                   for n in ast.walk(f)}
+    # Imports for type checkers only never run: they make no cycle.
+    typing_only = {id(n) for f in ast.walk(tree) if isinstance(f, ast.If) and isinstance(f.test, ast.Name)
+                   and f.test.id == "TYPE_CHECKING" for n in ast.walk(f)}
     out = []
     for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("spte"):
             names = [a.name for a in node.names]
             submodules = [f"{node.module}.{n}" for n in names if f"{node.module}.{n}" in MODULE_FILES]

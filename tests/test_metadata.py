@@ -9,12 +9,12 @@ from hypothesis import strategies as st
 from spte import Platform, decode
 from spte.bits import genmask
 from spte.entry import CLASSES
+from spte.kvm import legacy_is_shadow_present_pte
 from spte.metadata import (
     TagCollision,
     TagSpec,
     allocate,
     free_bits,
-    legacy_is_shadow_present_pte,
 )
 from tests.strategies import u64
 

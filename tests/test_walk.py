@@ -498,9 +498,10 @@ def test_check_with_owner_mmio_and_implausible(tmp_path: Path) -> None:
     prof = spte.kvm.profile("6.1", "npt", maxphyaddr=40)
     img = Image("npt", AMD40)
     root, pdpt, pd, pt = img.table(), img.table(), img.table(), img.table()
-    img.put(root, 0, img.entry(4, pdpt))
-    img.put(pdpt, 0, img.entry(3, pd))
-    img.put(pd, 0, img.entry(2, pt))
+    # The tables as KVM links them (make_nonleaf_spte: MMU-present, accessed, P|W|U).
+    img.put(root, 0, prof.make_nonleaf_spte(pdpt, False))
+    img.put(pdpt, 0, prof.make_nonleaf_spte(pd, False))
+    img.put(pd, 0, prof.make_nonleaf_spte(pt, False))
     mmio = prof.make_mmio_spte(0xC0, 3, 0xC)
     img.put(pt, 0xC0, mmio)
     img.put(pt, 0xC1, prof.make_mmio_spte(0xC1, 3, 0xC) | 1 << 11)

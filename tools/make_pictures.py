@@ -9,7 +9,11 @@ from pathlib import Path
 
 from spte.cli import main as spte_main
 from spte.entry import CLASSES
-from spte.kvm import FLAVOURS, VERSIONS
+from spte.kvm import FLAVOURS
+
+# One release on each side of the big changes: the 5.8 MMIO encoding, MMU_PRESENT (5.13),
+# the 6.x masks, and SHADOW_NONPRESENT_VALUE with software A/D (6.13+).
+PICTURE_VERSIONS = ("5.8", "5.13", "6.1", "6.6", "6.19")
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "pictures"
 
@@ -22,7 +26,7 @@ def pictures() -> list[tuple[str, list[str]]]:
             out.append((f"{fmt}-l{level}.svg", ["-f", fmt, "-l", str(level)]))
             if large is not None:
                 out.append((f"{fmt}-l{level}-large.svg", ["-f", fmt, "-l", str(level), "--large"]))
-    for version in VERSIONS:
+    for version in PICTURE_VERSIONS:
         for flavour in FLAVOURS:
             for state in ("present_leaf", "not_present", "fault"):
                 out.append((f"kvm-{version}-{flavour}-{state.replace('_', '-')}.svg",

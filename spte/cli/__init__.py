@@ -12,7 +12,7 @@ import sys
 from typing import NoReturn
 
 from spte import __version__
-from spte.cli import alloc, decode, encode, layout, trace, walk
+from spte.cli import alloc, decode, encode, identify, layout, trace, walk
 from spte.cli.common import InputError, UsageError
 
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "profiles and software-bit tags.")
     parser.add_argument("--version", action="version", version=f"spte {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in (decode, trace, layout, alloc, encode, walk):
+    for module in (decode, trace, identify, layout, alloc, encode, walk):
         module.register(sub)
     return parser
 

@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from spte.cli.common import Reporter, UsageError, add_level_option, quote
 from spte.kvm import FLAVOURS, identify_all
 from spte.kvm.candidates import Candidate, newest_first
-from spte.trace import parse_line
+from spte.logs import Context, read_text
+
+CONTEXT = Context()
 
 MAX_BYTES = 1 << 30  # refuse to read more than this from one input
 
@@ -49,14 +51,11 @@ def read_inputs(lines: Iterable[str], source: str, level: int, report: Reporter,
     """Collect (value, level) pairs and event names from trace lines or bare values."""
     for lineno, line in enumerate(lines, 1):
         where = f"{source}:{lineno}"
-        ev = parse_line(line)
-        if ev is not None:
-            events.add(ev.event)
-            if ev.event in ("kvm_mmu_spte_requested", "mark_mmio_spte"):
-                continue  # a pfn or an access mask, not an SPTE
-            for v in (ev.spte, ev.old):
-                if v is not None and ev.level is not None and 1 <= ev.level <= 5 and v >> 64 == 0:
-                    values.append((v, ev.level))
+        records = read_text(line, CONTEXT)
+        if records:
+            events.update(r.event for r in records)
+            # KVM's own SPTEs only: a guest walk prints the guest's entries, a register is no entry.
+            values += [(r.value, r.level) for r in records if r.owner == "kvm" and r.entry and r.level is not None]
             continue
         text = line.split("#", 1)[0].strip()
         if not text or ":" in text:  # comments, and trace lines of other events

@@ -8,12 +8,11 @@ from spte.metadata.allocator import (
     TagLayout,
     TagSpec,
     allocate,
-    legacy_is_shadow_present_pte,
 )
 from spte.metadata.owner import Owner, Reading, SoftwareField
 from spte.metadata.states import STATES, free_bits, hardware_owned, owner_of_bit
 
 __all__ = [
     "STATES", "BitOwner", "Owner", "Reading", "SoftwareField", "Tag", "TagCollision", "TagLayout", "TagSpec",
-    "allocate", "free_bits", "hardware_owned", "legacy_is_shadow_present_pte", "owner_of_bit",
+    "allocate", "free_bits", "hardware_owned", "owner_of_bit",
 ]

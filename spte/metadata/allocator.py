@@ -120,15 +120,6 @@ class Proof:
     facts: tuple[str, ...]
 
 
-def legacy_is_shadow_present_pte(spte: int, is_mmio_spte: Any) -> bool:
-    """KVM's definition until 5.12: ``spte != 0 && !is_mmio_spte(spte)``.
-
-    Any non-zero, non-MMIO value counts as present -- so a not-present SPTE carrying a
-    software tag is misread as present (the problem raised on LKML in June 2020).
-    """
-    return spte != 0 and not is_mmio_spte(spte)
-
-
 @dataclass(frozen=True)
 class TagLayout:
     """An immutable, proven tag layout for one format."""
