@@ -14,6 +14,7 @@ import pytest
 from spte.kvm import profile
 from spte.logs import BY_NAME, PAST_LEAF, PAST_NOT_PRESENT, PRINTOUTS, Context, LogReader, Record, Renderer, read_text
 from spte.logs.grammar import Shape
+from spte.owners import resolve as resolve_owner
 from spte.platform import Platform
 from tests.conftest import DATA, golden, golden_text
 
@@ -257,3 +258,21 @@ def test_tracepoint_lines_of_several_releases(line: str, values: tuple[int, ...]
     assert d["level"] == level and d["decoded_level"] == (level or 1) and d["format"] == "ept"
     if level is None:
         assert "level not printed: decoded at level 1" in d["notes"]
+
+
+def test_xen_ept_walk_reads_with_the_xen_owner() -> None:
+    """xen-devel 2022-11-18 (Xen 4.17-rc): the leaf epte 9c000003000003f3 holds ept_entry_t's access 7
+    (bits 61:58: p2m_access_rwx) and sa_p2mt 0 (p2m_ram_rw) -- Xen 4.16-4.19 vmx.h / p2m.h."""
+    ctx = Context(xen=resolve_owner("xen:4.19:ept"))
+    leaf = next(r for r in records("xen_walks.txt", ctx) if r.value == 0x9C000003000003F3)
+    doc = Renderer(ctx).record_dict(leaf)
+    assert (doc["owner"], doc["format"], doc["level"], doc["class"]) == ("xen", "ept", 3, "EptPdpte1G")
+    assert doc["software"]["access"] == 7 and doc["software"].get("sa_p2mt", 0) == 0
+
+
+def test_bad_page_map_names_linux_software_bits() -> None:
+    """print_bad_pte() prints the PTE; bit 9 is _PAGE_SPECIAL (arch/x86/include/asm/pgtable_types.h, every
+    release): the reader names it with the Linux owner."""
+    ctx = Context(linux=resolve_owner("linux:6.12"))
+    rec = read_text("BUG: Bad page map in process a  pte:800000018f8a9227 pmd:1234067\n", ctx)[0]
+    assert Renderer(ctx).record_dict(rec)["software"] == {"_PAGE_SPECIAL": 1}

@@ -119,9 +119,9 @@ def test_trace_transitions_and_errors(tmp_path: Path) -> None:
 
 def test_unrecognised_lines_make_no_json_and_pass_through() -> None:
     text = "hello\nPGD 0 P4D 0 \nkvm_mmu_spte_requested: gfn 2 pfn 3 level 1\n"
-    assert run("log", stdin=text).stdout == text.replace("P4D 0 \n", "P4D 0   ## PGD(L4) L4 not present, bits 0x0 | "
-                                                         "P4D(L4) L4 not present, bits 0x0; folded (4-level paging): "
-                                                         "the same entry as the PGD\n")
+    note = ("P4D 0   ## PGD(L4) [pte_none] L4 not present, bits 0x0 | P4D(L4) [pte_none] L4 not present, "
+            "bits 0x0; folded (4-level paging): the same entry as the PGD\n")
+    assert run("log", stdin=text).stdout == text.replace("P4D 0 \n", note)
     rows = [json.loads(x) for x in run("log", "--json", stdin=text).stdout.splitlines()]
     assert [(x["line"], x["label"], x["level"], x["owner"]) for x in rows] == [(2, "PGD", 4, "linux"),
                                                                               (2, "P4D", 4, "linux")]

@@ -12,12 +12,17 @@ import sys
 from collections.abc import Iterator
 from typing import IO
 
-from spte.cli.common import Reporter, UsageError, add_platform_options, resolve
+from spte.cli.common import Reporter, UsageError, add_platform_options, quote, resolve
 from spte.entry import FORMATS
 from spte.logs import Context, LogReader, Renderer
+from spte.metadata.owner import Owner
+from spte.owners import resolve as resolve_owner
 from spte.platform import Platform
 
 CHUNK = 1 << 18  # bytes of log per scan (whole lines)
+# Linux printouts rarely say their release: the newest carried one names the software bits
+# unless --owner says otherwise (the output names the owner it used).
+DEFAULT_LINUX = "linux:6.19"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,6 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="format of the guest entries of KVM guest walks (kvm_mmu_paging_element)")
     p.add_argument("--linux-format", default="x86-64", choices=FORMATS,
                    help="format of the entries of Linux oops walks and bad page maps (64-bit kernels)")
+    p.add_argument("--owner", action="append", default=[], metavar="SPEC",
+                   help="the owner of the Linux or Xen entries in the log, e.g. linux:6.12, xen:4.19:ept, "
+                        f"xen:4.19:pv (default: {DEFAULT_LINUX} for Linux printouts)")
     p.add_argument("--json", action="store_true", help="JSON Lines: one object per recognised value")
     p.add_argument("--summary", action="store_true",
                    help="only counts by event, level and kind (one JSON object with --json)")
@@ -59,6 +67,22 @@ def _batches(stream: IO[bytes], chunk: int) -> Iterator[list[bytes]]:
         yield lines
 
 
+def log_owners(args: argparse.Namespace) -> tuple[Owner | None, Owner | None]:
+    """The ``--owner`` specs of Linux's entries and of Xen's."""
+    owners: dict[str, Owner] = {}
+    for spec in [f"{DEFAULT_LINUX}:{args.linux_format}", *args.owner]:
+        try:
+            owner = resolve_owner(spec)
+        except ValueError as e:
+            raise UsageError(f"--owner {quote(spec)}: {e}") from None
+        kind = owner.name.partition("-")[0]
+        if kind not in ("linux", "xen"):
+            raise UsageError(f"--owner {quote(spec)}: the log reader takes Linux and Xen owners here; "
+                             "KVM's SPTEs follow --kvm")
+        owners[kind] = owner
+    return owners.get("linux"), owners.get("xen")
+
+
 def run(args: argparse.Namespace) -> int:
     fmt, platform, prof = resolve(args)
     if prof is None:
@@ -67,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
     other = Platform() if args.maxphyaddr is None else Platform(maxphyaddr=args.maxphyaddr)
     ctx = Context(host_format=fmt, platform=platform, kvm=prof, guest_format=args.guest_format,
                   linux_format=args.linux_format, other_platform=other)
+    ctx.linux, ctx.xen = log_owners(args)
     render = Renderer(ctx, count=args.summary)
     report = Reporter(args.strict)
     out = sys.stdout.buffer

@@ -2,16 +2,17 @@
 
 Every call into the entry model and into owners goes through the few functions here
 (:meth:`Context.entry`, :func:`read_owner`, :func:`owned_ignored_mask`), so that a change
-of the core API is one change in this module.
+of the core API is one change in this module.  Owners are anything that speaks the owner
+protocol (:class:`~spte.metadata.owner.Owner`): a KVM profile, ``spte.owners.resolve("linux:6.12")``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from spte.bits import Role
-from spte.entry import CLASSES, Entry, canonical_format, decode, entry_class
+from spte.bits import union
+from spte.entry import CLASSES, Entry, canonical_format, decode, entry_class_for
+from spte.metadata.owner import Owner
 from spte.platform import Platform
 
 
@@ -28,35 +29,18 @@ class OwnerView:
     mmio: bool = False
 
 
-def read_owner(owner: Any, value: int, level: int) -> OwnerView:
-    """The owner protocol's ``read`` (spte.metadata.owner) where offered, else KVM's ``describe``."""
-    if hasattr(owner, "read"):
-        r = owner.read(value, level)
-        return OwnerView(r.kind, r.summary, dict(r.software), tuple(r.notes), r.plausible, tuple(r.reasons),
-                         r.kind == "mmio")
-    d = owner.describe(value, level)
-    return OwnerView(d.kind, d.summary, {k: v for k, v in d.software.items() if v}, tuple(d.notes),
-                     mmio=d.kind == "mmio")
+def read_owner(owner: Owner, value: int, level: int) -> OwnerView:
+    """The owner protocol's ``read`` (:mod:`spte.metadata.owner`)."""
+    r = owner.read(value, level)
+    return OwnerView(r.kind, r.summary, dict(r.software), tuple(r.notes), r.plausible, tuple(r.reasons),
+                     r.kind == "mmio")
 
 
-def owned_ignored_mask(owner: Any, entry_cls: type[Entry], platform: Platform) -> int:
-    """Hardware-ignored bits the owner uses: shown under the owner's names instead."""
-    layout = entry_cls.layout(platform)
-    owned = 0
-    if hasattr(owner, "owned_bits"):
-        for state in ("present_leaf", "present_nonleaf", "not_present"):
-            try:
-                owned |= owner.owned_bits(state)
-            except (KeyError, ValueError):
-                continue
-    elif hasattr(owner, "layout") and hasattr(owner.layout, "owned_mask"):
-        owned = owner.layout.owned_mask
-    return owned & layout.role_mask(Role.IGNORED)
-
-
-def apply_owner_hook(owner_name: str, entry: Entry) -> Any:
-    """Where a Linux or Xen owner object would read the entry (spte.owners, not there yet): None."""
-    return None
+def owned_ignored_mask(owner: Owner, entry_cls: type[Entry], platform: Platform) -> int:
+    """Hardware-ignored bits the owner names: shown under the owner's names instead."""
+    named = union(f.mask for state in ("present_leaf", "present_nonleaf", "not_present")
+                  for f in owner.fields(state))
+    return named & entry_cls.layout(platform).ignored_mask
 
 
 @dataclass
@@ -70,7 +54,11 @@ class Context:
 
     host_format: str = "ept"
     platform: Platform = field(default_factory=Platform)
-    kvm: Any = None
+    kvm: Owner | None = None
+    # The owners of Linux's own entries (oops walks, bad page maps) and of Xen's (EPT walks,
+    # PV page-table walks): spte.owners objects, or None for the hardware view only.
+    linux: Owner | None = None
+    xen: Owner | None = None
     guest_format: str = "x86-64"
     linux_format: str = "x86-64"
     other_platform: Platform = field(default_factory=Platform)
@@ -92,11 +80,10 @@ class Context:
     def platform_for(self, owner: str) -> Platform:
         return self.platform if owner == "kvm" else self.other_platform
 
-    def owner_object(self, owner: str, format: str) -> Any:
-        """The owner that reads ``format`` entries of ``owner`` (KVM's profile for its own format only)."""
-        if owner == "kvm" and self.kvm is not None and getattr(self.kvm, "format", None) == format:
-            return self.kvm
-        return None
+    def owner_object(self, owner: str, format: str) -> Owner | None:
+        """The owner that reads ``format`` entries printed by ``owner`` (each reads its own format only)."""
+        obj = {"kvm": self.kvm, "linux": self.linux, "xen": self.xen}.get(owner)
+        return obj if obj is not None and obj.format == format else None
 
     def has_level(self, format: str, level: int) -> bool:
         return format in CLASSES and level in CLASSES[format]
@@ -114,11 +101,10 @@ class Context:
 
     def address_mask(self, format: str, level: int, value: int, owner: str) -> int:
         """The address bits of ``value``'s class: what varies between otherwise equal entries."""
-        levels = CLASSES[format][level]
-        large = levels[1] is not None and bool(value >> 7 & 1)
-        key = (format, level, large, owner == "kvm")
+        platform = self.platform_for(owner)
+        cls = entry_class_for(value, format, level, platform)
+        key = (format, level, cls.LEAF, owner == "kvm")
         m = self._masks.get(key)
         if m is None:
-            m = entry_class(format, level, large).layout(self.platform_for(owner)).address_mask
-            self._masks[key] = m
+            m = self._masks[key] = cls.layout(platform).address_mask
         return m
