@@ -165,3 +165,16 @@ def test_compat_module() -> None:
 
     ev = parse_line("kvm_tdp_mmu_spte_changed: as id 0 gfn 100 level 2 old_spte 0 new_spte 8005827")
     assert ev is not None and (ev.event, ev.old, ev.spte, ev.level) == ("kvm_tdp_mmu_spte_changed", 0, 0x8005827, 2)
+
+
+@pytest.mark.parametrize("via", ["file", "stdin"])
+def test_kvm_auto_picks_the_kernel_from_the_values(trace_file: Path, via: str) -> None:
+    """The real 6.18 shadow-paging host (tests/data/README.md): host-writable in bit 9 and the MMU-present
+    bit 11 place it at 5.13 or later, shadow or NPT; the newest shadow release decodes it."""
+    args = ("trace", "--kvm", "auto", "-M", "48", *([str(trace_file)] if via == "file" else []))
+    r = run(*args, stdin=trace_file.read_bytes() if via == "stdin" else b"")
+    assert r.returncode == 0
+    assert r.stderr.startswith("spte: --kvm auto: 7.1:shadow (Linux 5.13 to 7.1 shadow")
+    annotated = [x for x in r.stdout.splitlines() if "kvm_mmu_set_spte:" in x]
+    assert annotated and all(PRESENT_LEAF.search(x) for x in annotated)
+    assert len(r.stdout.splitlines()) == len(trace_file.read_text().splitlines())  # stdin read twice, whole

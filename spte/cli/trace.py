@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from typing import IO
 
 from spte.cli.common import Reporter, UsageError, add_platform_options, quote, resolve
 from spte.entry import FORMATS
+from spte.kvm import identify
 from spte.logs import Context, LogReader, Renderer
 from spte.metadata.owner import Owner
 from spte.owners import resolve as resolve_owner
@@ -50,8 +53,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _open(name: str, report: Reporter) -> IO[bytes] | None:
-    if name == "-":
-        return sys.stdin.buffer
     try:
         return open(name, "rb")
     except OSError as e:
@@ -83,7 +84,50 @@ def log_owners(args: argparse.Namespace) -> tuple[Owner | None, Owner | None]:
     return owners.get("linux"), owners.get("xen")
 
 
+def auto_kvm(args: argparse.Namespace, stdin: IO[bytes] | None) -> str:
+    """``--kvm auto``: the newest release of the first kernel that could have made every KVM SPTE
+    in the input (a first pass over it), said on stderr with the candidates' count."""
+    reader = LogReader(Context(host_format=args.format or "ept"))
+    values: list[tuple[int, int]] = []
+    events: set[str] = set()
+    for name in args.files or ["-"]:
+        stream = stdin if name == "-" else _open(name, Reporter())
+        if stream is None:
+            continue
+        try:
+            first = 1
+            for lines in _batches(stream, CHUNK):
+                for result in reader.scan(b"".join(lines), first):
+                    events.add(result.event)
+                    values += [(r.value, r.level) for r in result.records
+                               if r.owner == "kvm" and r.entry and r.level is not None]
+                first += len(lines)
+        finally:
+            if stream is not stdin:
+                stream.close()
+    host = {"maxphyaddr": args.maxphyaddr} if args.maxphyaddr is not None else {}
+    candidates = identify(values, events, **host) if values else []
+    if not candidates:
+        sys.stderr.write(f"spte: --kvm auto: no release from 5.4 to 7.1 builds every one of the {len(values)} "
+                         "SPTEs in the input; decoding as latest\n")
+        return "latest"
+    first_candidate = candidates[0]
+    sys.stderr.write(f"spte: --kvm auto: {first_candidate.kvm} (Linux {first_candidate.releases[0]} to "
+                     f"{first_candidate.releases[1]} {first_candidate.flavour}, the first of {len(candidates)} "
+                     "candidates; spte identify lists them with evidence)\n")
+    return first_candidate.kvm
+
+
 def run(args: argparse.Namespace) -> int:
+    stdin: IO[bytes] = sys.stdin.buffer
+    if args.kvm == "auto":
+        if not args.files or "-" in args.files:  # stdin is read twice: keep a copy
+            spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
+            shutil.copyfileobj(sys.stdin.buffer, spool)
+            spool.seek(0)
+            stdin = spool
+        args.kvm = auto_kvm(args, stdin)
+        stdin.seek(0)
     fmt, platform, prof = resolve(args)
     if prof is None:
         raise UsageError("spte trace needs --kvm VERSION[:FLAVOUR]")
@@ -96,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     report = Reporter(args.strict)
     out = sys.stdout.buffer
     for name in args.files or ["-"]:
-        stream = _open(name, report)
+        stream = stdin if name == "-" else _open(name, report)
         if stream is None:
             continue
         source = "<stdin>" if name == "-" else name
@@ -107,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             report.error(source, f"cannot read ({e.strerror or e})")
         finally:
-            if stream is not sys.stdin.buffer:
+            if stream is not stdin:
                 stream.close()
     if args.summary:
         counts = render.summary()
