@@ -127,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
             spool.seek(0)
             stdin = spool
         args.kvm = auto_kvm(args, stdin)
-        stdin.seek(0)
+        if stdin is not sys.stdin.buffer:
+            stdin.seek(0)
     fmt, platform, prof = resolve(args)
     if prof is None:
         raise UsageError("spte trace needs --kvm VERSION[:FLAVOUR]")
