@@ -15,10 +15,10 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from spte.entry import CLASSES, Entry, Problem, canonical_format, levels_in_use
+from spte.entry import CLASSES, Entry, Problem, canonical_format, entry_class_for, levels_in_use
 from spte.images.base import PhysicalMemory
+from spte.metadata.owner import Owner
 from spte.platform import Platform
 
 PAGE = 4096
@@ -42,19 +42,14 @@ class OwnerView:
     reasons: tuple[str, ...] = ()
 
 
-def owner_view(owner: Any, value: int, level: int) -> OwnerView:
-    """An owner's reading of ``value`` at ``level``: ``read()`` (the owner protocol) or a KVM ``describe()``."""
-    if hasattr(owner, "read"):
-        r = owner.read(value, level)
-        return OwnerView(r.owner, r.kind, r.summary, dict(r.software), r.plausible, tuple(r.reasons))
-    d = owner.describe(value, level)
-    implausible = tuple(n for n in d.notes if "no KVM SPTE" in n)
-    return OwnerView(getattr(owner, "name", "owner"), d.kind, d.summary,
-                     {k: v for k, v in d.software.items() if v}, False if implausible else None, implausible)
+def owner_view(owner: Owner, value: int, level: int) -> OwnerView:
+    """An owner's reading of ``value`` at ``level`` (the owner protocol's ``read``)."""
+    r = owner.read(value, level)
+    return OwnerView(r.owner, r.kind, r.summary, dict(r.software), r.plausible, tuple(r.reasons))
 
 
 def is_mmio_kind(kind: str) -> bool:
-    return kind.replace("-", "_") == "mmio"
+    return kind == "mmio"
 
 
 # -- geometry -------------------------------------------------------------------------------
@@ -194,7 +189,7 @@ class Walker:
     """Walks trees of one format over one memory; see :func:`walk`."""
 
     def __init__(self, memory: PhysicalMemory, format: str, *, levels: int | None = None,
-                 platform: Platform | None = None, owner: Any = None, include_empty: bool = False,
+                 platform: Platform | None = None, owner: Owner | None = None, include_empty: bool = False,
                  revisit: bool = True, progress: Callable[[WalkStats], None] | None = None) -> None:
         self.memory = memory
         self.format = canonical_format(format)
@@ -262,6 +257,7 @@ class Walker:
         table_cls, large_cls = CLASSES[self.format][level]
         shift = table_cls.SPAN_SHIFT
         platform, owner, empty = self.platform, self.owner, self._empty
+        ps = table_cls.layout(platform).page_size_mask if large_cls is not None else 0  # PS selects the large form
         ancestors = ancestors | {table}
         host_of = getattr(self.memory, "to_host", None)
         x86_64 = self.format == "x86-64"
@@ -270,9 +266,7 @@ class Walker:
         for index, value in enumerate(values):
             if value in empty and not self.include_empty:
                 continue
-            cls = table_cls
-            if large_cls is not None and value >> 7 & 1 and not (self.format == "x86-32" and not platform.pse):
-                cls = large_cls
+            cls = large_cls if value & ps and large_cls is not None else table_cls
             m = self._masks.get(cls) or self._mask(cls)
             present = bool(value & m.present)
             problems = m.problems_of(cls, value, platform) if present else ()
@@ -315,7 +309,7 @@ class Walker:
 
 
 def walk(memory: PhysicalMemory, root: int, format: str, *, levels: int | None = None,
-         platform: Platform | None = None, owner: Any = None, include_empty: bool = False) -> Iterator[Visit]:
+         platform: Platform | None = None, owner: Owner | None = None, include_empty: bool = False) -> Iterator[Visit]:
     """Every entry reachable from ``root`` in ``memory`` (see :class:`Visit`), in input-address order."""
     return Walker(memory, format, levels=levels, platform=platform, owner=owner,
                   include_empty=include_empty).walk(root)
@@ -332,7 +326,7 @@ class Translation:
 
 
 def translate(memory: PhysicalMemory, root: int, format: str, address: int, *, levels: int | None = None,
-              platform: Platform | None = None, owner: Any = None) -> Translation:
+              platform: Platform | None = None, owner: Owner | None = None) -> Translation:
     """The walk of one address, every entry on the way decoded (as crash's ``vtop``)."""
     w = Walker(memory, format, levels=levels, platform=platform, owner=owner, include_empty=True)
     table, lv, w.platform = root_table(w.format, root, w.platform)
@@ -345,7 +339,7 @@ def translate(memory: PhysicalMemory, root: int, format: str, address: int, *, l
     base = 0
     while True:
         count, width = table_geometry(w.format, level)
-        table_cls, large_cls = CLASSES[w.format][level]
+        table_cls = CLASSES[w.format][level][0]
         shift = table_cls.SPAN_SHIFT
         index = (address >> shift) % count
         at = table + index * width
@@ -354,8 +348,7 @@ def translate(memory: PhysicalMemory, root: int, format: str, address: int, *, l
             return Translation(address, tuple(steps), None,
                                f"level-{level} table entry at {at:#x} is outside the image")
         value = int.from_bytes(data, "little")
-        cls = large_cls if large_cls is not None and value >> 7 & 1 and not (
-            w.format == "x86-32" and not w.platform.pse) else table_cls
+        cls = entry_class_for(value, w.format, level, w.platform)
         e = cls(value, w.platform)
         eff = w._mask(cls).effective(value, eff)
         base |= index << shift
