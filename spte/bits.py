@@ -98,6 +98,18 @@ def format_ranges(mask: int) -> str:
     return ",".join(str(hi) if hi == lo else f"{hi}:{lo}" for hi, lo in reversed(bit_ranges(mask)))
 
 
+def size_text(n: int) -> str:
+    """A size in the largest binary unit that divides it evenly enough to read.
+
+    >>> size_text(4096), size_text(1 << 30), size_text(3 << 20), size_text(100)
+    ('4 KiB', '1 GiB', '3 MiB', '100 B')
+    """
+    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n >> shift} {unit}"
+    return f"{n} B"
+
+
 @dataclass(frozen=True)
 class PhysBound:
     """A bit number relative to MAXPHYADDR: ``min(M, cap) + offset``."""

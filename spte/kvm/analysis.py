@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spte.bits import format_ranges, genmask
-from spte.entry import Entry, decode
+from spte.bits import format_ranges, genmask, size_text
+from spte.entry import CLASSES, Entry, decode
 from spte.kvm import masks as K
 from spte.metadata.owner import Reading
 
@@ -23,7 +23,6 @@ KINDS = ("not_present", "present_leaf", "present_nonleaf", "access_tracked", "mm
 # The entry state whose fields apply to each kind (an access-tracked EPT leaf has RWX = 0).
 STATE_OF_KIND = {"not_present": "not_present", "present_leaf": "present_leaf", "present_nonleaf": "present_nonleaf",
                  "access_tracked": "not_present", "mmio": "fault", "frozen": "not_present"}
-PAGE_SIZES = {1: "4 KiB", 2: "2 MiB", 3: "1 GiB"}
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,9 @@ class Analysis:
                                           "not present to hardware until the next access")
                 w = "w" if self.is_writable_pte(spte) else "-"
                 x = "x" if self.is_executable_pte(spte) else "-"
-                size = PAGE_SIZES.get(level, f"level-{level} (impossible)")
+                table_cls, large_cls = CLASSES[self.format][level]
+                leaf_cls = table_cls if table_cls.LEAF else large_cls
+                size = size_text(1 << leaf_cls.SPAN_SHIFT) if leaf_cls else f"level-{level} (impossible)"
                 return Classification("present_leaf", f"leaf {size} page, pfn {pfn:#x} ({w}{x}), "
                                       f"accessed={int(self.is_accessed_spte(spte))}")
             return Classification("present_nonleaf", f"points to a level-{level - 1} table at {pfn << 12:#x}")

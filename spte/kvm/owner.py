@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spte.bits import bit_list, genmask, union
-from spte.entry import levels_in_use
+from spte.bits import bit_list, union
+from spte.entry import entry_class, levels_in_use
 from spte.kvm import masks as K
 from spte.metadata import TagLayout, TagSpec, allocate, hardware_owned
 from spte.metadata.owner import SoftwareField
@@ -123,7 +123,9 @@ class OwnerSide:
             return {"any non-zero non-MMIO SPTE is shadow-present in this kernel": U64}
         rules = {
             "SPTE_MMU_PRESENT_MASK: the tag would make the SPTE shadow-present": K.SPTE_MMU_PRESENT_MASK,
-            "PFN bits: a non-present SPTE must not point at memory (L1TF)": genmask(51, 12),
+            # Bits 51:12, the frame of the widest CPU (MAXPHYADDR 52).
+            "PFN bits: a non-present SPTE must not point at memory (L1TF)":
+                entry_class(self.format, 1).table_field("frame").mask,
         }
         if self.SHADOW_NONPRESENT_VALUE:
             rules["SHADOW_NONPRESENT_VALUE bits stay set"] = self.SHADOW_NONPRESENT_VALUE

@@ -65,6 +65,7 @@ class Context:
     formats: dict[str, str] = field(default_factory=dict, repr=False)
     _entries: dict[tuple[str, int, int], Entry] = field(default_factory=dict, repr=False)
     _masks: dict[tuple[str, int, bool, bool], int] = field(default_factory=dict, repr=False)
+    _ps: dict[tuple[str, int, bool], int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.host_format = canonical_format(self.host_format)
@@ -98,6 +99,15 @@ class Context:
             e = decode(value, format, level, self.platform_for(owner))
             self._entries[key] = e
         return e
+
+    def page_size_mask(self, format: str, level: int, owner: str) -> int:
+        """The PS bit that selects the large form at ``level`` (0 where there is none)."""
+        key = (format, level, owner == "kvm")
+        m = self._ps.get(key)
+        if m is None:
+            table_cls, large_cls = CLASSES[format][level]
+            m = self._ps[key] = table_cls.layout(self.platform_for(owner)).page_size_mask if large_cls else 0
+        return m
 
     def address_mask(self, format: str, level: int, value: int, owner: str) -> int:
         """The address bits of ``value``'s class: what varies between otherwise equal entries."""

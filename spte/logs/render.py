@@ -19,7 +19,6 @@ from spte.logs.records import LineResult, Record
 from spte.logs.registers import FORMAT_NAMES, decode_register
 
 REGISTER_KINDS = {name: kind for kind, name in FORMAT_NAMES.items()}
-LEVEL_NAMES = {1: "4 KiB", 2: "2 MiB", 3: "1 GiB", 4: "512 GiB", 5: "256 TiB"}
 
 
 class Renderer:
@@ -94,7 +93,7 @@ class Renderer:
 
     def _entry_text(self, rec: Record) -> str:
         v, fmt, level = rec.value, rec.format, rec.decode_level or 1
-        akey = (fmt, level, rec.owner, v >> 7 & 1)
+        akey = (fmt, level, rec.owner, v & self.ctx.page_size_mask(fmt, level, rec.owner))
         am = self._am.get(akey)
         if am is None:
             am = self._am[akey] = self.ctx.address_mask(fmt, level, v, rec.owner)
@@ -129,7 +128,7 @@ class Renderer:
             return kind, f"{head}L{level} not present, bits {v:#x}{sw}", not v & am
         owned = 0
         if owner is not None:
-            okey = (rec.format, level, rec.owner, v >> 7 & 1)
+            okey = (rec.format, level, rec.owner, type(e).LEAF)
             owned = self._owned.get(okey, -1)
             if owned == -1:
                 owned = self._owned[okey] = owned_ignored_mask(owner, type(e), ctx.platform_for(rec.owner))

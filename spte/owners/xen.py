@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spte.bits import genmask, union
-from spte.entry import EptPte, Pte, entry_class
+from spte.entry import EptPte, Pte, decode
 from spte.metadata.owner import Reading, SoftwareField
 from spte.metadata.states import STATES
 from spte.platform import Platform
@@ -159,16 +159,17 @@ class XenEptOwner:
     def read(self, value: int, level: int) -> Reading:
         if not 0 <= value < 1 << 64:
             raise ValueError(f"{value:#x} does not fit in a 64-bit EPT entry")
-        entry_class("ept", level)  # raises the error naming the levels
+        e = decode(value, "ept", level, self.platform)  # raises the error naming the levels
         sw = {f.name: f.get(value) for f in self._fields if f.get(value)}
-        t = (value & self._mask["sa_p2mt"]) >> 52
-        a = (value & self._mask["access"]) >> (self._mask["access"] & -self._mask["access"]).bit_length() - 1
-        mfn = (value & genmask(51, 12)) >> 12
-        emt = (value >> 3) & 7
-        leaf = level == 1 or bool(value >> 7 & 1)
+        t = SoftwareField("sa_p2mt", self._mask["sa_p2mt"], ()).get(value)
+        a = SoftwareField("access", self._mask["access"], ()).get(value)
+        mfn, leaf = e.pfn, e.is_leaf
+        # ept_entry_t's emt sits at bits 5:3 of every entry: Xen sets it to MTRR_NUM_TYPES in
+        # non-leaf entries too, where those bits are reserved, to force a misconfiguration.
+        emt = EptPte.table_field("memory_type").get(value)
         notes: list[str] = []
         reasons: list[str] = []
-        if value & 7 == 0:
+        if not e.present:
             kind, state = ("not_present" if value else "empty"), "not_present"
         elif emt == MTRR_NUM_TYPES:
             kind, state = "recalc", "fault"
@@ -235,13 +236,12 @@ class XenPvOwner:
     def read(self, value: int, level: int) -> Reading:
         if not 0 <= value < 1 << 64:
             raise ValueError(f"{value:#x} does not fit in a 64-bit entry")
-        entry_class("x86-64", level)
-        present = bool(value & 1)
-        leaf = level == 1 or bool(value >> 7 & 1)
+        e = decode(value, "x86-64", level, self.platform)
+        present, leaf = e.present, e.is_leaf
         state = ("present_leaf" if leaf else "present_nonleaf") if present else "not_present"
         sw = {f.name: f.get(value) for f in self.fields(state) if f.get(value)}
-        who = "guest kernel" if sw.get("_PAGE_GUEST_KERNEL") else "guest user" if value & 4 else "guest"
-        summary = f"{who} mapping mfn {(value & genmask(51, 12)) >> 12:#x}" if present else "not present"
+        who = "guest kernel" if sw.get("_PAGE_GUEST_KERNEL") else "guest user" if e.user else "guest"
+        summary = f"{who} mapping mfn {e.pfn:#x}" if present else "not present"
         return Reading(self.name, state, state, summary, sw, (), None)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spte.bits import FieldInfo, Layout, Role, format_ranges
+from spte.bits import FieldInfo, Layout, Role, format_ranges, size_text
 from spte.entry import Entry
 from spte.metadata.states import bit_kinds
 
@@ -25,7 +25,7 @@ def entry_view(entry: Entry, colour: bool = False, software: dict[int, str] | No
     layout = entry.layout(entry.platform)
     present = "present" if entry.present else "not present"
     head = (f"{entry.to_hex()}  {entry.SDM_NAME} ({type(entry).__name__}, {entry.FORMAT} level {entry.LEVEL})\n"
-            f"  {present}, {'leaf, maps' if entry.is_leaf else 'non-leaf, covers'} {_size(entry.span_bytes)}, "
+            f"  {present}, {'leaf, maps' if entry.is_leaf else 'non-leaf, covers'} {size_text(entry.span_bytes)}, "
             f"address {entry.address:#x} (pfn {entry.pfn:#x})")
     rows = [f"  {'bits':<7} {'field':<24} {'value':>18}  {'role':<14} meaning"]
     for f in layout.fields:
@@ -46,13 +46,6 @@ def entry_view(entry: Entry, colour: bool = False, software: dict[int, str] | No
 
 def _value(f: FieldInfo, v: int) -> str:
     return str(v) if f.width == 1 else f"{v:#x}"
-
-
-def _size(n: int) -> str:
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift:
-            return f"{n >> shift} {unit}"
-    return f"{n} B"
 
 
 KIND_MARK = {"hardware": "H", "ignored": ".", "reserved": "r", "software": "S", "free": "_"}
