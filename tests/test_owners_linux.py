@@ -4,6 +4,7 @@ release's own macros computed (tests/data/linux/README.md), and the allocator's 
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -13,7 +14,7 @@ import spte.owners
 from spte.bits import bit_list, format_ranges, union
 from spte.metadata import TagCollision, allocate, free_bits
 from spte.metadata.owner import Owner, names_by_bit
-from spte.owners.linux import RELEASES, LinuxOwner
+from spte.owners.linux import RELEASE_MAP, RELEASES, LinuxOwner, releases_of, resolve_release
 from tests.conftest import golden_text
 
 GOLDEN = [(v, f) for v, r in RELEASES.items() for f in r.formats]
@@ -29,7 +30,7 @@ def h(text: object) -> int:
 
 
 def test_every_carried_release_and_format_has_golden_data():
-    assert len(GOLDEN) == 16
+    assert len(GOLDEN) == 37  # 13 rows, 4.14 (before L1TF) for x86-64 only
     for v, f in GOLDEN:
         header, records = load(v, f)
         assert header["constants"] and len(records) > 400
@@ -208,8 +209,11 @@ def kernel_named_bits(version: str, fmt: str = "x86-64") -> int:
 
 @pytest.mark.parametrize(("version", "bit", "free"), [
     # Before 5.7 SOFTW2 (bit 10) was free: it is the bit _PAGE_UFFD_WP took in 5.7.
-    ("4.14", 10, [10, *range(52, 58)]), ("4.19", 10, [10, *range(52, 58)]), ("5.4", 10, [10, *range(52, 58)]),
-    ("6.1", 52, range(52, 58)), ("6.12", 52, range(52, 57)), ("6.19", 52, range(52, 58))])
+    ("4.14", 10, [10, *range(52, 58)]), ("4.14.63", 10, [10, *range(52, 58)]), ("4.19", 10, [10, *range(52, 58)]),
+    ("5.4", 10, [10, *range(52, 58)]), ("5.7", 52, range(52, 58)), ("5.14", 52, range(52, 58)),
+    ("5.19", 52, range(52, 58)), ("6.1", 52, range(52, 58)), ("6.2", 52, range(52, 58)), ("6.3", 52, range(52, 58)),
+    # 6.6 moved _PAGE_DEVMAP to 57 (SOFTW4) and gave 58 to _PAGE_SAVED_DIRTY; 6.19 has no _PAGE_DEVMAP.
+    ("6.12", 52, range(52, 57)), ("6.13", 52, range(52, 57)), ("6.19", 52, range(52, 58))])
 def test_one_more_present_pte_bit(version, bit, free):
     o = spte.owners.resolve(f"linux:{version}")
     layout = allocate("x86-64", {"new_sw": 1}, states=["present_leaf"], owner=o)
@@ -225,8 +229,12 @@ def test_one_more_present_pte_bit(version, bit, free):
 
 
 @pytest.mark.parametrize(("version", "fmt", "bit"), [
-    ("4.14", "x86-64", 2), ("4.19", "x86-64", 2), ("6.1", "x86-64", 4), ("6.12", "x86-64", 4),
-    ("6.19", "x86-64", 4), ("6.12", "pae", 1), ("6.12", "x86-32", 6), ("4.19", "x86-32", 6)])
+    # x86-64: SD is bit 1 from the start, UFFD_WP takes 2 in 5.7, EXCLUSIVE takes 3 in 5.19.
+    ("4.14", "x86-64", 2), ("4.14.63", "x86-64", 2), ("4.19", "x86-64", 2), ("5.7", "x86-64", 3),
+    ("5.14", "x86-64", 3), ("5.19", "x86-64", 4), ("6.1", "x86-64", 4), ("6.12", "x86-64", 4),
+    ("6.19", "x86-64", 4), ("6.12", "pae", 1), ("6.12", "x86-32", 6), ("4.19", "x86-32", 6),
+    # 32-bit: _PAGE_SWP_EXCLUSIVE takes bit 7 (_PAGE_PSE) in 6.3, which a new bit avoided anyway.
+    ("6.2", "x86-32", 6), ("6.3", "x86-32", 6), ("6.2", "pae", 1), ("6.3", "pae", 1)])
 def test_one_more_swap_entry_bit(version, fmt, bit):
     swap = spte.owners.resolve(f"linux:{version}:{fmt}:swap")
     layout = allocate(fmt, {"new_swp": 1}, states=["not_present"], owner=swap)
@@ -268,7 +276,7 @@ def test_resolve_errors_are_one_line_and_name_the_spec(bad):
     with pytest.raises(ValueError) as e:
         spte.owners.resolve(bad)
     msg = str(e.value)
-    assert "\n" not in msg and repr(bad) in msg and "linux:4.14|4.19" in msg
+    assert "\n" not in msg and repr(bad) in msg and "linux:<4.14-6.14|6.19-7.1" in msg
 
 
 def test_read_refuses_values_and_levels_that_do_not_fit():
@@ -310,7 +318,127 @@ def test_present_pte_room_on_32_bit_kernels(version, fmt, bits):
 
 def test_describe_owner_names_sources_and_assumptions():
     text = spte.owners.resolve("linux:4.14").describe_owner()
-    assert "v4.14.177" in text and "bcd11afa7ada" in text and "use linux:4.19" in text
+    assert "v4.14.177" in text and "bcd11afa7ada" in text and "use linux:4.14.63" in text
     assert "USERFAULTFD_WP" not in text and "SWP_DEVICE_READ=31" in text
     assert "HAVE_ARCH_USERFAULTFD_WP" in spte.owners.resolve("linux:6.12").describe_owner()
     assert "layout of Xen 4.16-4.19" in spte.owners.resolve("xen:4.17").describe_owner()
+
+
+# -- every release, not only the rows ------------------------------------------------------
+# tests/data/linux/trees.json: for every kernel tree read, the SHA-256 of what the harness
+# printed from that tree's headers.  A release maps to the right row exactly when that
+# output is byte-identical to the row's golden file.
+
+TREES = json.loads(golden_text("linux/trees.json"))
+
+
+def row_digest(row: str, fmt: str) -> str:
+    return hashlib.sha256(golden_text(f"linux/{row}-{fmt}.jsonl.gz").encode()).hexdigest()
+
+
+def upstream(tree_release: str) -> str:
+    """'5.10.44' -> '5.10', '6.1-rc7' -> '6.1' (the key of RELEASE_MAP)."""
+    return ".".join(tree_release.split("-")[0].split(".")[:2])
+
+
+@pytest.mark.parametrize("tree", TREES, ids=[t["release"] for t in TREES])
+@pytest.mark.parametrize("fmt", ["x86-64", "pae", "x86-32"])
+def test_every_tree_read_gives_the_golden_output_of_the_row_its_release_maps_to(tree, fmt):
+    r = resolve_release(tree["release"])
+    assert fmt in r.row.formats
+    assert tree[fmt] == row_digest(r.row.version, fmt), f"{tree['release']} ({tree['tree']}) is not row {r.row.version}"
+    assert tree["tree"].split(" @ ")[1] in r.row.source  # the row names the tree
+
+
+def test_every_row_and_every_release_called_read_is_backed_by_a_tree():
+    rows_read = {resolve_release(t["release"]).row.version for t in TREES}
+    assert rows_read | {"4.14"} == set(RELEASES)  # 4.14 before L1TF: the swap macros of mainline v4.14
+    read = {upstream(t["release"]) for t in TREES}
+    for release, (row, how) in RELEASE_MAP.items():
+        assert row in RELEASES
+        if how == "read":
+            assert release in read, release
+        else:
+            assert release not in read, f"{release} was read: say so"
+
+
+@pytest.mark.parametrize(("version", "release", "row", "caution"), [
+    ("6.8", "6.8", "6.12", None),
+    ("6.8.0-45-generic", "6.8", "6.12", "Ubuntu kernel"),
+    ("6.1.0-57-amd64", "6.1", "6.1", "Debian kernel"),
+    ("5.14.0-427.13.1.el9_4.x86_64", "5.14", "5.14", "RHEL/CentOS kernel"),
+    ("5.15.0-105-generic", "5.15", "5.14", "Ubuntu kernel"),
+    ("5.10", "5.10", "5.7", None), ("6.6", "6.6", "6.12", None), ("6.12.5", "6.12", "6.12", None),
+    ("v6.19-rc3", "6.19", "6.19", "release candidate"), ("latest", "7.1", "6.19", None),
+    ("7.0", "7.0", "6.19", None), ("5.1", "5.1", "5.4", None), ("4.20", "4.20", "5.4", None),
+    ("4.14", "4.14", "4.14", "4.14 means 4.14.0"), ("4.14.62", "4.14.62", "4.14", None),
+    ("4.14.63", "4.14.63", "4.14.63", None), ("4.14.355-271.569.amzn2.x86_64", "4.14.355", "4.14.63", "kernel"),
+    ("5.12", "5.12", "5.7", "no 5.12 tree was read"), ("5.18", "5.18", "5.14", "no 5.18 tree was read"),
+    ("6.5", "6.5", "6.3", "no 6.5 tree was read"),
+])
+def test_any_version_string_resolves(version, release, row, caution):
+    o = spte.owners.resolve(f"linux:{version}")
+    assert (o.version, o.release.version, o.name) == (release, row, f"linux-{release}")
+    if caution:
+        assert any(caution in c for c in o.cautions) and all("\n" not in c for c in o.cautions)
+        assert f"caution: {o.cautions[0]}" in o.describe_owner()
+    else:
+        assert o.cautions == ()
+    assert f"layout: row {row}" in o.describe_owner()
+
+
+@pytest.mark.parametrize(("version", "names"), [
+    ("6.16", ("6.14", "6.19", "SWP_DEVICE_EXCLUSIVE", "_PAGE_DEVMAP")), ("6.15", ("6.14", "6.19")),
+    ("4.16", ("4.14.63", "4.19", "L1TF")), ("4.18.5", ("4.14", "4.19")), ("3.10", ("older than 4.14",)),
+    ("8.1", ("newer than 7.1",)), ("6.25", ("there was no Linux 6.25",)), ("six", ("expected a release",)),
+])
+def test_releases_without_a_row_are_refused_naming_the_nearest(version, names):
+    with pytest.raises(ValueError) as e:
+        spte.owners.resolve(f"linux:{version}")
+    assert "\n" not in str(e.value) and all(n in str(e.value) for n in names)
+
+
+def test_4_14_point_releases_differ_where_the_kernel_does():
+    # 0x608 in the golden files: type 3 offset 0 in 4.14.0 (type in 13:9); from 4.14.63 type 0
+    # and the inverted offset, cut to SWP_TYPE_SHIFT (57, radix tree) bits.
+    header, records = load("4.14.63", "x86-64")
+    rec = next(r for r in records if r.get("pte") == "0x608")
+    old = spte.owners.resolve("linux:4.14.62").read(0x608, 1)
+    new = spte.owners.resolve("linux:4.14.63").read(0x608, 1)
+    _, old_records = load("4.14", "x86-64")
+    old_rec = next(r for r in old_records if r.get("pte") == "0x608")
+    assert (old.software["swp_type"], old.software["swp_offset"]) == (old_rec["swp_type"], h(old_rec["swp_offset"]))
+    assert (new.software["swp_type"], new.software["swp_offset"]) == (rec["swp_type"], h(rec["swp_offset"]))
+    assert old_rec["swp_type"] != rec["swp_type"]
+    # ... and unlike 4.19 it keeps 4.14's 46-bit PTE_PFN_MASK.
+    assert spte.owners.resolve("linux:4.14.63").pte_pfn_mask == h(header["constants"]["PTE_PFN_MASK"])
+    assert h(header["constants"]["PTE_PFN_MASK"]) != h(load("4.19", "x86-64")[0]["constants"]["PTE_PFN_MASK"])
+
+
+@pytest.mark.parametrize(("version", "markers"), [
+    # PTE_MARKER_* of include/linux/swapops.h, bit 0 first: 5.19 uffd-wp; 6.2 swapin error (was
+    # the SWP_SWAPIN_ERROR type), renamed POISONED in 6.6.87; 6.13 guard.
+    ("4.19", ()), ("5.14", ()), ("5.19", ("PTE_MARKER_UFFD_WP",)), ("6.1", ("PTE_MARKER_UFFD_WP",)),
+    ("6.2", ("PTE_MARKER_UFFD_WP", "PTE_MARKER_SWAPIN_ERROR")),
+    ("6.3", ("PTE_MARKER_UFFD_WP", "PTE_MARKER_SWAPIN_ERROR")),
+    ("6.12", ("PTE_MARKER_UFFD_WP", "PTE_MARKER_POISONED")),
+    ("6.13", ("PTE_MARKER_UFFD_WP", "PTE_MARKER_POISONED", "PTE_MARKER_GUARD")),
+    ("6.19", ("PTE_MARKER_UFFD_WP", "PTE_MARKER_POISONED", "PTE_MARKER_GUARD"))])
+def test_pte_markers_of_each_row(version, markers):
+    o = spte.owners.resolve(f"linux:{version}")
+    assert o.release.pte_markers == markers
+    if not markers:
+        return
+    t = o.release.swap_types["SWP_PTE_MARKER"]
+    top = 1 << (len(markers) - 1)
+    r = o.read((t << 59) | ((~top << 9) & ((1 << 59) - 1) & ~0x1FF), 1)  # __swp_entry(SWP_PTE_MARKER, top)
+    assert r.kind == "pte_marker" and r.software.get(markers[-1]) == 1 and r.plausible
+    assert o.read((t << 59) | ((~(top << 1) << 9) & ((1 << 59) - 1) & ~0x1FF), 1).plausible is False
+
+
+def test_releases_of_each_row():
+    assert releases_of("6.12") == ["6.6", "6.7", "6.8", "6.9", "6.10", "6.11", "6.12"]
+    assert releases_of("4.14") == ["4.14.0-4.14.62"] and releases_of("4.14.63") == ["4.14.63+"]
+    covered = {r for row in RELEASES for r in releases_of(row)} - {"4.14.0-4.14.62", "4.14.63+"}
+    assert sorted(covered, key=lambda v: tuple(map(int, v.split(".")))) == [
+        "4.19", "4.20", *(f"5.{n}" for n in range(20)), *(f"6.{n}" for n in range(15)), "6.19", "7.0", "7.1"]

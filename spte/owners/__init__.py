@@ -3,8 +3,10 @@ entries, PV guests' page tables), behind the owner protocol of :mod:`spte.metada
 
 :func:`resolve` turns a spec into an owner:
 
-* ``linux:<release>[:<format>][:<kinds>]`` -- format ``x86-64`` (default), ``pae`` or
-  ``x86-32``; kinds narrow the not-present state to ``swap`` or ``prot_none`` entries;
+* ``linux:<version>[:<format>][:<kinds>]`` -- any kernel version string
+  (:func:`spte.owners.linux.resolve_release`: ``6.8``, ``6.12.5``, ``6.8.0-45-generic``,
+  ``latest``...) mapped to the row whose layout it has; format ``x86-64`` (default), ``pae``
+  or ``x86-32``; kinds narrow the not-present state to ``swap`` or ``prot_none`` entries;
 * ``xen:<release>[:ept|:pv]`` -- EPT p2m entries (default) or PV guest PTEs;
 * ``kvm:<release>[:<flavour>]`` -- :func:`spte.kvm.profile` (flavour ``ept-ad`` by default);
 * several specs joined by commas -- :class:`Combined`, e.g. a PV Linux guest under Xen:
@@ -14,6 +16,9 @@ entries, PV guests' page tables), behind the owner protocol of :mod:`spte.metada
 ('linux-6.12', 'pae', 'xen-4.19:ept')
 >>> resolve("linux:6.12:swap").name
 'linux-6.12:swap'
+>>> o = resolve("linux:6.8.0-45-generic")
+>>> o.name, o.release.version, o.cautions[0][:40]
+('linux-6.8', '6.12', '6.8.0-45-generic is a Ubuntu kernel: ven')
 >>> resolve("linux:6.12,xen:4.19:pv").owner_of(52, "present_leaf")
 'xen-4.19:pv: _PAGE_GUEST_KERNEL (64-bit PV guest-kernel mapping ...)'
 """
@@ -26,14 +31,14 @@ from spte.bits import union
 from spte.metadata.owner import Reading, SoftwareField
 from spte.owners.linux import FORMATS as LINUX_FORMATS
 from spte.owners.linux import RELEASES as LINUX_RELEASES
-from spte.owners.linux import LinuxOwner, LinuxRelease
+from spte.owners.linux import LinuxOwner, LinuxRelease, resolve_release
 from spte.owners.xen import EPT_RELEASES as XEN_RELEASES
 from spte.owners.xen import XenEptOwner, XenPvOwner, ept_release
 
 __all__ = ["KNOWN", "LINUX_RELEASES", "XEN_RELEASES", "Combined", "LinuxOwner", "LinuxRelease", "XenEptOwner",
            "XenPvOwner", "resolve"]
 
-KNOWN = ("linux:" + "|".join(LINUX_RELEASES) + "[:" + "|".join(LINUX_FORMATS) + "][:swap|prot_none]",
+KNOWN = ("linux:<4.14-6.14|6.19-7.1, e.g. 6.8.0-45-generic>[:" + "|".join(LINUX_FORMATS) + "][:swap|prot_none]",
          "xen:4.10-4.22[:ept|pv]", "kvm:<version>[:<flavour>]", "several joined by ','")
 
 
@@ -96,8 +101,10 @@ def resolve(spec: str) -> Any:
         raise _bad(spec, "no release given")
     version = rest[0].lstrip("v")
     if who == "linux":
-        if version not in LINUX_RELEASES:
-            raise _bad(spec, f"Linux {version} is not carried (releases: {', '.join(LINUX_RELEASES)})")
+        try:
+            found = resolve_release(rest[0])
+        except ValueError as e:
+            raise _bad(spec, str(e)) from None
         fmt, kinds = "x86-64", tuple(LinuxOwner.KINDS)
         for p in rest[1:]:
             if p in LINUX_FORMATS:
@@ -108,7 +115,7 @@ def resolve(spec: str) -> Any:
                 raise _bad(spec, f"{p!r} is neither a format ({', '.join(LINUX_FORMATS)}) nor a kind "
                                  f"({', '.join(LinuxOwner.KINDS)})")
         try:
-            return LinuxOwner(LINUX_RELEASES[version], fmt, kinds)
+            return LinuxOwner(found.row, fmt, kinds, found)
         except ValueError as e:
             raise _bad(spec, str(e)) from None
     if who == "xen":

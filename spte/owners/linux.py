@@ -145,7 +145,14 @@ class LinuxRelease:
 
 
 _MIGRATION_3 = ("SWP_MIGRATION_READ", "SWP_MIGRATION_READ_EXCLUSIVE", "SWP_MIGRATION_WRITE")
+_DEVICE_4 = ("SWP_DEVICE_WRITE", "SWP_DEVICE_READ", "SWP_DEVICE_EXCLUSIVE_WRITE", "SWP_DEVICE_EXCLUSIVE_READ")
+_NOPTISHADOW_BACKPORT = ("_PAGE_NOPTISHADOW (bit 58 in root PGD entries, 6.13) was backported to 6.6.y and 6.12.y "
+                         "stable (6.6.87 has it, 6.8.0 and 6.12.0 do not): it is not named here",)
 
+# One row per layout, keyed by the release it was first read in (or, for the rows carried
+# before every release was mapped, the release it was read in).  Each row names every tree
+# whose headers gave the same harness output (tests/data/linux/README.md); RELEASE_MAP says
+# which upstream releases each row covers.
 RELEASES: dict[str, LinuxRelease] = {
     r.version: r for r in (
         LinuxRelease(
@@ -154,38 +161,90 @@ RELEASES: dict[str, LinuxRelease] = {
             l1tf=False, physical_mask_shift=46, radix_exceptional=True, uffd_wp=False, swp_exclusive_64=False,
             swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
             kernel_4k=False,
-            notes=("4.14.63 and later 4.14.y (like 4.18.1+) carry the L1TF swap layout: use linux:4.19 for them",),
+            notes=("4.14.63 and later 4.14.y carry the L1TF swap layout: use linux:4.14.63 (or the point release)",),
             formats=("x86-64",)),
+        LinuxRelease(
+            "4.14.63", "Linux v4.14.177 (tree linuxzjs/linux-4.14 @ 7b102d5dac53, dir linux-4.14.177); the same "
+            "in v4.14.74 (harveydong/linux-4.14-comment @ de4a66be789e): the L1TF swap and PROT_NONE inversion "
+            "of 4.19 (stable 4.14.63) with 4.14's 46-bit x86-64 PTE_PFN_MASK",
+            l1tf=True, physical_mask_shift=46, radix_exceptional=True, uffd_wp=False, swp_exclusive_64=False,
+            swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
+            kernel_4k=False),
         LinuxRelease(
             "4.19", "Linux v4.19.1 (tree chens37/linux-4.19.1 @ 36e37757ab77)",
             l1tf=True, physical_mask_shift=52, radix_exceptional=True, uffd_wp=False, swp_exclusive_64=False,
             swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
             kernel_4k=False),
         LinuxRelease(
-            "5.4", "Linux v5.4.286 (tree KINGFIOX/linux-5.4.286 @ 157e1f2b846f)",
+            "5.4", "Linux v5.4.286 (tree KINGFIOX/linux-5.4.286 @ 157e1f2b846f); the same in v4.20.0 "
+            "(a4913994/linux-4.20 @ 681419ebe67f, the first with the XArray SWP_TYPE_SHIFT) and v5.6.4 "
+            "(shmily1012/linux-5.6.4 @ 93830a5cf2aa)",
             l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=False, swp_exclusive_64=False,
             swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
             kernel_4k=False),
         LinuxRelease(
-            "6.1", "Linux v6.1.0 (tree krr-io/linux-6.1.0 @ 2a410d07ec5e)",
+            "5.7", "Linux v5.7.6 (tree HanRunyu/linux-5.7.6-jz2440 @ 21d92341e2a3): _PAGE_UFFD_WP and "
+            "_PAGE_SWP_UFFD_WP; the same in v5.7.14 (a5221985/linux-5.7.14 @ 5d0b54d93391), v5.9.1 "
+            "(ach84/linux-5.9.1 @ 1722444408da) and v5.10.44 (Qiushankonyu/Linux-5.10.44 @ 27d65e554386)",
+            l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=False,
+            swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
+            kernel_4k=False),
+        LinuxRelease(
+            "5.14", "Linux v5.14.2 (tree Kingdo777/linux-5.14.2-faascale-host @ 56e6f69d075f): "
+            "SWP_DEVICE_EXCLUSIVE_WRITE/READ; the same in v5.15.100 (zcjie1/linux-5.15.100 @ 52bed7a9a5ad) "
+            "and v5.17.0-rc5 (dunli/linux-5.17 @ a5835cacde99)",
+            l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=False,
+            swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
+            kernel_4k=False, device=_DEVICE_4),
+        LinuxRelease(
+            "5.19", "Linux v5.19.0 (tree yishangzhang/linux-5.19 @ 4a8550523ce9): _PAGE_SWP_EXCLUSIVE, "
+            "SWP_MIGRATION_READ_EXCLUSIVE, SWP_PTE_MARKER, SWP_SWAPIN_ERROR; the same in v6.0.1 "
+            "(HHRhr/linux-6.0.1 @ 0f3467a6a960)",
             l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=True,
             swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
-            kernel_4k=False, migration=_MIGRATION_3,
-            device=("SWP_DEVICE_WRITE", "SWP_DEVICE_READ", "SWP_DEVICE_EXCLUSIVE_WRITE",
-                    "SWP_DEVICE_EXCLUSIVE_READ"),
+            kernel_4k=False, migration=_MIGRATION_3, device=_DEVICE_4,
+            pte_marker=("SWP_PTE_MARKER",), swapin_error=("SWP_SWAPIN_ERROR",),
+            pte_markers=("PTE_MARKER_UFFD_WP",)),
+        LinuxRelease(
+            "6.1", "Linux v6.1 (tree krr-io/linux-6.1.0 @ 2a410d07ec5e, Makefile 6.1.0-rc7): SWP_MIG_YOUNG/DIRTY",
+            l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=True,
+            swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
+            kernel_4k=False, migration=_MIGRATION_3, device=_DEVICE_4,
             pte_marker=("SWP_PTE_MARKER",), swapin_error=("SWP_SWAPIN_ERROR",),
             pte_markers=("PTE_MARKER_UFFD_WP",), migration_ad=True),
         LinuxRelease(
-            "6.12", "Linux v6.12.0 (tree shilei-massclouds/linux-6.12 @ e02d6450498d)",
+            "6.2", "Linux v6.2.12 (tree xmphoenix/linux-6.2.12-slow-motion @ d86fed0db598, dir linux-6.2.12): "
+            "SWP_SWAPIN_ERROR became PTE_MARKER_SWAPIN_ERROR",
+            l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=True,
+            swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
+            kernel_4k=False, migration=_MIGRATION_3, device=_DEVICE_4, pte_marker=("SWP_PTE_MARKER",),
+            pte_markers=("PTE_MARKER_UFFD_WP", "PTE_MARKER_SWAPIN_ERROR"), migration_ad=True),
+        LinuxRelease(
+            "6.3", "Linux v6.3.8 (tree SToPire/linux-6.3.8 @ 1ab8cd40ddb5): _PAGE_SWP_EXCLUSIVE on 32-bit "
+            "(_PAGE_PSE in pgtable-2level.h and pgtable-3level.h)",
+            l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=True,
+            swp_exclusive_32=True, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
+            kernel_4k=False, migration=_MIGRATION_3, device=_DEVICE_4, pte_marker=("SWP_PTE_MARKER",),
+            pte_markers=("PTE_MARKER_UFFD_WP", "PTE_MARKER_SWAPIN_ERROR"), migration_ad=True),
+        LinuxRelease(
+            "6.12", "Linux v6.12.0 (tree shilei-massclouds/linux-6.12 @ e02d6450498d); the same in v6.6.87 "
+            "(Yunbaby8/linux-6.6.87-lab @ 7fe0c4ed5035, the first read with the shadow-stack bits) and v6.8.0 "
+            "(vivo50kff/linux-6.8 @ bc4fae0d3fa3)",
             l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=True,
             swp_exclusive_32=True, softw4=57, devmap=True, saved_dirty=True, noptishadow=False,
-            kernel_4k=False, migration=_MIGRATION_3,
-            device=("SWP_DEVICE_WRITE", "SWP_DEVICE_READ", "SWP_DEVICE_EXCLUSIVE_WRITE",
-                    "SWP_DEVICE_EXCLUSIVE_READ"),
+            kernel_4k=False, migration=_MIGRATION_3, device=_DEVICE_4,
             pte_marker=("SWP_PTE_MARKER",), pte_markers=("PTE_MARKER_UFFD_WP", "PTE_MARKER_POISONED"),
-            migration_ad=True),
+            migration_ad=True, notes=_NOPTISHADOW_BACKPORT),
         LinuxRelease(
-            "6.19", "Linux v6.19.0 (tree matankalina/linux-6.19.10-fork @ 483059de9f93)",
+            "6.13", "Linux v6.13.2 (tree vivo50kff/linux-6.13.2 @ 9994c1effb65): PTE_MARKER_GUARD, "
+            "_PAGE_NOPTISHADOW; the same in v6.14.0 (perishh/linux-6.14 @ 347b100ec166)",
+            l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=True,
+            swp_exclusive_32=True, softw4=57, devmap=True, saved_dirty=True, noptishadow=True,
+            kernel_4k=False, migration=_MIGRATION_3, device=_DEVICE_4, pte_marker=("SWP_PTE_MARKER",),
+            pte_markers=("PTE_MARKER_UFFD_WP", "PTE_MARKER_POISONED", "PTE_MARKER_GUARD"), migration_ad=True),
+        LinuxRelease(
+            "6.19", "Linux v6.19.0 (tree matankalina/linux-6.19.10-fork @ 483059de9f93); the same in v7.1.5 "
+            "(danayer/linux-7.1.5 @ 9d1745cf8134)",
             l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=True,
             swp_exclusive_32=True, softw4=57, devmap=False, saved_dirty=True, noptishadow=True,
             kernel_4k=True, migration=_MIGRATION_3,
@@ -196,6 +255,137 @@ RELEASES: dict[str, LinuxRelease] = {
             notes=("6.19 decodes with softleaf_from_pte(); the arithmetic is pte_to_swp_entry()'s",)),
     )
 }
+
+# Every upstream release -> (row of RELEASES, how it is known).  "read": a tree of that
+# release gave the row's harness output byte for byte; "bracketed": the releases on both
+# sides did and nothing between them touched these headers' layout in the trees read;
+# anything else is a caution shown to the user (describe_owner(), LinuxOwner.cautions).
+_GAP = "no {r} tree was read: mapped to {row} (as {seen}); {why}"
+RELEASE_MAP: dict[str, tuple[str, str]] = {
+    "4.14": ("4.14", "read"),  # the point release decides: see _POINT_4_14
+    "4.19": ("4.19", "read"),
+    "4.20": ("5.4", "read"), **{f"5.{n}": ("5.4", "bracketed") for n in (0, 1, 2, 3)},
+    "5.4": ("5.4", "read"), "5.5": ("5.4", "bracketed"), "5.6": ("5.4", "read"),
+    "5.7": ("5.7", "read"), "5.8": ("5.7", "bracketed"), "5.9": ("5.7", "read"), "5.10": ("5.7", "read"),
+    **{f"5.{n}": ("5.7", _GAP.format(r=f"5.{n}", row="5.7", seen="5.10.44", why=(
+        "SWP_DEVICE_EXCLUSIVE_WRITE/READ, read first in 5.14.2, move every special swap type down by 2")))
+       for n in (11, 12, 13)},
+    "5.14": ("5.14", "read"), "5.15": ("5.14", "read"), "5.16": ("5.14", "bracketed"), "5.17": ("5.14", "read"),
+    "5.18": ("5.14", _GAP.format(r="5.18", row="5.14", seen="5.17.0-rc5", why=(
+        "_PAGE_SWP_EXCLUSIVE, PTE markers, SWP_MIGRATION_READ_EXCLUSIVE and SWP_SWAPIN_ERROR were read "
+        "first in 5.19.0 and renumber the special swap types"))),
+    "5.19": ("5.19", "read"), "6.0": ("5.19", "read"),
+    "6.1": ("6.1", "read"),
+    "6.2": ("6.2", "read"),
+    "6.3": ("6.3", "read"),
+    **{f"6.{n}": ("6.3", _GAP.format(r=f"6.{n}", row="6.3", seen="6.3.8", why=(
+        "the swap types are the same on both sides, but _PAGE_SAVED_DIRTY (bit 58, SOFTW4 moved to 57) and "
+        "PTE_MARKER_POISONED were read first in 6.6.87")))
+       for n in (4, 5)},
+    "6.6": ("6.12", "read"), "6.7": ("6.12", "bracketed"), "6.8": ("6.12", "read"),
+    **{f"6.{n}": ("6.12", "bracketed") for n in (9, 10, 11)},
+    "6.12": ("6.12", "read"),
+    "6.13": ("6.13", "read"), "6.14": ("6.13", "read"),
+    "6.19": ("6.19", "read"), "7.0": ("6.19", "bracketed"), "7.1": ("6.19", "read"),
+}
+# Releases no row is given for: the rows on both sides differ in a way a guess would get wrong.
+_REFUSED: dict[str, str] = {
+    **{f"4.{n}": ("not carried: no 4.15 to 4.18 tree was read; nearest carried: 4.14 (4.14.0-4.14.62: type in "
+                  "bits 13:9, nothing inverted), 4.14.63 (L1TF inversion, 46-bit PTE_PFN_MASK) and 4.19 (L1TF "
+                  "inversion, 52-bit PTE_PFN_MASK); which of them a 4.15-4.18 kernel matches depends on its "
+                  "point release")
+       for n in (15, 16, 17, 18)},
+    **{f"6.{n}": ("not carried: no 6.15 to 6.18 tree was read; nearest carried: 6.14 (as 6.13) and 6.19, which "
+                  "differ in the special swap types (SWP_DEVICE_EXCLUSIVE_WRITE/READ became one "
+                  "SWP_DEVICE_EXCLUSIVE, so hwpoison, migration and device types move up by 1), in _PAGE_DEVMAP "
+                  "(bit 57 until 6.14, gone in 6.19) and in _PAGE_KERNEL_4K (bit 11 in kernel mappings, 6.19)")
+       for n in (15, 16, 17, 18)},
+}
+# 4.14.y: the L1TF inversion arrived in stable 4.14.63 (read in 4.14.74 and 4.14.177).
+_POINT_4_14 = 63
+OLDEST, NEWEST = "4.14", "7.1"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What a version string means for Linux mm: its upstream release, the row, any caution."""
+
+    requested: str
+    release: str  # "6.8", or "4.14.63"-style where the point release decides
+    row: LinuxRelease
+    cautions: tuple[str, ...] = ()
+    distro: str | None = None
+
+
+def _parse_version(version: str) -> tuple[int, int, int | None, bool, str, str | None]:
+    """(major, minor, sublevel, release candidate?, suffix, distribution) of a kernel version string.
+
+    Adapter: the one parser of kernel version strings is the KVM profiles'
+    (:mod:`spte.kvm.releases`); this is the only place the Linux owner touches it.
+    """
+    import spte.kvm.releases as kvm_releases
+
+    m = kvm_releases._VERSION.fullmatch(version)
+    if not m:
+        raise ValueError(f"unknown Linux release {version!r}: expected a release such as 6.12, 6.12.5, v6.19-rc3, "
+                         f"6.8.0-45-generic or latest (carried: {OLDEST} to {NEWEST})")
+    rest = m["rest"] or ""
+    distro = next((name for tag, name in kvm_releases._DISTROS if tag in rest.lower()), "distribution") \
+        if rest else None
+    sub = int(m["sub"]) if m["sub"] is not None else None
+    return int(m["major"]), int(m["minor"]), sub, bool(m["rc"]), rest, distro
+
+
+def resolve_release(version: str) -> Resolution:
+    """Any kernel version string (``6.12``, ``6.12.5``, ``v6.19-rc3``, ``6.8.0-45-generic``,
+    ``6.1.0-57-amd64``, ``5.14.0-427.13.1.el9_4.x86_64``, ``latest``) to the row whose layout
+    that release has.  A ValueError names the nearest carried releases for one without a row.
+
+    >>> r = resolve_release("6.8.0-45-generic")
+    >>> r.release, r.row.version, r.distro
+    ('6.8', '6.12', 'Ubuntu')
+    >>> resolve_release("4.14.62").row.version, resolve_release("4.14.200").row.version
+    ('4.14', '4.14.63')
+    """
+    text = version.strip()
+    if text in ("latest", "newest"):
+        text = NEWEST
+    major, minor, sub, rc, rest, distro = _parse_version(text)
+    base = f"{major}.{minor}"
+    if base in _REFUSED:
+        raise ValueError(f"unknown Linux release {version!r}: {_REFUSED[base]}")
+    if base not in RELEASE_MAP:
+        where = (f"older than {OLDEST}" if (major, minor) < (4, 14) else
+                 f"newer than {NEWEST}" if (major, minor) > (7, 1) else f"there was no Linux {base}")
+        raise ValueError(f"unknown Linux release {version!r}: {where}; carried: {OLDEST} to 6.14, 6.19 to {NEWEST} "
+                         "(4.15-4.18 and 6.15-6.18 are not)")
+    key, how = RELEASE_MAP[base]
+    cautions: list[str] = []
+    release = base
+    if rest:
+        cautions.append(f"{version} is a {distro} kernel: vendors backport mm changes (RHEL 9's 5.14 carries PTE "
+                        f"markers and newer swap types), so its PTEs may not match upstream {base}")
+        if sub == 0:
+            sub = None  # Ubuntu's 6.8.0-45, Debian's 6.1.0-57: the vendor's sublevel, not a stable release
+    if how not in ("read", "bracketed"):
+        cautions.append(how)
+    if base == "4.14":
+        if sub is None:
+            cautions.append("4.14 means 4.14.0: 4.14.63 and later carry the L1TF swap layout (give the point "
+                            "release, e.g. 4.14.300)")
+        elif sub >= _POINT_4_14:
+            key = "4.14.63"
+        release = f"4.14.{sub}" if sub is not None else "4.14"
+    if rc:
+        cautions.append(f"{version} is a release candidate: mapped to {base} as released")
+    return Resolution(version, release, RELEASES[key], tuple(cautions), distro)
+
+
+def releases_of(row: str) -> list[str]:
+    """The upstream releases a row covers, oldest first (4.14.y split at the point release)."""
+    if row.startswith("4.14"):
+        return ["4.14.0-4.14.62"] if row == "4.14" else [f"4.14.{_POINT_4_14}+"]
+    return [r for r, (k, _) in RELEASE_MAP.items() if k == row]
 
 
 @dataclass(frozen=True)
@@ -220,9 +410,12 @@ class LinuxOwner:
     KINDS: tuple[str, ...] = ("swap", "prot_none")
 
     def __init__(self, release: LinuxRelease, format: str = "x86-64",
-                 kinds: tuple[str, ...] = KINDS) -> None:
+                 kinds: tuple[str, ...] = KINDS, resolution: Resolution | None = None) -> None:
+        self.resolution = resolution or Resolution(release.version, release.version, release)
+        self.version = self.resolution.release  # the release asked for; ``release`` is the row it has
+        self.cautions = self.resolution.cautions
         if format not in release.formats:
-            raise ValueError(f"Linux {release.version}: format {format!r} is not carried: formats are "
+            raise ValueError(f"Linux {self.version}: format {format!r} is not carried: formats are "
                              f"{', '.join(release.formats)}")
         for k in kinds:
             if k not in self.KINDS:
@@ -233,7 +426,7 @@ class LinuxOwner:
         self.platform = Platform()
         suffix = "" if format == "x86-64" else f":{format}"
         narrowed = "" if kinds == self.KINDS else ":" + "+".join(kinds)
-        self.name = f"linux-{release.version}{suffix}{narrowed}"
+        self.name = f"linux-{self.version}{suffix}{narrowed}"
         self.width = 32 if format == "x86-32" else 64
         self._fields = self._build_fields()
 
@@ -242,9 +435,11 @@ class LinuxOwner:
 
     def describe_owner(self) -> str:
         """Where this owner's facts come from, and what it assumes (one fact a line)."""
-        lines = [f"{self.name}: Linux {self.release.version} mm, {self.format} page tables"
+        row = self.release
+        lines = [f"{self.name}: Linux {self.version} mm, {self.format} page tables"
                  + ("" if self.kinds == self.KINDS else f", not-present state narrowed to {'+'.join(self.kinds)}"),
-                 f"source: {self.release.source}",
+                 f"layout: row {row.version}, which covers Linux {', '.join(releases_of(row.version))}",
+                 f"source: {row.source}",
                  "config: " + " ".join(c for c, on in (
                      ("MIGRATION", True), ("DEVICE_PRIVATE", True), ("MEMORY_FAILURE", True),
                      ("PTE_MARKER", bool(self.release.pte_marker)), ("MEM_SOFT_DIRTY", self.is_64),
@@ -252,11 +447,11 @@ class LinuxOwner:
                      ("X86_INTEL_MEMORY_PROTECTION_KEYS", self.is_64)) if on)
                  + (", 4-level paging" if self.is_64 else ""),
                  "special swap types: " + ", ".join(f"{n}={t}" for n, t in self.release.swap_types.items())]
-        return "\n".join(lines + [f"note: {n}" for n in self.release.notes])
+        return "\n".join(lines + [f"note: {n}" for n in row.notes] + [f"caution: {c}" for c in self.cautions])
 
     def narrow(self, *kinds: str) -> LinuxOwner:
         """The same owner with only some not-present encodings, e.g. ``narrow("swap")``."""
-        return LinuxOwner(self.release, self.format, tuple(kinds))
+        return LinuxOwner(self.release, self.format, tuple(kinds), self.resolution)
 
     # -- layout facts ------------------------------------------------------------------------
 
@@ -493,7 +688,7 @@ class LinuxOwner:
                       | self.knl_erratum_mask)
         if stray:
             what = f"bits {format_ranges(stray)} are" if stray & (stray - 1) else f"bit {format_ranges(stray)} is"
-            reasons.append(f"{what} set but no swap entry of Linux {self.release.version} uses it")
+            reasons.append(f"{what} set but no swap entry of Linux {self.version} uses it")
         summary = f"swap entry type {e.type} offset {e.offset:#x}"
         if e.special:
             summary = f"{e.kind} entry ({e.special}, type {e.type}) offset {e.offset:#x}"
@@ -514,7 +709,7 @@ class LinuxOwner:
                         sw[name] = 1
                 if e.offset & ~known:
                     reasons.append(f"PTE marker bits {e.offset & ~known:#x} are not defined in "
-                                   f"Linux {self.release.version}")
+                                   f"Linux {self.version}")
         else:
             notes.append(f"types 0..{self.release.max_swapfiles - 1} are swap devices")
         if level > 1:
@@ -531,8 +726,6 @@ def _check_state(state: str) -> None:
 
 
 def owner(version: str, format: str = "x86-64", kinds: tuple[str, ...] = LinuxOwner.KINDS) -> LinuxOwner:
-    """The Linux owner of a carried release (:data:`RELEASES`)."""
-    v = version.lstrip("v")
-    if v not in RELEASES:
-        raise ValueError(f"unknown Linux release {version!r}: releases are {', '.join(RELEASES)}")
-    return LinuxOwner(RELEASES[v], format, kinds)
+    """The Linux owner of any release :func:`resolve_release` maps to a row."""
+    r = resolve_release(version)
+    return LinuxOwner(r.row, format, kinds, r)
