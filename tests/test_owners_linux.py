@@ -276,7 +276,7 @@ def test_resolve_errors_are_one_line_and_name_the_spec(bad):
     with pytest.raises(ValueError) as e:
         spte.owners.resolve(bad)
     msg = str(e.value)
-    assert "\n" not in msg and repr(bad) in msg and "linux:<4.14-6.14|6.19-7.1" in msg
+    assert "\n" not in msg and repr(bad) in msg and "linux:<4.14-6.14|6.17-7.1" in msg
 
 
 def test_read_refuses_values_and_levels_that_do_not_fit():
@@ -373,7 +373,8 @@ def test_every_row_and_every_release_called_read_is_backed_by_a_tree():
     ("7.0", "7.0", "6.19", None), ("5.1", "5.1", "5.4", None), ("4.20", "4.20", "5.4", None),
     ("4.14", "4.14", "4.14", "4.14 means 4.14.0"), ("4.14.62", "4.14.62", "4.14", None),
     ("4.14.63", "4.14.63", "4.14.63", None), ("4.14.355-271.569.amzn2.x86_64", "4.14.355", "4.14.63", "kernel"),
-    ("5.12", "5.12", "5.7", "no 5.12 tree was read"), ("5.18", "5.18", "5.14", "no 5.18 tree was read"),
+    ("5.12", "5.12", "5.7", None), ("6.18.2", "6.18", "6.19", None), ("6.17", "6.17", "6.19", None),
+    ("5.13", "5.13", "5.7", "no 5.13 tree was read"), ("5.18", "5.18", "5.14", "no 5.18 tree was read"),
     ("6.5", "6.5", "6.3", "no 6.5 tree was read"),
 ])
 def test_any_version_string_resolves(version, release, row, caution):
@@ -388,7 +389,7 @@ def test_any_version_string_resolves(version, release, row, caution):
 
 
 @pytest.mark.parametrize(("version", "names"), [
-    ("6.16", ("6.14", "6.19", "SWP_DEVICE_EXCLUSIVE", "_PAGE_DEVMAP")), ("6.15", ("6.14", "6.19")),
+    ("6.16", ("6.14", "6.17", "SWP_DEVICE_EXCLUSIVE", "_PAGE_DEVMAP")), ("6.15.3", ("6.14", "6.17")),
     ("4.16", ("4.14.63", "4.19", "L1TF")), ("4.18.5", ("4.14", "4.19")), ("3.10", ("older than 4.14",)),
     ("8.1", ("newer than 7.1",)), ("6.25", ("there was no Linux 6.25",)), ("six", ("expected a release",)),
 ])
@@ -441,4 +442,5 @@ def test_releases_of_each_row():
     assert releases_of("4.14") == ["4.14.0-4.14.62"] and releases_of("4.14.63") == ["4.14.63+"]
     covered = {r for row in RELEASES for r in releases_of(row)} - {"4.14.0-4.14.62", "4.14.63+"}
     assert sorted(covered, key=lambda v: tuple(map(int, v.split(".")))) == [
-        "4.19", "4.20", *(f"5.{n}" for n in range(20)), *(f"6.{n}" for n in range(15)), "6.19", "7.0", "7.1"]
+        "4.19", "4.20", *(f"5.{n}" for n in range(20)), *(f"6.{n}" for n in range(15)), "6.17", "6.18", "6.19", "7.0",
+        "7.1"]

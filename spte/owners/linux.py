@@ -185,7 +185,8 @@ RELEASES: dict[str, LinuxRelease] = {
         LinuxRelease(
             "5.7", "Linux v5.7.6 (tree HanRunyu/linux-5.7.6-jz2440 @ 21d92341e2a3): _PAGE_UFFD_WP and "
             "_PAGE_SWP_UFFD_WP; the same in v5.7.14 (a5221985/linux-5.7.14 @ 5d0b54d93391), v5.9.1 "
-            "(ach84/linux-5.9.1 @ 1722444408da) and v5.10.44 (Qiushankonyu/Linux-5.10.44 @ 27d65e554386)",
+            "(ach84/linux-5.9.1 @ 1722444408da), v5.10.44 (Qiushankonyu/Linux-5.10.44 @ 27d65e554386), v5.11.0 "
+            "(CompressionDuck/linux-5.11 @ 2dbae366306d) and v5.12.9 (zhangyinjun/linux-5.12.9 @ 38c16b0cce67)",
             l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=False,
             swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
             kernel_4k=False),
@@ -228,8 +229,8 @@ RELEASES: dict[str, LinuxRelease] = {
             pte_markers=("PTE_MARKER_UFFD_WP", "PTE_MARKER_SWAPIN_ERROR"), migration_ad=True),
         LinuxRelease(
             "6.12", "Linux v6.12.0 (tree shilei-massclouds/linux-6.12 @ e02d6450498d); the same in v6.6.87 "
-            "(Yunbaby8/linux-6.6.87-lab @ 7fe0c4ed5035, the first read with the shadow-stack bits) and v6.8.0 "
-            "(vivo50kff/linux-6.8 @ bc4fae0d3fa3)",
+            "(Yunbaby8/linux-6.6.87-lab @ 7fe0c4ed5035, the first read with the shadow-stack bits), v6.8.0 "
+            "(vivo50kff/linux-6.8 @ bc4fae0d3fa3) and v6.11.11 (segzix/linux-6.11.11 @ 323e1467a22a)",
             l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=True,
             swp_exclusive_32=True, softw4=57, devmap=True, saved_dirty=True, noptishadow=False,
             kernel_4k=False, migration=_MIGRATION_3, device=_DEVICE_4,
@@ -243,8 +244,9 @@ RELEASES: dict[str, LinuxRelease] = {
             kernel_4k=False, migration=_MIGRATION_3, device=_DEVICE_4, pte_marker=("SWP_PTE_MARKER",),
             pte_markers=("PTE_MARKER_UFFD_WP", "PTE_MARKER_POISONED", "PTE_MARKER_GUARD"), migration_ad=True),
         LinuxRelease(
-            "6.19", "Linux v6.19.0 (tree matankalina/linux-6.19.10-fork @ 483059de9f93); the same in v7.1.5 "
-            "(danayer/linux-7.1.5 @ 9d1745cf8134)",
+            "6.19", "Linux v6.19.0 (tree matankalina/linux-6.19.10-fork @ 483059de9f93); the same in v6.17.0 "
+            "(busysteve/linux-6.17.0-rust-ported-c @ 1e9822c103f8, dir linux), v6.18.2 (gfunkmonk/linux-6.18.2 @ "
+            "062668f4d006) and v7.1.5 (danayer/linux-7.1.5 @ 9d1745cf8134)",
             l1tf=True, physical_mask_shift=52, radix_exceptional=False, uffd_wp=True, swp_exclusive_64=True,
             swp_exclusive_32=True, softw4=57, devmap=False, saved_dirty=True, noptishadow=True,
             kernel_4k=True, migration=_MIGRATION_3,
@@ -266,10 +268,10 @@ RELEASE_MAP: dict[str, tuple[str, str]] = {
     "4.19": ("4.19", "read"),
     "4.20": ("5.4", "read"), **{f"5.{n}": ("5.4", "bracketed") for n in (0, 1, 2, 3)},
     "5.4": ("5.4", "read"), "5.5": ("5.4", "bracketed"), "5.6": ("5.4", "read"),
-    "5.7": ("5.7", "read"), "5.8": ("5.7", "bracketed"), "5.9": ("5.7", "read"), "5.10": ("5.7", "read"),
-    **{f"5.{n}": ("5.7", _GAP.format(r=f"5.{n}", row="5.7", seen="5.10.44", why=(
-        "SWP_DEVICE_EXCLUSIVE_WRITE/READ, read first in 5.14.2, move every special swap type down by 2")))
-       for n in (11, 12, 13)},
+    "5.7": ("5.7", "read"), "5.8": ("5.7", "bracketed"),
+    **{f"5.{n}": ("5.7", "read") for n in (9, 10, 11, 12)},
+    "5.13": ("5.7", _GAP.format(r="5.13", row="5.7", seen="5.12.9", why=(
+        "SWP_DEVICE_EXCLUSIVE_WRITE/READ, read first in 5.14.2, move every special swap type down by 2"))),
     "5.14": ("5.14", "read"), "5.15": ("5.14", "read"), "5.16": ("5.14", "bracketed"), "5.17": ("5.14", "read"),
     "5.18": ("5.14", _GAP.format(r="5.18", row="5.14", seen="5.17.0-rc5", why=(
         "_PAGE_SWP_EXCLUSIVE, PTE markers, SWP_MIGRATION_READ_EXCLUSIVE and SWP_SWAPIN_ERROR were read "
@@ -283,9 +285,10 @@ RELEASE_MAP: dict[str, tuple[str, str]] = {
         "PTE_MARKER_POISONED were read first in 6.6.87")))
        for n in (4, 5)},
     "6.6": ("6.12", "read"), "6.7": ("6.12", "bracketed"), "6.8": ("6.12", "read"),
-    **{f"6.{n}": ("6.12", "bracketed") for n in (9, 10, 11)},
+    "6.9": ("6.12", "bracketed"), "6.10": ("6.12", "bracketed"), "6.11": ("6.12", "read"),
     "6.12": ("6.12", "read"),
     "6.13": ("6.13", "read"), "6.14": ("6.13", "read"),
+    "6.17": ("6.19", "read"), "6.18": ("6.19", "read"),
     "6.19": ("6.19", "read"), "7.0": ("6.19", "bracketed"), "7.1": ("6.19", "read"),
 }
 # Releases no row is given for: the rows on both sides differ in a way a guess would get wrong.
@@ -295,11 +298,11 @@ _REFUSED: dict[str, str] = {
                   "inversion, 52-bit PTE_PFN_MASK); which of them a 4.15-4.18 kernel matches depends on its "
                   "point release")
        for n in (15, 16, 17, 18)},
-    **{f"6.{n}": ("not carried: no 6.15 to 6.18 tree was read; nearest carried: 6.14 (as 6.13) and 6.19, which "
-                  "differ in the special swap types (SWP_DEVICE_EXCLUSIVE_WRITE/READ became one "
+    **{f"6.{n}": ("not carried: no 6.15 or 6.16 tree was read; nearest carried: 6.14 (row 6.13) and 6.17 (row "
+                  "6.19), which differ in the special swap types (SWP_DEVICE_EXCLUSIVE_WRITE/READ became one "
                   "SWP_DEVICE_EXCLUSIVE, so hwpoison, migration and device types move up by 1), in _PAGE_DEVMAP "
-                  "(bit 57 until 6.14, gone in 6.19) and in _PAGE_KERNEL_4K (bit 11 in kernel mappings, 6.19)")
-       for n in (15, 16, 17, 18)},
+                  "(bit 57 in 6.14, gone in 6.17) and in _PAGE_KERNEL_4K (bit 11 in kernel mappings, 6.17)")
+       for n in (15, 16)},
 }
 # 4.14.y: the L1TF inversion arrived in stable 4.14.63 (read in 4.14.74 and 4.14.177).
 _POINT_4_14 = 63
@@ -357,8 +360,8 @@ def resolve_release(version: str) -> Resolution:
     if base not in RELEASE_MAP:
         where = (f"older than {OLDEST}" if (major, minor) < (4, 14) else
                  f"newer than {NEWEST}" if (major, minor) > (7, 1) else f"there was no Linux {base}")
-        raise ValueError(f"unknown Linux release {version!r}: {where}; carried: {OLDEST} to 6.14, 6.19 to {NEWEST} "
-                         "(4.15-4.18 and 6.15-6.18 are not)")
+        raise ValueError(f"unknown Linux release {version!r}: {where}; carried: {OLDEST} to 6.14, 6.17 to {NEWEST} "
+                         "(4.15-4.18 and 6.15-6.16 are not)")
     key, how = RELEASE_MAP[base]
     cautions: list[str] = []
     release = base
