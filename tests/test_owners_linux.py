@@ -30,7 +30,7 @@ def h(text: object) -> int:
 
 
 def test_every_carried_release_and_format_has_golden_data():
-    assert len(GOLDEN) == 37  # 13 rows, 4.14 (before L1TF) for x86-64 only
+    assert len(GOLDEN) == 38  # 14 rows, 4.14 and 4.17 (before L1TF) for x86-64 only
     for v, f in GOLDEN:
         header, records = load(v, f)
         assert header["constants"] and len(records) > 400
@@ -209,7 +209,8 @@ def kernel_named_bits(version: str, fmt: str = "x86-64") -> int:
 
 @pytest.mark.parametrize(("version", "bit", "free"), [
     # Before 5.7 SOFTW2 (bit 10) was free: it is the bit _PAGE_UFFD_WP took in 5.7.
-    ("4.14", 10, [10, *range(52, 58)]), ("4.14.63", 10, [10, *range(52, 58)]), ("4.19", 10, [10, *range(52, 58)]),
+    ("4.14", 10, [10, *range(52, 58)]), ("4.14.63", 10, [10, *range(52, 58)]), ("4.17", 10, [10, *range(52, 58)]),
+    ("4.19", 10, [10, *range(52, 58)]),
     ("5.4", 10, [10, *range(52, 58)]), ("5.7", 52, range(52, 58)), ("5.14", 52, range(52, 58)),
     ("5.19", 52, range(52, 58)), ("6.1", 52, range(52, 58)), ("6.2", 52, range(52, 58)), ("6.3", 52, range(52, 58)),
     # 6.6 moved _PAGE_DEVMAP to 57 (SOFTW4) and gave 58 to _PAGE_SAVED_DIRTY; 6.19 has no _PAGE_DEVMAP.
@@ -230,7 +231,8 @@ def test_one_more_present_pte_bit(version, bit, free):
 
 @pytest.mark.parametrize(("version", "fmt", "bit"), [
     # x86-64: SD is bit 1 from the start, UFFD_WP takes 2 in 5.7, EXCLUSIVE takes 3 in 5.19.
-    ("4.14", "x86-64", 2), ("4.14.63", "x86-64", 2), ("4.19", "x86-64", 2), ("5.7", "x86-64", 3),
+    ("4.14", "x86-64", 2), ("4.14.63", "x86-64", 2), ("4.17", "x86-64", 2), ("4.19", "x86-64", 2),
+    ("5.7", "x86-64", 3),
     ("5.14", "x86-64", 3), ("5.19", "x86-64", 4), ("6.1", "x86-64", 4), ("6.12", "x86-64", 4),
     ("6.19", "x86-64", 4), ("6.12", "pae", 1), ("6.12", "x86-32", 6), ("4.19", "x86-32", 6),
     # 32-bit: _PAGE_SWP_EXCLUSIVE takes bit 7 (_PAGE_PSE) in 6.3, which a new bit avoided anyway.
@@ -276,7 +278,7 @@ def test_resolve_errors_are_one_line_and_name_the_spec(bad):
     with pytest.raises(ValueError) as e:
         spte.owners.resolve(bad)
     msg = str(e.value)
-    assert "\n" not in msg and repr(bad) in msg and "linux:<4.14-6.14|6.17-7.1" in msg
+    assert "\n" not in msg and repr(bad) in msg and "linux:<4.14|4.17-6.14|6.17-7.1" in msg
 
 
 def test_read_refuses_values_and_levels_that_do_not_fit():
@@ -341,18 +343,18 @@ def upstream(tree_release: str) -> str:
     return ".".join(tree_release.split("-")[0].split(".")[:2])
 
 
-@pytest.mark.parametrize("tree", TREES, ids=[t["release"] for t in TREES])
-@pytest.mark.parametrize("fmt", ["x86-64", "pae", "x86-32"])
+@pytest.mark.parametrize(("tree", "fmt"), [(t, f) for t in TREES for f in ("x86-64", "pae", "x86-32") if f in t],
+                         ids=[f"{t['release']}-{f}" for t in TREES for f in ("x86-64", "pae", "x86-32") if f in t])
 def test_every_tree_read_gives_the_golden_output_of_the_row_its_release_maps_to(tree, fmt):
     r = resolve_release(tree["release"])
-    assert fmt in r.row.formats
+    assert set(r.row.formats) <= set(tree)  # every format the row carries was computed from this tree
     assert tree[fmt] == row_digest(r.row.version, fmt), f"{tree['release']} ({tree['tree']}) is not row {r.row.version}"
     assert tree["tree"].split(" @ ")[1] in r.row.source  # the row names the tree
 
 
 def test_every_row_and_every_release_called_read_is_backed_by_a_tree():
     rows_read = {resolve_release(t["release"]).row.version for t in TREES}
-    assert rows_read | {"4.14"} == set(RELEASES)  # 4.14 before L1TF: the swap macros of mainline v4.14
+    assert rows_read | {"4.14"} == set(RELEASES)  # 4.14.0: the swap macros of mainline v4.14-v4.18
     read = {upstream(t["release"]) for t in TREES}
     for release, (row, how) in RELEASE_MAP.items():
         assert row in RELEASES
@@ -373,6 +375,9 @@ def test_every_row_and_every_release_called_read_is_backed_by_a_tree():
     ("7.0", "7.0", "6.19", None), ("5.1", "5.1", "5.4", None), ("4.20", "4.20", "5.4", None),
     ("4.14", "4.14", "4.14", "4.14 means 4.14.0"), ("4.14.62", "4.14.62", "4.14", None),
     ("4.14.63", "4.14.63", "4.14.63", None), ("4.14.355-271.569.amzn2.x86_64", "4.14.355", "4.14.63", "kernel"),
+    ("4.17", "4.17", "4.17", "4.17 means 4.17.0"), ("4.17.14", "4.17.14", "4.17", None),
+    ("4.18.0", "4.18.0", "4.17", None), ("4.18.5", "4.18.5", "4.19", "no 4.18.1+ tree was read"),
+    ("4.17.19", "4.17.19", "4.19", "no 4.17.15+ tree was read"),
     ("5.12", "5.12", "5.7", None), ("6.18.2", "6.18", "6.19", None), ("6.17", "6.17", "6.19", None),
     ("5.13", "5.13", "5.7", "no 5.13 tree was read"), ("5.18", "5.18", "5.14", "no 5.18 tree was read"),
     ("6.5", "6.5", "6.3", "no 6.5 tree was read"),
@@ -390,7 +395,7 @@ def test_any_version_string_resolves(version, release, row, caution):
 
 @pytest.mark.parametrize(("version", "names"), [
     ("6.16", ("6.14", "6.17", "SWP_DEVICE_EXCLUSIVE", "_PAGE_DEVMAP")), ("6.15.3", ("6.14", "6.17")),
-    ("4.16", ("4.14.63", "4.19", "L1TF")), ("4.18.5", ("4.14", "4.19")), ("3.10", ("older than 4.14",)),
+    ("4.16", ("4.14", "4.17", "PTE_PFN_MASK")), ("4.15.18", ("4.14", "4.17")), ("3.10", ("older than 4.14",)),
     ("8.1", ("newer than 7.1",)), ("6.25", ("there was no Linux 6.25",)), ("six", ("expected a release",)),
 ])
 def test_releases_without_a_row_are_refused_naming_the_nearest(version, names):
@@ -414,6 +419,19 @@ def test_4_14_point_releases_differ_where_the_kernel_does():
     # ... and unlike 4.19 it keeps 4.14's 46-bit PTE_PFN_MASK.
     assert spte.owners.resolve("linux:4.14.63").pte_pfn_mask == h(header["constants"]["PTE_PFN_MASK"])
     assert h(header["constants"]["PTE_PFN_MASK"]) != h(load("4.19", "x86-64")[0]["constants"]["PTE_PFN_MASK"])
+
+
+def test_4_17_has_the_old_swap_layout_with_the_wide_pfn_mask():
+    # 4.17.0 and 4.18.0: swap entries as 4.14 (same harness records), PTE_PFN_MASK as 4.19.
+    h17, r17 = load("4.17", "x86-64")
+    h14, r14 = load("4.14", "x86-64")
+    swaps = lambda recs: [r for r in recs if "swp_type" in r]  # noqa: E731
+    assert swaps(r17) == swaps(r14) and len(swaps(r17)) > 100
+    assert h17["constants"]["PTE_PFN_MASK"] == load("4.19", "x86-64")[0]["constants"]["PTE_PFN_MASK"]
+    assert h17["constants"]["PTE_PFN_MASK"] != h14["constants"]["PTE_PFN_MASK"]
+    prot_none = 0x8000_F000_0000_0125  # physical bits 47:44 set: 4.14's pte_pfn() drops bits 47:46
+    assert spte.owners.resolve("linux:4.17").pte_pfn(prot_none) == 0xF_0000_0000
+    assert spte.owners.resolve("linux:4.14").pte_pfn(prot_none) == 0x3_0000_0000
 
 
 @pytest.mark.parametrize(("version", "markers"), [
@@ -440,7 +458,8 @@ def test_pte_markers_of_each_row(version, markers):
 def test_releases_of_each_row():
     assert releases_of("6.12") == ["6.6", "6.7", "6.8", "6.9", "6.10", "6.11", "6.12"]
     assert releases_of("4.14") == ["4.14.0-4.14.62"] and releases_of("4.14.63") == ["4.14.63+"]
-    covered = {r for row in RELEASES for r in releases_of(row)} - {"4.14.0-4.14.62", "4.14.63+"}
+    assert releases_of("4.17") == ["4.17.0-4.17.14", "4.18.0"] and releases_of("4.19")[-2:] == ["4.17.15+", "4.18.1+"]
+    covered = {".".join(r.split("-")[0].rstrip("+").split(".")[:2]) for row in RELEASES for r in releases_of(row)}
     assert sorted(covered, key=lambda v: tuple(map(int, v.split(".")))) == [
-        "4.19", "4.20", *(f"5.{n}" for n in range(20)), *(f"6.{n}" for n in range(15)), "6.17", "6.18", "6.19", "7.0",
-        "7.1"]
+        "4.14", "4.17", "4.18", "4.19", "4.20", *(f"5.{n}" for n in range(20)), *(f"6.{n}" for n in range(15)),
+        "6.17", "6.18", "6.19", "7.0", "7.1"]

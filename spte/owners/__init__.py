@@ -38,7 +38,7 @@ from spte.owners.xen import XenEptOwner, XenPvOwner, ept_release
 __all__ = ["KNOWN", "LINUX_RELEASES", "XEN_RELEASES", "Combined", "LinuxOwner", "LinuxRelease", "XenEptOwner",
            "XenPvOwner", "resolve"]
 
-KNOWN = ("linux:<4.14-6.14|6.17-7.1, e.g. 6.8.0-45-generic>[:" + "|".join(LINUX_FORMATS) + "][:swap|prot_none]",
+KNOWN = ("linux:<4.14|4.17-6.14|6.17-7.1, e.g. 6.8.0-45-generic>[:" + "|".join(LINUX_FORMATS) + "][:swap|prot_none]",
          "xen:4.10-4.22[:ept|pv]", "kvm:<version>[:<flavour>]", "several joined by ','")
 
 

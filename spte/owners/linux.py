@@ -171,6 +171,15 @@ RELEASES: dict[str, LinuxRelease] = {
             swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
             kernel_4k=False),
         LinuxRelease(
+            "4.17", "Linux v4.17.0 (tree SaumyaSachdev/linux-4.17 @ 4b4a148ccf12): 4.14's swap layout (type in 13:9, "
+            "nothing inverted) with the 52-bit x86-64 PTE_PFN_MASK; the same in v4.18.0 (zzwd/linux-4.18-rt @ "
+            "f7bc4a83cb4a, a PREEMPT_RT tree)",
+            l1tf=False, physical_mask_shift=52, radix_exceptional=True, uffd_wp=False, swp_exclusive_64=False,
+            swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
+            kernel_4k=False,
+            notes=("stable 4.17.15 and 4.18.1 backported the L1TF swap layout: use the point release",),
+            formats=("x86-64",)),
+        LinuxRelease(
             "4.19", "Linux v4.19.1 (tree chens37/linux-4.19.1 @ 36e37757ab77)",
             l1tf=True, physical_mask_shift=52, radix_exceptional=True, uffd_wp=False, swp_exclusive_64=False,
             swp_exclusive_32=False, softw4=58, devmap=True, saved_dirty=False, noptishadow=False,
@@ -264,7 +273,8 @@ RELEASES: dict[str, LinuxRelease] = {
 # anything else is a caution shown to the user (describe_owner(), LinuxOwner.cautions).
 _GAP = "no {r} tree was read: mapped to {row} (as {seen}); {why}"
 RELEASE_MAP: dict[str, tuple[str, str]] = {
-    "4.14": ("4.14", "read"),  # the point release decides: see _POINT_4_14
+    "4.14": ("4.14", "read"),  # the point release decides: see _POINTS
+    "4.17": ("4.17", "read"), "4.18": ("4.17", "read"),
     "4.19": ("4.19", "read"),
     "4.20": ("5.4", "read"), **{f"5.{n}": ("5.4", "bracketed") for n in (0, 1, 2, 3)},
     "5.4": ("5.4", "read"), "5.5": ("5.4", "bracketed"), "5.6": ("5.4", "read"),
@@ -293,19 +303,22 @@ RELEASE_MAP: dict[str, tuple[str, str]] = {
 }
 # Releases no row is given for: the rows on both sides differ in a way a guess would get wrong.
 _REFUSED: dict[str, str] = {
-    **{f"4.{n}": ("not carried: no 4.15 to 4.18 tree was read; nearest carried: 4.14 (4.14.0-4.14.62: type in "
-                  "bits 13:9, nothing inverted), 4.14.63 (L1TF inversion, 46-bit PTE_PFN_MASK) and 4.19 (L1TF "
-                  "inversion, 52-bit PTE_PFN_MASK); which of them a 4.15-4.18 kernel matches depends on its "
-                  "point release")
-       for n in (15, 16, 17, 18)},
+    **{f"4.{n}": ("not carried: no 4.15 or 4.16 tree was read; nearest carried: 4.14 (type in bits 13:9, nothing "
+                  "inverted, 46-bit PTE_PFN_MASK) and 4.17 (the same swap layout with a 52-bit PTE_PFN_MASK)")
+       for n in (15, 16)},
     **{f"6.{n}": ("not carried: no 6.15 or 6.16 tree was read; nearest carried: 6.14 (row 6.13) and 6.17 (row "
                   "6.19), which differ in the special swap types (SWP_DEVICE_EXCLUSIVE_WRITE/READ became one "
                   "SWP_DEVICE_EXCLUSIVE, so hwpoison, migration and device types move up by 1), in _PAGE_DEVMAP "
                   "(bit 57 in 6.14, gone in 6.17) and in _PAGE_KERNEL_4K (bit 11 in kernel mappings, 6.17)")
        for n in (15, 16)},
 }
-# 4.14.y: the L1TF inversion arrived in stable 4.14.63 (read in 4.14.74 and 4.14.177).
-_POINT_4_14 = 63
+# The L1TF inversion (4.19) came to stable 4.14.63 (read in 4.14.74 and 4.14.177), 4.17.15
+# and 4.18.1 (no tree of those read).  release -> (first point release, its row, caution)
+_POINTS: dict[str, tuple[int, str, str | None]] = {
+    "4.14": (63, "4.14.63", None),
+    "4.17": (15, "4.19", "no 4.17.15+ tree was read: stable 4.17.15 took the L1TF swap layout, assumed as 4.19's"),
+    "4.18": (1, "4.19", "no 4.18.1+ tree was read: stable 4.18.1 took the L1TF swap layout, assumed as 4.19's"),
+}
 OLDEST, NEWEST = "4.14", "7.1"
 
 
@@ -360,8 +373,8 @@ def resolve_release(version: str) -> Resolution:
     if base not in RELEASE_MAP:
         where = (f"older than {OLDEST}" if (major, minor) < (4, 14) else
                  f"newer than {NEWEST}" if (major, minor) > (7, 1) else f"there was no Linux {base}")
-        raise ValueError(f"unknown Linux release {version!r}: {where}; carried: {OLDEST} to 6.14, 6.17 to {NEWEST} "
-                         "(4.15-4.18 and 6.15-6.16 are not)")
+        raise ValueError(f"unknown Linux release {version!r}: {where}; carried: 4.14, 4.17 to 6.14, 6.17 to "
+                         f"{NEWEST} (4.15, 4.16, 6.15 and 6.16 are not)")
     key, how = RELEASE_MAP[base]
     cautions: list[str] = []
     release = base
@@ -372,13 +385,16 @@ def resolve_release(version: str) -> Resolution:
             sub = None  # Ubuntu's 6.8.0-45, Debian's 6.1.0-57: the vendor's sublevel, not a stable release
     if how not in ("read", "bracketed"):
         cautions.append(how)
-    if base == "4.14":
+    if base in _POINTS:
+        first, point_row, point_caution = _POINTS[base]
         if sub is None:
-            cautions.append("4.14 means 4.14.0: 4.14.63 and later carry the L1TF swap layout (give the point "
-                            "release, e.g. 4.14.300)")
-        elif sub >= _POINT_4_14:
-            key = "4.14.63"
-        release = f"4.14.{sub}" if sub is not None else "4.14"
+            cautions.append(f"{base} means {base}.0: {base}.{first} and later carry the L1TF swap layout (give the "
+                            f"point release, e.g. {base}.{first + 10})")
+        elif sub >= first:
+            key = point_row
+            if point_caution:
+                cautions.append(point_caution)
+        release = f"{base}.{sub}" if sub is not None else base
     if rc:
         cautions.append(f"{version} is a release candidate: mapped to {base} as released")
     return Resolution(version, release, RELEASES[key], tuple(cautions), distro)
@@ -386,9 +402,13 @@ def resolve_release(version: str) -> Resolution:
 
 def releases_of(row: str) -> list[str]:
     """The upstream releases a row covers, oldest first (4.14.y split at the point release)."""
-    if row.startswith("4.14"):
-        return ["4.14.0-4.14.62"] if row == "4.14" else [f"4.14.{_POINT_4_14}+"]
-    return [r for r, (k, _) in RELEASE_MAP.items() if k == row]
+    if row == "4.14":
+        return ["4.14.0-4.14.62"]
+    if row == "4.14.63":
+        return ["4.14.63+"]
+    if row == "4.17":
+        return ["4.17.0-4.17.14", "4.18.0"]
+    return [r for r, (k, _) in RELEASE_MAP.items() if k == row] + (["4.17.15+", "4.18.1+"] if row == "4.19" else [])
 
 
 @dataclass(frozen=True)
