@@ -1,9 +1,12 @@
 """Linux mm as an owner of x86 page-table bits: present PTEs, PROT_NONE and swap entries.
 
-One :class:`LinuxRelease` row per kernel release whose layout we carry (every row was read
-from that release's ``arch/x86/include/asm/pgtable_types.h``, ``pgtable_64.h``,
-``pgtable_64_types.h``, ``pgtable-invert.h``, ``pgtable-3level.h``, ``pgtable-2level.h``,
-``include/linux/swap.h`` and ``swapops.h``; the trees are named in :data:`RELEASES`).
+One :class:`LinuxRelease` row per layout: a row is added at every release where the x86
+PTE/swap layout changed, as read from ``arch/x86/include/asm/pgtable_types.h``,
+``pgtable_64.h``, ``pgtable_64_types.h``, ``pgtable-invert.h``, ``pgtable-3level.h``,
+``pgtable-2level.h``, ``include/linux/swap.h`` and ``swapops.h`` (the trees are named in
+:data:`RELEASES`).  :data:`RELEASE_MAP` maps every release from 4.14 to 7.1 to its row
+(4.15, 4.16, 6.15 and 6.16 were not read and are refused), and :func:`resolve_release`
+takes any version string (``6.8.0-45-generic``, ``4.14.300``, ``latest``).
 :class:`LinuxOwner` reads one value the way ``pte_none``/``pte_present``/``pte_pfn``/
 ``pte_to_swp_entry``/``swp_type``/``swp_offset`` of that release do, for x86-64, PAE or
 32-bit paging, and says which bits a new software bit must avoid in each entry state.
@@ -13,6 +16,8 @@ The configuration assumed is a distribution kernel's: ``CONFIG_MIGRATION``,
 on x86-64 ``CONFIG_MEM_SOFT_DIRTY``, ``CONFIG_HAVE_ARCH_USERFAULTFD_WP`` (5.7+),
 ``CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS``, 4-level paging (``MAX_PHYSMEM_BITS`` 46).
 
+>>> owner("6.8").release.version, owner("5.15.0-105-generic").release.version
+('6.12', '5.14')
 >>> o = LinuxOwner(RELEASES["6.12"], "x86-64")
 >>> r = o.read(0x608, 1)
 >>> r.kind, r.software["swp_type"], hex(r.software["swp_offset"]), r.software["_PAGE_SWP_EXCLUSIVE"]
@@ -95,8 +100,8 @@ SWP_TYPE_BITS = 5
 class LinuxRelease:
     """What one release does with the bits (see the module docstring for the sources)."""
 
-    version: str
-    source: str
+    version: str  # the row's key: the release it was first (or, for 4.19/5.4/6.1/6.12/6.19, mainly) read in
+    source: str  # every tree whose harness output is this row's (repository @ commit, Makefile version)
     l1tf: bool  # swap offset inverted with the type in 63:59; PROT_NONE PFN inverted (L1TF, 4.19/4.14.63)
     physical_mask_shift: int  # x86-64 __PHYSICAL_MASK_SHIFT (PAE: 52 from 4.19 on, 44 before)
     radix_exceptional: bool  # SWP_TYPE_SHIFT leaves RADIX_TREE_EXCEPTIONAL_SHIFT (2) bits (before 4.20)
