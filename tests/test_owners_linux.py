@@ -110,7 +110,7 @@ def test_the_real_bad_page_map_pte():
     # "BUG: Bad page map in process qemu-system-x86  pte:800000018f8a9027" (xen-devel, May 2025,
     # Linux 6.8 dom0; the kernel printed pfn:0x18f8a9 next to it).  pte_mkspecial() had been
     # removed for that experiment: _PAGE_SPECIAL is clear, which is why vm_normal_page() took it.
-    for spec in ("linux:6.1", "linux:6.12", "linux:6.19"):
+    for spec in ("linux:6.1", "linux:6.8", "linux:6.12", "linux:6.19"):
         o = spte.owners.resolve(spec)
         r = o.read(0x800000018F8A9027, 1)
         assert r.kind == "present_leaf" and o.pte_pfn(0x800000018F8A9027) == 0x18F8A9

@@ -102,17 +102,17 @@ class LinuxRelease:
 
     version: str  # the row's key: the release it was first (or, for 4.19/5.4/6.1/6.12/6.19, mainly) read in
     source: str  # every tree whose harness output is this row's (repository @ commit, Makefile version)
-    l1tf: bool  # swap offset inverted with the type in 63:59; PROT_NONE PFN inverted (L1TF, 4.19/4.14.63)
-    physical_mask_shift: int  # x86-64 __PHYSICAL_MASK_SHIFT (PAE: 52 from 4.19 on, 44 before)
+    l1tf: bool  # swap offset inverted with the type in 63:59; PROT_NONE PFN inverted (L1TF: 4.19, stable 4.14.63)
+    physical_mask_shift: int  # x86-64 __PHYSICAL_MASK_SHIFT: 46 in 4.14.y, 52 from 4.17 (PAE: 52 with L1TF)
     radix_exceptional: bool  # SWP_TYPE_SHIFT leaves RADIX_TREE_EXCEPTIONAL_SHIFT (2) bits (before 4.20)
     uffd_wp: bool  # _PAGE_UFFD_WP / _PAGE_SWP_UFFD_WP (5.7)
     swp_exclusive_64: bool  # _PAGE_SWP_EXCLUSIVE = _PAGE_PWT on x86-64 (5.19)
-    swp_exclusive_32: bool  # _PAGE_SWP_EXCLUSIVE = _PAGE_PSE in pgtable-2level.h/-3level.h (after 6.1)
-    softw4: int  # _PAGE_BIT_SOFTW4: 58 through 6.1, 57 in 6.12 (58 became SOFTW5 for shadow stacks, 6.6)
-    devmap: bool  # _PAGE_DEVMAP = _PAGE_SOFTW4 (x86-64 only: ARCH_HAS_PTE_DEVMAP); gone by 6.19
+    swp_exclusive_32: bool  # _PAGE_SWP_EXCLUSIVE = _PAGE_PSE in pgtable-2level.h/-3level.h (6.3)
+    softw4: int  # _PAGE_BIT_SOFTW4: 58 until 6.5, 57 from 6.6 (58 became SOFTW5 for shadow stacks)
+    devmap: bool  # _PAGE_DEVMAP = _PAGE_SOFTW4 (x86-64 only: ARCH_HAS_PTE_DEVMAP); in 6.14, gone by 6.17
     saved_dirty: bool  # _PAGE_SAVED_DIRTY = _PAGE_SOFTW5 (58) on x86-64, _PAGE_SOFTW2 on 32-bit (6.6)
-    noptishadow: bool  # _PAGE_NOPTISHADOW = _PAGE_SOFTW5 in root PGD entries (not in 6.12, in 6.19)
-    kernel_4k: bool  # _PAGE_KERNEL_4K = _PAGE_SOFTW3 in kernel mappings (not in 6.12, in 6.19)
+    noptishadow: bool  # _PAGE_NOPTISHADOW = _PAGE_SOFTW5 in root PGD entries (6.13; not in 6.12.0)
+    kernel_4k: bool  # _PAGE_KERNEL_4K = _PAGE_SOFTW3 in kernel mappings (not in 6.14, in 6.17)
     # include/linux/swap.h: special swap types in the order the release numbers them down
     # from 1 << MAX_SWAPFILES_SHIFT: hwpoison, migration, device, pte marker, swapin error.
     hwpoison: tuple[str, ...] = ("SWP_HWPOISON",)
