@@ -392,7 +392,11 @@ def resolve_release(version: str) -> Resolution:
         cautions.append(how)
     if base in _POINTS:
         first, point_row, point_caution = _POINTS[base]
-        if sub is None:
+        if sub is None and rest:  # a vendor kernel (RHEL 8's 4.18.0-x): every maintained one took the fix
+            key = point_row
+            cautions.append(f"the vendor's {base} is read with the L1TF swap layout its stable {base}.{first} "
+                            f"took (row {point_row})")
+        elif sub is None:
             cautions.append(f"{base} means {base}.0: {base}.{first} and later carry the L1TF swap layout (give the "
                             f"point release, e.g. {base}.{first + 10})")
         elif sub >= first:
