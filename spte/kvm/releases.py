@@ -15,7 +15,6 @@ between, with a caution that says so.  ``docs/profiles.md`` is the table in pros
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from spte.kvm.masks import (
@@ -28,6 +27,7 @@ from spte.kvm.masks import (
     SPTE_SPECIAL_MASK,
     SPTE_SPECIAL_MASK_4_19,
 )
+from spte.versions import parse_version
 
 FLAVOURS = ("ept-ad", "ept-noad", "shadow", "npt")
 OLDEST, NEWEST = (4, 18), (7, 1)
@@ -301,10 +301,6 @@ _POINT_5_4 = (
     (49, "5.4.49", None),
     (85, "5.4.85", None),
 )
-_DISTROS = (("el", "RHEL/CentOS"), ("generic", "Ubuntu"), ("lowlatency", "Ubuntu"), ("amd64", "Debian"),
-            ("cloud", "Debian"), ("azure", "Ubuntu"), ("aws", "Ubuntu"), ("gcp", "Ubuntu"), ("fc", "Fedora"),
-            ("default", "SUSE"), ("arch", "Arch Linux"), ("uek", "Oracle"))
-_VERSION = re.compile(r"v?(?P<major>\d+)\.(?P<minor>\d+)(?:\.(?P<sub>\d+))?(?P<rc>-rc\d+)?(?P<rest>\S*)")
 
 
 @dataclass(frozen=True)
@@ -344,23 +340,19 @@ def resolve(version: str) -> Resolution:
     text = version.strip()
     if text in ("latest", "newest"):
         text = "7.1"
-    m = _VERSION.fullmatch(text)
-    if not m:
+    try:
+        parsed = parse_version(text)
+    except ValueError:
         raise ValueError(f"unknown kernel version {version!r}: expected a release such as 6.12, 6.12.5, "
-                         f"v6.19-rc3, 6.8.0-45-generic or latest (supported: 5.4 to 7.1)")
-    major, minor = int(m["major"]), int(m["minor"])
+                         f"v6.19-rc3, 6.8.0-45-generic or latest (supported: 5.4 to 7.1)") from None
+    major, minor, sub, rc, rest, distro = parsed
     base = f"{major}.{minor}"
     if base not in RELEASES:
         raise ValueError(f"unknown kernel version {version!r}: {_nearest(major, minor)}")
     key, how = RELEASES[base]
     cautions: list[str] = []
     release = base
-    sub = int(m["sub"]) if m["sub"] is not None else None
-    rest = m["rest"] or ""
-    distro = None
     if rest:
-        low = rest.lower()
-        distro = next((name for tag, name in _DISTROS if tag in low), "distribution")
         cautions.append(f"{version} is a {distro} kernel: vendors backport KVM MMU changes (RHEL 9's 5.14 carries "
                         f"far newer MMU code), so its SPTEs may not match upstream {base}; check the values with "
                         "`spte identify`")
@@ -380,7 +372,7 @@ def resolve(version: str) -> Resolution:
         release = f"5.4.{point}" if sub is not None else "5.4"
     elif how not in ("read", "bracketed"):
         cautions.append(how)
-    if m["rc"]:
+    if rc:
         cautions.append(f"{version} is a release candidate: mapped to {base} as released")
     if base == "5.9" and sub and sub > 1:
         cautions.append("34c0f6f2695a (the MMIO-generation fix) was also backported to 5.9.y; the point release "

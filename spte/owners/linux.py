@@ -32,6 +32,7 @@ from spte.bits import bit_list, format_ranges, genmask, union
 from spte.entry import PaePte, Pte, Pte32, entry_class
 from spte.metadata.owner import Reading, SoftwareField
 from spte.platform import Platform
+from spte.versions import parse_version
 
 U64 = (1 << 64) - 1
 STATES = ("not_present", "present_leaf", "present_nonleaf", "fault")
@@ -338,25 +339,6 @@ class Resolution:
     distro: str | None = None
 
 
-def _parse_version(version: str) -> tuple[int, int, int | None, bool, str, str | None]:
-    """(major, minor, sublevel, release candidate?, suffix, distribution) of a kernel version string.
-
-    Adapter: the one parser of kernel version strings is the KVM profiles'
-    (:mod:`spte.kvm.releases`); this is the only place the Linux owner touches it.
-    """
-    import spte.kvm.releases as kvm_releases
-
-    m = kvm_releases._VERSION.fullmatch(version)
-    if not m:
-        raise ValueError(f"unknown Linux release {version!r}: expected a release such as 6.12, 6.12.5, v6.19-rc3, "
-                         f"6.8.0-45-generic or latest (carried: {OLDEST} to {NEWEST})")
-    rest = m["rest"] or ""
-    distro = next((name for tag, name in kvm_releases._DISTROS if tag in rest.lower()), "distribution") \
-        if rest else None
-    sub = int(m["sub"]) if m["sub"] is not None else None
-    return int(m["major"]), int(m["minor"]), sub, bool(m["rc"]), rest, distro
-
-
 def resolve_release(version: str) -> Resolution:
     """Any kernel version string (``6.12``, ``6.12.5``, ``v6.19-rc3``, ``6.8.0-45-generic``,
     ``6.1.0-57-amd64``, ``5.14.0-427.13.1.el9_4.x86_64``, ``latest``) to the row whose layout
@@ -371,7 +353,11 @@ def resolve_release(version: str) -> Resolution:
     text = version.strip()
     if text in ("latest", "newest"):
         text = NEWEST
-    major, minor, sub, rc, rest, distro = _parse_version(text)
+    try:
+        major, minor, sub, rc, rest, distro = parse_version(text)
+    except ValueError:
+        raise ValueError(f"unknown Linux release {version!r}: expected a release such as 6.12, 6.12.5, v6.19-rc3, "
+                         f"6.8.0-45-generic or latest (carried: {OLDEST} to {NEWEST})") from None
     base = f"{major}.{minor}"
     if base in _REFUSED:
         raise ValueError(f"unknown Linux release {version!r}: {_REFUSED[base]}")
