@@ -178,3 +178,27 @@ def test_kvm_auto_picks_the_kernel_from_the_values(trace_file: Path, via: str) -
     annotated = [x for x in r.stdout.splitlines() if "kvm_mmu_set_spte:" in x]
     assert annotated and all(PRESENT_LEAF.search(x) for x in annotated)
     assert len(r.stdout.splitlines()) == len(trace_file.read_text().splitlines())  # stdin read twice, whole
+
+
+def test_bad_levels_are_reported_and_the_chunk_kept(tmp_path: Path) -> None:
+    """A level outside the format's levels (EPT has 1-5; 0 and 7 are none), or a runaway digit
+    string, is a one-line error naming the line; the valid line after it is still decoded."""
+    huge = "9" * 5000
+    lines = [f"kvm_mmu_set_spte: gfn 2 spte 800000012d6a5a25 (r--u) level {lv} at 15e8b4010" for lv in (7, huge, 0)]
+    good = "kvm_mmu_set_spte: gfn 2 spte 8600000001234b77 (rwxu) level 1 at 15e8b4010"
+    r = run("trace", stdin="\n".join([*lines, good]) + "\n")
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        "spte: <stdin>:1: kvm_mmu_set_spte: level 7 is not a level of ept entries",
+        "spte: <stdin>:2: kvm_mmu_set_spte: level 999999999999... is not a level of ept entries",
+        "spte: <stdin>:3: kvm_mmu_set_spte: level 0 is not a level of ept entries"]
+    out = r.stdout.splitlines()
+    assert out[:3] == lines and out[3].startswith(good + "  ## ") and PRESENT_LEAF.search(out[3])
+
+
+def test_a_full_disk_is_a_write_error_not_an_input_error(trace_file: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        cmd = [SPTE, "trace", str(trace_file)] if SPTE else [sys.executable, "-m", "spte", "trace", str(trace_file)]
+        r = subprocess.run(cmd, stdout=full, stderr=subprocess.PIPE, timeout=120)
+    assert r.returncode == 1
+    assert r.stderr.decode().splitlines() == ["spte: <stdout>: cannot write (No space left on device)"]

@@ -89,7 +89,7 @@ class LogReader:
         entry = self.ctx.entry
 
         def pair(m: re.Match[bytes], lineno: int) -> list[Record] | None:
-            old, new, level = int(m["old"], 16), int(m["new"], 16), int(m["level"])
+            old, new, level = int(m["old"], 16), int(m["new"], 16), level_number(m["level"])
             if old > MAX64 or new > MAX64 or level not in levels:
                 return None
             return [Record(lineno, name, owner, old, fmt, level, level, "old", None, m, info),
@@ -100,13 +100,13 @@ class LogReader:
         verdicts: dict[tuple[int, int], str | None] = {}  # (level, value) -> what a walk is past after it
 
         def one(m: re.Match[bytes], lineno: int) -> list[Record] | None:
-            v, level = int(m[vn], 16), int(m["level"])
+            v, level = int(m[vn], 16), level_number(m["level"])
             if v > MAX64 or level not in levels:
                 return None
             return [Record(lineno, name, owner, v, fmt, level, level, None, None, m, info)]
 
         def step(m: re.Match[bytes], lineno: int) -> list[Record] | None:
-            v, level = int(m[vn], 16), int(m["level"])
+            v, level = int(m[vn], 16), level_number(m["level"])
             if v > MAX64 or level not in levels:
                 return None
             w = self.walk
@@ -254,7 +254,9 @@ class LogReader:
         if level is None:
             decode_level = 1
         elif not self.ctx.has_level(fmt, level):
-            raise _BadValue(f"level {level} is not a level of {fmt} entries")
+            printed = m["level"].decode("ascii", "replace") if "level" in m.re.groupindex and m["level"] else level
+            shown = f"{printed[:12]}..." if isinstance(printed, str) and len(printed) > 12 else printed
+            raise _BadValue(f"level {shown} is not a level of {fmt} entries")
         rec = Record(lineno, p.name, p.owner, value, fmt, level, decode_level, role, None, m, p.info_args)
         if level is None:
             rec.notes.append("level not printed: decoded at level 1")
@@ -360,10 +362,15 @@ def _hex(m: re.Match[bytes], name: str) -> int:
     return v
 
 
+def level_number(text: bytes) -> int:
+    """A printed level as a number; a runaway digit string is no level (0), not a 5000-digit int."""
+    return int(text) if len(text) <= 3 else 0
+
+
 def _level(m: re.Match[bytes]) -> int | None:
     if "level" not in m.re.groupindex or m["level"] is None:
         return None
-    return int(m["level"])
+    return level_number(m["level"])
 
 
 def compare_reserved(e: Entry, printed: int, is_mask: bool, maxphyaddr: int) -> dict[str, Any]:
