@@ -220,4 +220,8 @@ def run_roots(args: argparse.Namespace) -> int:
             j = c.to_json()
             sys.stdout.write(f"{i}. {j['root']} {c.format} {c.levels}-level ({j['space']}; {j['source']}): "
                              f"{c.tables} tables, {c.leaves} leaves, {c.valid:.0%} valid\n   {j['evidence']}\n")
-    return 0 if cands else 1
+    if not cands:  # say so: an empty answer with a failing status alone explains nothing
+        sys.stderr.write(f"spte: {args.image}: no page-table root found (no CR3 in the notes, no VMCB, "
+                         "no page that looks like a live top-level table)\n")
+        return 1
+    return 0
