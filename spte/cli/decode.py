@@ -6,11 +6,14 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from spte.cli.common import Reporter, add_level_option, add_platform_options, check_level, quote, resolve, use_colour
-from spte.kvm import KvmProfile
-from spte.render.fast import FastDecoder, token_batch
-from spte.render.text import entry_view
+from spte.render.fast import PATTERNS, FastDecoder, token_batch
+
+if TYPE_CHECKING:
+    from spte.kvm import KvmProfile
+    from spte.kvm.profile import Description
 
 CHUNK = 1 << 16  # bytes of stdin per batch
 
@@ -31,14 +34,62 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _kvm_suffix(prof: KvmProfile, v: int, level: int) -> str:
-    d = prof.describe(v, level)
+def owner_reading(prof: KvmProfile, v: int, level: int) -> Description:
+    """The one call to the owner: what it makes of ``v`` at ``level``."""
+    return prof.describe(v, level)
+
+
+def owner_pattern_mask(prof: KvmProfile, fast: FastDecoder) -> int:
+    """Bits the owner's kind and non-address fields cannot depend on: the address bits of both
+    entry forms, less every bit one of the owner's predicates tests (its masks and values,
+    e.g. an MMIO mask that reaches into the address)."""
+    address = fast.table.address_mask & (fast.large.address_mask if fast.large else -1)
+    tested = 0
+    for name, mask in prof.masks.items():
+        if name not in ("physical_mask", "SPTE_BASE_ADDR_MASK", "shadow_phys_bits",
+                        "shadow_nonpresent_or_rsvd_mask", "shadow_nonpresent_or_rsvd_lower_gfn_mask"):
+            tested |= mask
+    return address & ~tested
+
+
+def _kvm_suffix_text(prof: KvmProfile, d: Description) -> str:
     sw = " ".join(f"{k}={x:#x}" for k, x in d.software.items() if x)
     return f" [{prof.name} {d.kind}]" + (f" {sw}" if sw else "")
 
 
+def kvm_suffix(prof: KvmProfile, fast: FastDecoder, level: int) -> Callable[[int], str]:
+    """The owner's `` [kvm-6.19:ept-ad present-leaf] mmu_present=0x1 ...`` for one value.
+
+    Memoised per non-address pattern: ``v`` with the bits of :func:`owner_pattern_mask` cleared,
+    and whether any of them was set (so an empty SPTE never shares a key with one that has a
+    pfn).  A reading is memoised only if none of its fields has a bit there (an MMIO SPTE's
+    gfn never is), and only when the owner's exact values (the empty SPTE, the frozen value)
+    have none of those bits.  The memo stops growing at PATTERNS entries and is never cleared.
+    """
+    free = owner_pattern_mask(prof, fast)
+    exact = (0, prof.SHADOW_NONPRESENT_VALUE, prof.spec.frozen_value or 0)
+    if any(e & free for e in exact):
+        free = 0
+    keep = ~free & ((1 << 65) - 1)
+    tag_masks = {t.name: sum(1 << b for b in t.bits) for t in prof.layout.tags}
+    memo: dict[int, str] = {}
+    get = memo.get
+
+    def suffix(v: int) -> str:
+        key = (v & keep) | (1 << 64 if v & free else 0)
+        text = get(key)
+        if text is None:
+            d = owner_reading(prof, v, level)
+            text = _kvm_suffix_text(prof, d)
+            if len(memo) < PATTERNS and not any(tag_masks.get(k, -1) & free for k in d.software):
+                memo[key] = text
+        return text
+
+    return suffix
+
+
 def _kvm_json(prof: KvmProfile, v: int, level: int) -> str:
-    d = prof.describe(v, level)
+    d = owner_reading(prof, v, level)
     return json.dumps({"profile": prof.name, "kind": d.kind, "summary": d.summary, "software": d.software,
                        "mmio": d.mmio, "notes": list(d.notes)})
 
@@ -53,7 +104,10 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, prof: KvmProfile | Non
     if args.line:
         if prof is None:
             return fast.line
-        return lambda v: fast.line(v) + _kvm_suffix(prof, v, level)
+        line, suffix = fast.line, kvm_suffix(prof, fast, level)
+        return lambda v: line(v) + suffix(v)
+    from spte.render.text import entry_view  # only the readable view needs it
+
     colour = use_colour(args.color, sys.stdout)
 
     def view(v: int) -> str:
@@ -61,7 +115,7 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, prof: KvmProfile | Non
         software = None
         text = ""
         if prof is not None:
-            d = prof.describe(v, level)
+            d = owner_reading(prof, v, level)
             software = {b: t.name for t in prof.layout.tags for b in t.bits if t.name in d.software}
             text = "\n" + d.text()
         return entry_view(entry, colour, software) + text + "\n"
