@@ -137,7 +137,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             report.error(where, f"cannot parse {quote(tok)} as a {width}-bit value")
 
-    batch = token_batch(renderer(args, fast, prof), fast.max, args.decimal)
+    if args.line:  # the hot loop with its common case inlined
+        batch = fast.line_batch(args.decimal, kvm_suffix(prof, fast, args.level) if prof else None)
+    else:
+        batch = token_batch(renderer(args, fast, prof), fast.max, args.decimal)
     out = sys.stdout
     if args.values:
         for i, v in enumerate(args.values, 1):

@@ -196,11 +196,17 @@ class ClassRenderer:
         patterns: dict[int, str] = {}
         pattern_of = self.width_mask & ~amask if by_mask else 0
         get = patterns.get
+        self.patterns, self.pattern_of = patterns, pattern_of  # read by FastDecoder.line_batch
+        self.compose: Render  # set below: line() without the memo lookup
 
         def line(v: int) -> str:
             rest = get(v & pattern_of) if by_mask else None
             if rest is not None:
                 return f"{v:{hex_format}} pfn={(v & amask) >> 12:#x} {rest}"
+            return compose(v)
+
+        def compose(v: int) -> str:
+            """The line from the tables (the pattern memo missed)."""
             shown = v & keep
             lo = shown & LOW_MASK
             name_flags, form, lw, suffix, reserved, present = low_table[lo] or low_piece(lo)
@@ -222,6 +228,7 @@ class ClassRenderer:
                 patterns[v & pattern_of] = rest
             return f"{v:{hex_format}} pfn={pfn:#x} {rest}"
 
+        self.compose = compose
         return line
 
     def _json_renderer(self) -> Render:
@@ -297,7 +304,46 @@ class FastDecoder:
 
     def batch(self, which: str, decimal: bool = False) -> Batch:
         """Lines of tokens -> rendered strings; bad tokens go to ``bad(lineno, token, reason)``."""
-        return token_batch(self.line if which == "line" else self.json, self.max, decimal)
+        if which == "line":
+            return self.line_batch(decimal)
+        return token_batch(self.json, self.max, decimal)
+
+    def line_batch(self, decimal: bool = False, suffix: Render | None = None) -> Batch:
+        """:func:`token_batch` for ``line`` (plus ``suffix(v)``, an owner's words), with the common
+        case inlined: one value on a line whose pattern memo holds the text after the pfn."""
+        line: Render = self.line if suffix is None else (lambda v: self.line(v) + suffix(v))
+        table = self.table
+        compose: Render = table.compose if suffix is None else (lambda v: table.compose(v) + suffix(v))
+        if not table.layout.address_is_mask:
+            return token_batch(line, self.max, decimal)
+        base, maxv, ps, hex_format = (10 if decimal else 16), self.max, self.page_size_mask, f"#0{table.digits}x"
+        get, pattern_of, amask = table.patterns.get, table.pattern_of, table.address_mask
+        own = suffix or (lambda v: "")
+
+        def batch(lines: list[bytes], first: int, bad: Bad) -> list[str]:
+            out: list[str] = []
+            append = out.append
+            for i, text in enumerate(lines):
+                try:
+                    v = int(text, base)  # int() ignores the surrounding whitespace
+                    if v < 0 or v > maxv:
+                        raise ValueError
+                except ValueError:
+                    out.extend(line(v) for v in tokens(text, first + i, maxv, decimal, bad))
+                    continue
+                if v & ps:
+                    append(line(v))
+                    continue
+                rest = get(v & pattern_of)
+                if rest is None:
+                    append(compose(v))
+                elif suffix is None:
+                    append(f"{v:{hex_format}} pfn={(v & amask) >> 12:#x} {rest}")
+                else:
+                    append(f"{v:{hex_format}} pfn={(v & amask) >> 12:#x} {rest}{own(v)}")
+            return out
+
+        return batch
 
 
 def parse_token(tok: bytes, decimal: bool) -> int:

@@ -148,44 +148,78 @@ def _columns_numpy(np: Any, values: Any, width: int, table: Layout, large: Layou
     else:
         vs = np.array(_ints(values, width), dtype=dtype)
 
-    def u(x: int) -> Any:
-        return dtype(x)
-
-    def field(f: FieldInfo) -> Any:
-        return (vs >> u(f.lo)) & u(f.max)
-
-    ps = u(table.page_size_mask) if large is not None else None
-    is_large = (vs & ps) != 0 if ps is not None else np.zeros(vs.shape, dtype=bool)
+    plan = _numpy_plan(np, table, large)
+    is_large = (vs & plan.ps) != 0 if plan.ps is not None else np.zeros(vs.shape, dtype=bool)
+    small = ~is_large
     out: dict[str, Any] = {"value": vs, "large": is_large}
     zero = np.zeros(vs.shape, dtype=dtype)
-    for name in _fields_in_order(table, large):
-        t, g = table.by_name.get(name), large.by_name.get(name) if large else None
-        tcol = field(t) if t else zero
-        if large is None:
-            out[name] = tcol
-        elif g is None:
-            out[name] = np.where(is_large, zero, tcol)
-        elif t is not None and (t.lo, t.width) == (g.lo, g.width):
+    for name, tf, gf in plan.fields:  # (shift, max) of the table form / large form, None where absent
+        tcol = (vs >> tf[0]) & tf[1] if tf is not None else zero
+        if gf is None:
+            out[name] = tcol if large is None else tcol * small
+        elif gf == tf:
             out[name] = tcol
         else:
-            out[name] = np.where(is_large, field(g), tcol)
+            out[name] = np.where(is_large, (vs >> gf[0]) & gf[1], tcol)
 
-    def address(layout: Layout) -> Any:
-        if layout.address_is_mask:
-            return vs & u(layout.address_mask)
+    def address(terms: tuple[Any, ...] | Any) -> Any:
+        if not isinstance(terms, tuple):
+            return vs & terms
         acc = zero.copy()
-        for lo, mx, pa in _address_terms(layout):
-            acc |= ((vs >> u(lo)) & u(mx)) << u(pa)
+        for lo, mx, pa in terms:
+            acc |= ((vs >> lo) & mx) << pa
         return acc
 
-    def per_form(fn: Any) -> Any:
-        return fn(table) if large is None else np.where(is_large, fn(large), fn(table))
-
-    out["present"] = per_form(lambda lay: (vs & u(lay.present_mask)) != 0)
-    out["address"] = per_form(address)
-    out["pfn"] = out["address"] >> u(12)
-    out["reserved_bits"] = per_form(lambda lay: vs & u(lay.reserved_mask))
+    forms = plan.forms
+    if large is None:
+        present_mask, address_terms, reserved_mask = forms[0]
+        out["present"] = (vs & present_mask) != 0
+        out["address"] = address(address_terms)
+        out["reserved_bits"] = vs & reserved_mask
+    else:
+        (tp, ta, tr), (gp, ga, gr) = forms
+        out["present"] = np.where(is_large, (vs & gp) != 0, (vs & tp) != 0)
+        out["address"] = np.where(is_large, address(ga), address(ta))
+        out["reserved_bits"] = np.where(is_large, vs & gr, vs & tr)
+    out["pfn"] = out["address"] >> plan.twelve
     return out
+
+
+class _Plan:
+    """numpy constants for one (table form, large form) pair, made once."""
+
+    def __init__(self, np: Any, table: Layout, large: Layout | None) -> None:
+        u = np.uint64
+        self.ps = u(table.page_size_mask) if large is not None else None
+        self.twelve = u(12)
+        self.fields: list[tuple[str, tuple[Any, Any] | None, tuple[Any, Any] | None]] = []
+        for name in _fields_in_order(table, large):
+            t, g = table.by_name.get(name), large.by_name.get(name) if large else None
+            tf = (u(t.lo), u(t.max)) if t is not None else None
+            gf = (u(g.lo), u(g.max)) if g is not None else None
+            if large is not None and t is not None and g is not None and (t.lo, t.width) == (g.lo, g.width):
+                gf = tf
+            self.fields.append((name, tf, gf if large is not None else None))
+        # Fields only the large form has: no table-form column.
+        self.fields = [(n, tf, gf) if tf is not None or gf is None else (n, None, gf) for n, tf, gf in self.fields]
+
+        def form(lay: Layout) -> tuple[Any, Any, Any]:
+            terms = (u(lay.address_mask) if lay.address_is_mask
+                     else tuple((u(lo), u(mx), u(pa)) for lo, mx, pa in _address_terms(lay)))
+            return u(lay.present_mask), terms, u(lay.reserved_mask)
+
+        self.forms = [form(table)] + ([form(large)] if large is not None else [])
+
+
+_PLANS: dict[tuple[int, int], _Plan] = {}  # by the ids of the (long-lived, per-class cached) layouts
+
+
+def _numpy_plan(np: Any, table: Layout, large: Layout | None) -> _Plan:
+    key = (id(table), id(large))
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = _Plan(np, table, large)
+    return plan
 
 
 def numpy_available() -> bool:
