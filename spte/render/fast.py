@@ -96,6 +96,7 @@ class ClassRenderer:
         self.high_bits = max(cls.WIDTH - HIGH_SHIFT, 0)
         # The tables: list slots filled on first use, so their size is fixed by the layout.
         self.low_line: list[LowLine | None] = [None] * (1 << LOW_BITS)
+        self.low_bars: list[str] = [""] * (1 << LOW_BITS)  # bits 11:0's flags with a leading bar ("|R|W")
         self.low_json: list[LowJson | None] = [None] * (1 << LOW_BITS)
         self.high_line: list[HighLine | None] = [None] * (1 << self.high_bits)
         self.high_json: list[str | None] = [None] * (1 << self.high_bits)
@@ -124,6 +125,7 @@ class ClassRenderer:
                 reserved = suffix + (",!" if kinds else " !") + "reserved_bits"
             else:
                 suffix = reserved = " (not present)"
+            self.low_bars[lo] = flags
             piece = self.low_line[lo] = (self.head + flags[1:], 0 if flags else 1, words, suffix, reserved, present)
         return piece
 
@@ -198,6 +200,8 @@ class ClassRenderer:
         get = patterns.get
         self.patterns, self.pattern_of = patterns, pattern_of  # read by FastDecoder.line_batch
         self.compose: Render  # set below: line() without the memo lookup
+        room = PATTERNS if by_mask else 0
+        low_table_bars = self.low_bars
 
         def line(v: int) -> str:
             rest = get(v & pattern_of) if by_mask else None
@@ -219,12 +223,14 @@ class ClassRenderer:
             hp = high_table[shown >> HIGH_SHIFT] or high_piece(shown >> HIGH_SHIFT)
             if shown & mid_mask:
                 mf, mw = mid_piece(shown & mid_mask)
-                low_flags = name_flags[len(head):]
-                flags = (low_flags and "|" + low_flags) + mf + hp[0]
-                rest = f"{head}{flags[1:] or '-'}{lw}{mw}{hp[2]}{reserved if v & reserved_mask else suffix}"
-            else:
+                flags = (low_table_bars[lo] + mf + hp[0])[1:] or "-"
+                rest = f"{head}{flags}{lw}{mw}{hp[2]}{reserved if v & reserved_mask else suffix}"
+            elif len(patterns) < room:
                 rest = f"{name_flags}{hp[form]}{lw}{hp[2]}{reserved if v & reserved_mask else suffix}"
-            if by_mask and len(patterns) < PATTERNS:
+            else:  # the memo is full (input that does not repeat): no piece kept, one string built
+                return (f"{v:{hex_format}} pfn={pfn:#x} {name_flags}{hp[form]}{lw}{hp[2]}"
+                        f"{reserved if v & reserved_mask else suffix}")
+            if len(patterns) < room:
                 patterns[v & pattern_of] = rest
             return f"{v:{hex_format}} pfn={pfn:#x} {rest}"
 
