@@ -87,23 +87,32 @@ def peak_rss(cmd: list[str], stdin_path: Path) -> int:
     return int(out)
 
 
-def run(cmd: list[str], stdin_path: Path | None) -> tuple[float, int]:
+def run(cmd: list[str], stdin_path: Path | None, pythonpath: str | None = None) -> tuple[float, int]:
     """(CPU seconds, peak RSS in KiB) of one child process (the RSS is only right from a small parent)."""
+    env = dict(os.environ, PYTHONPATH=pythonpath) if pythonpath else None
     with open(stdin_path or os.devnull, "rb") as fh:
-        p = subprocess.Popen(cmd, stdin=fh, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Run away from the checkout: ``python -m`` puts the working directory first on sys.path.
+        p = subprocess.Popen(cmd, stdin=fh, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                             cwd=tempfile.gettempdir())
         _, status, usage = os.wait4(p.pid, 0)
     if os.waitstatus_to_exitcode(status) not in (0, 1):
         raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
     return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
-def paired(ours: list[str], base: list[str], stdin: Path | None, repeat: int) -> float:
-    """Best CPU time of ``ours`` over best of ``base``, the two interleaved."""
-    a = b = float("inf")
+BEFORE: str | None = None  # --before DIR: also time the package found in DIR (e.g. an older checkout)
+
+
+def paired(ours: list[str], base: list[str], stdin: Path | None, repeat: int) -> tuple[float, float | None]:
+    """Best CPU time of ``ours`` over best of ``base``, interleaved; with BEFORE, also the ratio
+    of the same command run on that tree's package (None otherwise)."""
+    a = b = c = float("inf")
     for _ in range(repeat):
         b = min(b, run(base, stdin)[0])
         a = min(a, run(ours, stdin)[0])
-    return a / b
+        if BEFORE:
+            c = min(c, run(ours, stdin, BEFORE)[0])
+    return a / b, (c / b if BEFORE else None)
 
 
 def write_values(path: Path, values: list[int]) -> Path:
@@ -128,14 +137,18 @@ def main() -> None:
     ap.add_argument("--values", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory", type=int, default=10_000_000, help="values for the memory row (0: skip)")
+    ap.add_argument("--before", metavar="DIR", help="also time the spte package in DIR (an older checkout)")
     args = ap.parse_args()
+    global BEFORE
+    BEFORE = args.before
     n = args.values
     py = [sys.executable, "-c"]
     spte = [sys.executable, "-m", "spte"]
-    rows: list[tuple[str, str, float, float | None]] = []  # (row, input, ratio, target)
+    rows: list[tuple[str, str, float, float | None, float | None]] = []  # (row, input, ratio, target, before)
 
-    def row(name: str, shape: str, ratio: float, target: float | None) -> None:
-        rows.append((name, shape, ratio, target))
+    def row(name: str, shape: str, ratios: tuple[float, float | None] | float, target: float | None) -> None:
+        ratio, before = ratios if isinstance(ratios, tuple) else (ratios, None)
+        rows.append((name, shape, ratio, target, before))
         print(f"  measured {name} [{shape}]: {ratio:.2f}x", file=sys.stderr, flush=True)
 
     with tempfile.TemporaryDirectory() as d:
@@ -185,12 +198,14 @@ def main() -> None:
                 row(f"peak RSS, decode {style[0]}: {args.memory:,} values ({whole // 1024} MiB) vs "
                     f"{args.memory // 10:,}", "random", whole / part, 1.1)
     rows.sort(key=lambda r: -(r[2] / r[3]) if r[3] else 0)
+    before = f"{'before':>7}" if BEFORE else ""
     print(f"spte CLI benchmark ({n:,} values, CPU time, best of {args.repeat}; Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}); worst first")
-    print(f"{'row':58} {'input':11} {'ratio':>7} {'target':>7}")
-    for name, shape, ratio, target in rows:
+    print(f"{'row':58} {'input':11} {'ratio':>7} {'target':>7} {before}")
+    for name, shape, ratio, target, was in rows:
         flag = "" if target is None or ratio <= target else "  MISSED"
-        print(f"{name:58} {shape:11} {ratio:6.2f}x {target or 0:6.1f}x{flag}")
+        then = f" {was:6.2f}x" if was is not None else (" " * 8 if BEFORE else "")
+        print(f"{name:58} {shape:11} {ratio:6.2f}x {target or 0:6.1f}x{then}{flag}")
 
 
 if __name__ == "__main__":
