@@ -246,22 +246,38 @@ class ClassRenderer:
         single = mid[0] if len(mid) == 1 and mid[0].role is Role.ADDRESS else None
         name, lo_bit, fmax = (f'"{single.name}":', single.lo, single.max) if single else ("", 0, 0)
 
+        # With one address field found by a mask, everything but the value, address, pfn and that
+        # field is a function of the other bits: memoised per pattern like the line (bounded, never
+        # cleared).  ``tail`` is the text after the address field's number.
+        memo: dict[int, tuple[str, str]] = {}
+        get = memo.get
+        by_memo = single is not None and self.layout.address_is_mask
+        pattern_of, amask = self.width_mask & ~self.address_mask, self.address_mask
+
         def json_line(v: int) -> str:
+            if by_memo:
+                hit = get(v & pattern_of)
+                if hit is not None:
+                    a = v & amask
+                    return (f'{{"value":"{v:{hex_format}}",{json_head},"address":"{a:#x}","pfn":"{a >> 12:#x}",'
+                            f'"fields":{{{hit[0]}{name}{(v >> lo_bit) & fmax}{hit[1]}')
             fields, present, problems = low_table[v & LOW_MASK] or low_piece(v & LOW_MASK)
-            if single is not None:
-                middle = f"{name}{(v >> lo_bit) & fmax},"
-            else:
-                middle = "".join([f'"{f.name}":{(v >> f.lo) & f.max},' for f in mid])
             high = high_table[v >> HIGH_SHIFT] or high_piece(v >> HIGH_SHIFT)
             reserved = v & reserved_mask
             if reserved and present:
                 # Misconfigurations live in bits 11:0, the reserved-bits problem comes last.
                 problems = f"{problems[:-1]}{',' if len(problems) > 2 else ''}{reserved_problem(reserved)}]"
-            a = address(v)
-            body = fields + middle + high
-            return (f'{{"value":"{v:{hex_format}}",{json_head},"address":"{a:#x}","pfn":"{a >> 12:#x}",'
-                    f'"fields":{{{body[:-1] if body else body}}},"present":{"true" if present else "false"},'
+            tail = (f'{"," + high[:-1] if high else ""}}},"present":{"true" if present else "false"},'
                     f'"reserved_bits":"{reserved:#x}","problems":{problems}}}')
+            if by_memo:
+                if len(memo) < PATTERNS:
+                    memo[v & pattern_of] = (fields, tail)
+                middle = f"{name}{(v >> lo_bit) & fmax}"
+            else:
+                middle = "".join([f'"{f.name}":{(v >> f.lo) & f.max},' for f in mid])[:-1]
+            a = address(v)
+            return (f'{{"value":"{v:{hex_format}}",{json_head},"address":"{a:#x}","pfn":"{a >> 12:#x}",'
+                    f'"fields":{{{fields}{middle}{tail}')
 
         return json_line
 
