@@ -1,23 +1,39 @@
-"""CLI benchmark: ``spte decode --line/--json`` and ``spte trace`` vs. baselines, in one run.
+"""CLI benchmark (issue 14 points 1-3 and 6): every command path against a floor it builds
+itself, for three input shapes, in one run; the worst case first.
 
-Baselines are generated here and run the same way (a Python subprocess reading the same
-file): a *floor* that only parses each value and writes it back, and a *hand-written*
-mask-and-shift decoder that prints the EPT fields on one line.  The trace floor finds and
-parses each line's SPTE and writes the line back.  Prints ratios; absolute times on a
-shared machine mean little.  Run: ``python bench/cli.py [--values N]``.
+Each row runs a whole process the way a user does, reading the same file as its floor:
+
+- decode floors: a Python script that only parses each hex value and writes it back; the
+  hand-written row is a mask-and-shift EPT decoder printing the fields on one line;
+- trace floor: a script that finds and parses each line's SPTE and writes the line back;
+- single decode: ``python -c pass``, the cost of starting Python at all.
+
+Inputs (bench/inputs.py): uniformly random 64-bit words (no pattern repeats: the worst
+case), KVM-shaped SPTEs (a 6.19 EPT host), and the SPTE values of the project's real
+kvmmmu trace (a shadow-paging host: decoded as x86-64 entries, ``--kvm 6.19:shadow``).
+Trace rows put each shape's values into the real trace's lines.
+
+Times are CPU time (user + system) of the child process from ``wait4``, best of
+``--repeat`` runs with the floor and the command interleaved: on a shared machine wall time
+mostly measures the neighbours.  ``--memory N`` also decodes N random words (default 10M)
+and compares the peak RSS (``ru_maxrss`` of the process, from a small parent) with that of
+a 1/10 run: flat memory means ~1x.
+Run: ``python bench/cli.py [--values N] [--repeat R] [--memory N]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import os
-import random
+import re
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from inputs import kvm_shaped, random_words, real_trace, trace_lines
 
 FLOOR = r"""
 import sys
@@ -54,69 +70,142 @@ for lines in iter(lambda: sys.stdin.buffer.readlines(65536), []):
 """
 
 
-def timed(cmd: list[str], stdin_path: Path, repeat: int) -> float:
-    best = float("inf")
+# Peak RSS of a command, measured by a small parent: a child forked from this (large) process
+# would report this process's pages as its own high-water mark.
+PEAK_RSS = r"""
+import resource, subprocess, sys
+with open(sys.argv[1], "rb") as fh:
+    subprocess.run(sys.argv[2:], stdin=fh, stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
+
+
+def peak_rss(cmd: list[str], stdin_path: Path) -> int:
+    """Peak RSS (KiB) of ``cmd`` reading ``stdin_path``."""
+    out = subprocess.run([sys.executable, "-c", PEAK_RSS, str(stdin_path), *cmd], capture_output=True, text=True,
+                         check=True).stdout
+    return int(out)
+
+
+def run(cmd: list[str], stdin_path: Path | None, pythonpath: str | None = None) -> tuple[float, int]:
+    """(CPU seconds, peak RSS in KiB) of one child process (the RSS is only right from a small parent)."""
+    env = dict(os.environ, PYTHONPATH=pythonpath) if pythonpath else None
+    with open(stdin_path or os.devnull, "rb") as fh:
+        # Run away from the checkout: ``python -m`` puts the working directory first on sys.path.
+        p = subprocess.Popen(cmd, stdin=fh, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                             cwd=tempfile.gettempdir())
+        _, status, usage = os.wait4(p.pid, 0)
+    if os.waitstatus_to_exitcode(status) not in (0, 1):
+        raise SystemExit(f"benchmark command failed: {' '.join(cmd)}")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+
+
+BEFORE: str | None = None  # --before DIR: also time the package found in DIR (e.g. an older checkout)
+
+
+def paired(ours: list[str], base: list[str], stdin: Path | None, repeat: int) -> tuple[float, float | None]:
+    """Best CPU time of ``ours`` over best of ``base``, interleaved; with BEFORE, also the ratio
+    of the same command run on that tree's package (None otherwise)."""
+    a = b = c = float("inf")
     for _ in range(repeat):
-        with open(stdin_path, "rb") as fh:
-            t0 = time.perf_counter()
-            subprocess.run(cmd, stdin=fh, stdout=subprocess.DEVNULL, check=True)
-            best = min(best, time.perf_counter() - t0)
-    return best
+        b = min(b, run(base, stdin)[0])
+        a = min(a, run(ours, stdin)[0])
+        if BEFORE:
+            c = min(c, run(ours, stdin, BEFORE)[0])
+    return a / b, (c / b if BEFORE else None)
+
+
+def write_values(path: Path, values: list[int]) -> Path:
+    path.write_text("".join(f"{v:x}\n" for v in values))
+    return path
+
+
+def write_trace(path: Path, values: list[int], n: int) -> Path:
+    """The real trace's lines, repeated to ``n`` lines, each SPTE replaced by the next of ``values``."""
+    sample = trace_lines()
+    it = iter(values * (1 + n // max(len(values), 1)))
+    spte = re.compile(rb"spte ([0-9a-f]+)")
+    with open(path, "wb") as fh:
+        for i in range(n):
+            line = sample[i % len(sample)]
+            fh.write(spte.sub(lambda _m: b"spte %x" % next(it), line) if values else line)
+    return path
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--values", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--memory", type=int, default=10_000_000, help="values for the memory row (0: skip)")
+    ap.add_argument("--before", metavar="DIR", help="also time the spte package in DIR (an older checkout)")
     args = ap.parse_args()
-    rng = random.Random(1)
+    global BEFORE
+    BEFORE = args.before
+    n = args.values
+    py = [sys.executable, "-c"]
+    spte = [sys.executable, "-m", "spte"]
+    rows: list[tuple[str, str, float, float | None, float | None]] = []  # (row, input, ratio, target, before)
+
+    def row(name: str, shape: str, ratios: tuple[float, float | None] | float, target: float | None) -> None:
+        ratio, before = ratios if isinstance(ratios, tuple) else (ratios, None)
+        rows.append((name, shape, ratio, target, before))
+        print(f"  measured {name} [{shape}]: {ratio:.2f}x", file=sys.stderr, flush=True)
+
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        values = tmp / "values.txt"
-        # SPTEs as a 6.19 EPT host writes them (kvm-spte-bits.md section 1c): leaves with random
-        # pfns (writable, read-only, access-tracked), non-leaf entries, the empty
-        # SHADOW_NONPRESENT_VALUE, MMIO SPTEs with random gfns.  Random 64-bit words, which
-        # never repeat a flag pattern, are measured separately as the worst case.
-        kinds = [0x8600000000000B77, 0x8000000000000B75, 0x8750000000000A70, 0x8000000000000907,
-                 0x8000000000000000, 0x0000000000000000]
-        with open(values, "w") as fh:
-            for i in range(args.values):
-                if i % 50 == 1:
-                    v = 0x12300000FEB0022E | rng.getrandbits(22) << 12
-                else:
-                    base = kinds[i % len(kinds)]
-                    v = base | rng.getrandbits(34) << 12 if base >> 8 & 0xFF else base
-                fh.write(f"{v:x}\n")
-        random_values = tmp / "random.txt"
-        with open(random_values, "w") as fh:
-            fh.writelines(f"{rng.getrandbits(64):x}\n" for _ in range(args.values // 10))
-        trace = tmp / "trace.txt"
-        # A real kvmmmu trace (tests/data/README.md), repeated to the size asked for.
-        real = Path(__file__).resolve().parents[1] / "tests/data/traces/long4k.trace.gz"
-        sample = gzip.decompress(real.read_bytes()).splitlines(keepends=True)
-        with open(trace, "wb") as fh:
-            n = 0
-            while n < args.values:
-                chunk = sample[: args.values - n]
-                fh.writelines(chunk)
-                n += len(chunk)
-        py = [sys.executable, "-c"]
-        spte = [sys.executable, "-m", "spte"]
-        env_note = f"{args.values:,} values, best of {args.repeat}"
-        floor = timed([*py, FLOOR], values, args.repeat)
-        hand = timed([*py, HAND], values, args.repeat)
-        line = timed([*spte, "decode", "--line"], values, args.repeat)
-        js = timed([*spte, "decode", "--json"], values, args.repeat)
-        rfloor = timed([*py, FLOOR], random_values, args.repeat)
-        rline = timed([*spte, "decode", "--line"], random_values, args.repeat)
-        tfloor = timed([*py, TRACE_FLOOR], trace, args.repeat)
-        tr = timed([*spte, "trace", "--kvm", "6.19:shadow", "-M", "48"], trace, args.repeat)
-    print(f"spte CLI benchmark ({env_note}; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs)")
-    print(f"decode --line vs hand-written decoder: {line / hand:.2f}x (target <= 1.0x)")
-    print(f"decode --line vs floor:                {line / floor:.2f}x (target <= 2x)")
-    print(f"decode --json vs floor:                {js / floor:.2f}x (target <= 4x)")
-    print(f"trace vs trace floor:                  {tr / tfloor:.2f}x (target <= 3x)")
-    print(f"worst case, random 64-bit words (no pattern repeats), decode --line vs floor: {rline / rfloor:.2f}x")
+        inputs = {"random": write_values(tmp / "random.txt", random_words(n)),
+                  "kvm-shaped": write_values(tmp / "kvm.txt", kvm_shaped(n)),
+                  "real-trace": write_values(tmp / "real.txt", real_trace(n))}
+        small = max(n // 20, 1000)  # the readable view prints ~12 lines per value
+        view_inputs = {"random": write_values(tmp / "random-s.txt", random_words(small)),
+                       "kvm-shaped": write_values(tmp / "kvm-s.txt", kvm_shaped(small)),
+                       "real-trace": write_values(tmp / "real-s.txt", real_trace(small))}
+        # Per shape: the format and owner the values come from (random words: the defaults).
+        fmt = {"random": ["-f", "ept"], "kvm-shaped": ["-f", "ept"], "real-trace": ["-f", "x86-64"]}
+        kvm = {"random": "6.19:ept-ad", "kvm-shaped": "6.19:ept-ad", "real-trace": "6.19:shadow"}
+        floor = [*py, FLOOR]
+        line_targets = {"random": 1.5, "kvm-shaped": 1.2, "real-trace": 1.2}
+        for shape, path in inputs.items():
+            row("decode --line vs floor", shape,
+                paired([*spte, "decode", *fmt[shape], "--line"], floor, path, args.repeat), line_targets[shape])
+            row("decode --json vs floor", shape,
+                paired([*spte, "decode", *fmt[shape], "--json"], floor, path, args.repeat), 2.5)
+            row("decode --kvm --line vs floor", shape,
+                paired([*spte, "decode", "--kvm", kvm[shape], "--line"], floor, path, args.repeat),
+                4.0 if shape == "random" else 2.0)
+        row("decode --line vs hand-written EPT decoder", "kvm-shaped",
+            paired([*spte, "decode", "--line"], [*py, HAND], inputs["kvm-shaped"], args.repeat), 1.0)
+        for shape, path in view_inputs.items():
+            row("decode (readable view) vs floor", shape,
+                paired([*spte, "decode", *fmt[shape], "--color", "never"], floor, path, args.repeat), 15.0)
+        traces = {"random": write_trace(tmp / "t-random.txt", random_words(n), n),
+                  "kvm-shaped": write_trace(tmp / "t-kvm.txt", kvm_shaped(n), n),
+                  "real-trace": write_trace(tmp / "t-real.txt", [], n)}
+        tfloor = [*py, TRACE_FLOOR]
+        for shape, path in traces.items():
+            for style in ([], ["--json"]):
+                row(f"trace {' '.join(style) or '(plain)'} vs trace floor", shape,
+                    paired([*spte, "trace", "--kvm", "6.19:shadow", "-M", "48", *style], tfloor, path,
+                           args.repeat), 2.0)
+        single = max(args.repeat * 5, 10)
+        row("single `spte decode VALUE` vs `python -c pass`", "one value",
+            paired([*spte, "decode", "0x8600000001234b77"], [*py, "pass"], None, single), 2.0)
+        if args.memory:
+            big = write_values(tmp / "big.txt", random_words(args.memory, seed=9))
+            tenth = write_values(tmp / "tenth.txt", random_words(args.memory // 10, seed=9))
+            for style in (["--line"], ["--json"]):
+                whole, part = peak_rss([*spte, "decode", *style], big), peak_rss([*spte, "decode", *style], tenth)
+                row(f"peak RSS, decode {style[0]}: {args.memory:,} values ({whole // 1024} MiB) vs "
+                    f"{args.memory // 10:,}", "random", whole / part, 1.1)
+    rows.sort(key=lambda r: -(r[2] / r[3]) if r[3] else 0)
+    before = f"{'before':>7}" if BEFORE else ""
+    print(f"spte CLI benchmark ({n:,} values, CPU time, best of {args.repeat}; Python {sys.version.split()[0]}, "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}); worst first")
+    print(f"{'row':58} {'input':11} {'ratio':>7} {'target':>7} {before}")
+    for name, shape, ratio, target, was in rows:
+        flag = "" if target is None or ratio <= target else "  MISSED"
+        then = f" {was:6.2f}x" if was is not None else (" " * 8 if BEFORE else "")
+        print(f"{name:58} {shape:11} {ratio:6.2f}x {target or 0:6.1f}x{then}{flag}")
 
 
 if __name__ == "__main__":

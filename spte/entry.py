@@ -15,14 +15,16 @@ EptPte(0x0000000000010031: read memory_type=WB(6) frame=0x10)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from typing import Any, ClassVar, NamedTuple
-
-from bitstring import Bits
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 from spte.bits import Field, FieldInfo, Layout, Role, exact_int, field_words, format_ranges, resolve
 from spte.formats import ept, pae, x86_32, x86_64
 from spte.platform import DEFAULT_PLATFORM, Platform
+
+if TYPE_CHECKING:
+    from bitstring import Bits
 
 
 class Problem(NamedTuple):
@@ -39,13 +41,15 @@ def parse_value(value: int | str | bytes | Bits, width: int = 64) -> int:
     ``Bits`` are read as an unsigned integer (bitstring numbers bits MSB0; we number
     them LSB0, so bit 0 is ``Bits[-1]``).
 
+    >>> from bitstring import Bits
     >>> parse_value("0x800"), parse_value(b"\\x00\\x08" + bytes(6)), parse_value(Bits(uint=0x800, length=64))
     (2048, 2048, 2048)
     """
     nbytes = width // 8
+    bits = _is_bits(value)
     if isinstance(value, bool):
         raise TypeError("a bool is not an entry value")
-    if isinstance(value, int) or (hasattr(type(value), "__index__") and not isinstance(value, (bytes, Bits))):
+    if isinstance(value, int) or (hasattr(type(value), "__index__") and not isinstance(value, bytes) and not bits):
         v = exact_int(value, "entry value")
     elif isinstance(value, str):
         text = value.strip().replace("_", "")
@@ -61,7 +65,8 @@ def parse_value(value: int | str | bytes | Bits, width: int = 64) -> int:
         if len(value) != nbytes:
             raise ValueError(f"expected {nbytes} little-endian bytes, got {len(value)}")
         v = int.from_bytes(value, "little")
-    elif isinstance(value, Bits):
+    elif bits:
+        assert not isinstance(value, (int, str, bytes))
         if len(value) != width:
             raise ValueError(f"expected {width} bits, got {len(value)}")
         v = value.uint
@@ -70,6 +75,13 @@ def parse_value(value: int | str | bytes | Bits, width: int = 64) -> int:
     if not 0 <= v < 1 << width:
         raise ValueError(f"{v:#x} does not fit in {width} bits")
     return v
+
+
+def _is_bits(value: object) -> bool:
+    """Whether ``value`` is a ``bitstring.Bits``: only possible once bitstring is imported, so
+    decoding never imports it (it is a third of a single ``spte decode``'s start-up)."""
+    module = sys.modules.get("bitstring")
+    return module is not None and isinstance(value, module.Bits)
 
 
 def _constant_getter(lo: int, mask: int) -> property:
@@ -267,6 +279,8 @@ class Entry:
 
     def to_bits(self) -> Bits:
         """As ``bitstring.Bits`` (MSB0 order, as bitstring numbers bits)."""
+        from bitstring import Bits
+
         return Bits(uint=self._value, length=self.WIDTH)
 
     # -- derived facts -------------------------------------------------------------------
@@ -306,7 +320,8 @@ class Entry:
 
     @property
     def pfn(self) -> int:
-        return self.address >> 12
+        layout = self._layout  # inlined `address`: one property call, not two
+        return (self._value & layout.address_mask if layout.address_is_mask else layout.address(self._value)) >> 12
 
     @property
     def reserved_bits(self) -> int:
@@ -354,6 +369,10 @@ class Entry:
         return f"{type(self).__name__}({self.to_hex()}{': ' + text if text else ''})"
 
 
+# (entry class, id of its layout) -> (bits the EPT misconfiguration rules read, their findings by those bits)
+_MISCONFIG_PLANS: dict[tuple[type[Entry], int], tuple[int, dict[int, tuple[Problem, ...]]]] = {}
+
+
 class EptEntry(Entry):
     """Common behaviour of EPT entries: presence by R/W/X(/XU) and misconfigurations."""
 
@@ -372,9 +391,28 @@ class EptEntry(Entry):
 
     def problems(self) -> list[Problem]:
         """EPT-misconfiguration causes (SDM "EPT Misconfigurations", ``ept.MISCONFIGURATIONS``)."""
-        if not self.present:
-            return []
         layout, v = self._layout, self._value
+        if not v & layout.present_mask:
+            return []
+        # The rules read a few fields (R/W/X/XU, memory type): their findings are memoised per
+        # class and layout by just those bits, at most 2**(bits the rules read) entries.
+        plan = _MISCONFIG_PLANS.get((type(self), id(layout)))
+        if plan is None:
+            read = {n for rule in ept.MISCONFIGURATIONS if self.LEAF or not rule.leaf_only for n in rule.fields}
+            rule_bits = sum(layout.by_name[n].mask for n in read if n in layout.by_name)
+            plan = _MISCONFIG_PLANS[(type(self), id(layout))] = (rule_bits, {})
+        rule_bits, memo = plan
+        found = memo.get(v & rule_bits)
+        if found is None:
+            found = memo[v & rule_bits] = tuple(self._misconfigurations(v & rule_bits))
+        out = list(found)
+        if v & layout.reserved_mask:
+            out.append(Problem("reserved_bits", self.reserved_bits,
+                               f"reserved bits {format_ranges(self.reserved_bits)} set"))
+        return out
+
+    def _misconfigurations(self, v: int) -> list[Problem]:
+        layout = self._layout
         out = []
         for rule in ept.MISCONFIGURATIONS:
             if rule.leaf_only and not self.LEAF:
@@ -384,9 +422,6 @@ class EptEntry(Entry):
                 bits = sum(layout.by_name[n].mask for n in fields) & v
                 out.append(Problem(rule.kind, bits or sum(layout.by_name[n].mask for n in fields),
                                    rule.message.format(**fields)))
-        if self.reserved_bits:
-            out.append(Problem("reserved_bits", self.reserved_bits,
-                               f"reserved bits {format_ranges(self.reserved_bits)} set"))
         return out
 
     @property
@@ -604,6 +639,13 @@ def decode(value: int | str | bytes | Bits, format: str, level: int,
     >>> decode("0x80", "x86-64", 1).pat
     1
     """
+    fast = _DECODE_FAST.get((format, level))
+    if fast is not None and platform is None and type(value) is int and 0 <= value <= fast[3]:
+        # An int on the default platform: what __init__ would do, without its checks and keywords.
+        cls = fast[1] if value & fast[2] else fast[0]
+        entry = object.__new__(cls)
+        entry._value, entry._layout = value, cls._default_layout
+        return entry
     fmt = canonical_format(format)
     table_cls, large_cls = CLASSES[fmt].get(level, (None, None))
     if table_cls is None:
@@ -621,6 +663,13 @@ def entry_class_for(value: int, format: str, level: int, platform: Platform | No
     if large_cls is not None and value & table_cls.layout(platform).page_size_mask:
         return large_cls
     return table_cls
+
+
+# (format, level) -> (table class, large class, PS mask, largest value) on the default platform:
+# the common call of decode() in one lookup.
+_DECODE_FAST: dict[tuple[str, int], tuple[type[Entry], type[Entry], int, int]] = {
+    (fmt, level): (t, g or t, t.layout().page_size_mask if g else 0, t._max_value)
+    for fmt, levels in CLASSES.items() for level, (t, g) in levels.items()}
 
 
 def _check_tables() -> None:

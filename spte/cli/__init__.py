@@ -1,4 +1,4 @@
-"""The ``spte`` command line: decode, trace, layout, alloc, encode.
+"""The ``spte`` command line: decode, trace (log), identify, layout, alloc, encode, walk, roots.
 
 Exit status: 0 on success, 1 if any input was bad (every valid value is still
 processed), 2 for bad usage.  Errors are one line on stderr, never a traceback.
@@ -7,13 +7,18 @@ processed), 2 for bad usage.  Errors are one line on stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import NoReturn
 
 from spte import __version__
-from spte.cli import alloc, decode, encode, identify, layout, trace, walk
 from spte.cli.common import InputError, UsageError
+
+# Subcommand -> its module, in --help order.  Only the module of the command being run is
+# imported (a single decode must not pay for the allocator, walker and image readers).
+COMMANDS = {"decode": "decode", "trace": "trace", "log": "trace", "identify": "identify", "layout": "layout",
+            "alloc": "alloc", "encode": "encode", "walk": "walk", "roots": "walk"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -21,18 +26,25 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``command``, only that subcommand's module is imported and registered."""
     parser = Parser(prog="spte", description="Bit-accurate x86 EPT/legacy/NPT page-table entries, KVM SPTE "
                                              "profiles and software-bit tags.")
     parser.add_argument("--version", action="version", version=f"spte {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    for module in (decode, trace, identify, layout, alloc, encode, walk):
-        module.register(sub)
+    wanted = [COMMANDS[command]] if command in COMMANDS else COMMANDS.values()
+    for name in dict.fromkeys(wanted):
+        importlib.import_module(f"spte.cli.{name}").register(sub)
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    """The subcommand ``argv`` names, when its first word is one (top-level options take no value)."""
+    return argv[0] if argv and argv[0] in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_command(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):

@@ -6,11 +6,15 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from spte.cli.common import Reporter, add_level_option, add_platform_options, check_level, quote, resolve, use_colour
-from spte.kvm import KvmProfile
-from spte.render.fast import FastDecoder, token_batch
-from spte.render.text import entry_view
+from spte.metadata.states import STATES
+from spte.render.fast import PATTERNS, FastDecoder, token_batch
+from spte.render.owner import named_bits, reading_record, reading_suffix, reading_text
+
+if TYPE_CHECKING:
+    from spte.metadata.owner import Owner, Reading
 
 CHUNK = 1 << 16  # bytes of stdin per batch
 
@@ -31,39 +35,83 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _kvm_suffix(prof: KvmProfile, v: int, level: int) -> str:
-    d = prof.describe(v, level)
-    sw = " ".join(f"{k}={x:#x}" for k, x in d.software.items() if x)
-    return f" [{prof.name} {d.kind}]" + (f" {sw}" if sw else "")
+def owner_reading(owner: Owner, v: int, level: int) -> Reading:
+    """The one call to the owner: what it makes of ``v`` at ``level``."""
+    return owner.read(v, level)
 
 
-def _kvm_json(prof: KvmProfile, v: int, level: int) -> str:
-    d = prof.describe(v, level)
-    return json.dumps({"profile": prof.name, "kind": d.kind, "summary": d.summary, "software": d.software,
-                       "mmio": d.mmio, "notes": list(d.notes)})
+def owner_pattern_mask(owner: Owner, fast: FastDecoder) -> int:
+    """Bits the owner's reading cannot depend on: the address bits of both entry forms, less
+    every bit one of a KVM profile's predicates tests (its masks and values, e.g. an MMIO mask
+    that reaches into the address).  Other owners declare no such bits: 0, no sharing."""
+    masks = getattr(owner, "masks", None)
+    if masks is None:
+        return 0
+    address = fast.table.address_mask & (fast.large.address_mask if fast.large else -1)
+    tested = 0
+    for name, mask in masks.as_dict().items():
+        if name not in ("physical_mask", "SPTE_BASE_ADDR_MASK", "shadow_phys_bits",
+                        "shadow_nonpresent_or_rsvd_mask", "shadow_nonpresent_or_rsvd_lower_gfn_mask"):
+            tested |= mask
+    return address & ~tested
 
 
-def renderer(args: argparse.Namespace, fast: FastDecoder, prof: KvmProfile | None) -> Callable[[int], str]:
-    """The rendering of one value: one line, JSON, or the readable view; with --kvm, the owner's reading."""
+def owner_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
+    """The owner's `` [kvm-6.19:ept-ad present_leaf] mmu_present=0x1 ...`` for one value.
+
+    Memoised per non-address pattern: ``v`` with the bits of :func:`owner_pattern_mask` cleared,
+    and whether any of them was set (so an empty SPTE never shares a key with one that has a
+    pfn).  A reading is memoised only if none of its fields has a bit there (an MMIO SPTE's
+    gfn never is), and only when the owner's exact values (the empty SPTE, the frozen value)
+    have none of those bits.  The memo stops growing at PATTERNS entries and is never cleared.
+    """
+    free = owner_pattern_mask(owner, fast)
+    exact = (0, getattr(owner, "SHADOW_NONPRESENT_VALUE", 0), getattr(owner, "frozen_value", 0) or 0)
+    if any(e & free for e in exact):
+        free = 0
+    keep = ~free & ((1 << 65) - 1)
+    field_masks = {f.name: f.mask for state in STATES for f in owner.fields(state)}
+    names = getattr(owner, "value_name", None)
+    memo: dict[int, str] = {}
+    get = memo.get
+
+    def suffix(v: int) -> str:
+        key = (v & keep) | (1 << 64 if v & free else 0)
+        text = get(key)
+        if text is None:
+            r = owner_reading(owner, v, level)
+            text = reading_suffix(r, names)
+            if len(memo) < PATTERNS and not any(field_masks.get(k, -1) & free for k in r.software):
+                memo[key] = text
+        return text
+
+    return suffix
+
+
+def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -> Callable[[int], str]:
+    """The rendering of one value: one line, JSON, or the readable view; with an owner, its reading."""
     level = args.level
     if args.json:
-        if prof is None:
+        if owner is None:
             return fast.json
-        return lambda v: fast.json(v)[:-1] + f',"kvm":{_kvm_json(prof, v, level)}}}'
+        return lambda v: fast.json(v)[:-1] + f',"owner":{json.dumps(reading_record(owner_reading(owner, v, level)))}}}'
     if args.line:
-        if prof is None:
+        if owner is None:
             return fast.line
-        return lambda v: fast.line(v) + _kvm_suffix(prof, v, level)
+        line, suffix = fast.line, owner_suffix(owner, fast, level)
+        return lambda v: line(v) + suffix(v)
+    from spte.render.text import entry_view  # only the readable view needs it
+
     colour = use_colour(args.color, sys.stdout)
 
     def view(v: int) -> str:
         entry = fast.entry(v)
         software = None
         text = ""
-        if prof is not None:
-            d = prof.describe(v, level)
-            software = {b: t.name for t in prof.layout.tags for b in t.bits if t.name in d.software}
-            text = "\n" + d.text()
+        if owner is not None:
+            r = owner_reading(owner, v, level)
+            software = {b: f.name for f in owner.fields(r.state) for b in f.bits if f.name in r.software}
+            text = "\n" + reading_text(r)
         return entry_view(entry, colour, software) + text + "\n"
 
     return view
@@ -73,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     fmt, platform, prof = resolve(args)
     check_level(fmt, args.level)
     # Bits the owner names render once, under its names: the hardware view leaves them out.
-    fast = FastDecoder(fmt, args.level, platform, hide=prof.layout.owned_mask if prof else 0)
+    fast = FastDecoder(fmt, args.level, platform, hide=named_bits(prof) if prof else 0)
     report = Reporter(args.strict)
     width = fast.width
 
@@ -83,7 +131,10 @@ def run(args: argparse.Namespace) -> int:
         else:
             report.error(where, f"cannot parse {quote(tok)} as a {width}-bit value")
 
-    batch = token_batch(renderer(args, fast, prof), fast.max, args.decimal)
+    if args.line:  # the hot loop with its common case inlined
+        batch = fast.line_batch(args.decimal, owner_suffix(prof, fast, args.level) if prof else None)
+    else:
+        batch = token_batch(renderer(args, fast, prof), fast.max, args.decimal)
     out = sys.stdout
     if args.values:
         for i, v in enumerate(args.values, 1):

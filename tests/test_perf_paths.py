@@ -1,0 +1,157 @@
+"""The fast paths (issue 14) against the object path, byte for byte; never timed.
+
+The reference renderings below are written from the entry objects alone (``decode``,
+``fields``/``field_words``, ``problems``), one value at a time and with no tables or memos:
+the table-composed line/JSON, the pattern memo, the inlined batch loop and the owner-suffix
+memo must all agree with them, including after the memos are full and for values that share
+every non-address bit.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import spte
+from spte import Platform, decode, entry_class
+from spte.bits import Role, field_words
+from spte.cli.decode import owner_suffix
+from spte.render.owner import named_bits, reading_suffix
+from spte.entry import CLASSES
+from spte.kvm import profile
+from spte.render.fast import PATTERNS, FastDecoder
+from tests.strategies import u64
+
+LEVELS = [(f, lv) for f, levels in CLASSES.items() for lv in levels]
+
+
+def reference_line(v: int, fmt: str, level: int, platform: Platform, hide: int = 0) -> str:
+    e = decode(v, fmt, level, platform)
+    layout, cls = e.layout(platform), type(e)
+    width = (1 << cls.WIDTH) - 1
+    head = f"{v:#0{cls.WIDTH // 4 + 2}x} pfn={e.pfn:#x} {cls.__name__} "
+    if not e.present:  # only what hardware reads then, and the rest as one raw value
+        flags = field_words([f for f in layout.fields if f.read_not_present], v)[0]
+        rest = v & ~(layout.present_mask | layout.not_present_read_mask) & width
+        return head + ("|".join(flags) or "-") + (f" ignored={rest:#x}" if rest else "") + " (not present)"
+    shown = v & ~(hide & layout.ignored_mask)
+    flags, words = field_words([f for f in layout.fields if f.role is not Role.ADDRESS], shown, cls.enum_names())
+    problems = [p.kind for p in e.problems()]
+    return (head + ("|".join(flags) or "-") + "".join(" " + w for w in words)
+            + (" !" + ",!".join(problems) if problems else ""))
+
+
+def reference_json(v: int, fmt: str, level: int, platform: Platform) -> str:
+    e = decode(v, fmt, level, platform)
+    cls = type(e)
+    doc = {"value": f"{v:#0{cls.WIDTH // 4 + 2}x}", "format": cls.FORMAT, "level": cls.LEVEL, "class": cls.__name__,
+           "leaf": cls.LEAF, "page_size": (1 << cls.SPAN_SHIFT) if cls.LEAF else None, "span": 1 << cls.SPAN_SHIFT,
+           "address": f"{e.address:#x}", "pfn": f"{e.pfn:#x}", "fields": e.fields(), "present": bool(e.present),
+           "reserved_bits": f"{e.reserved_bits:#x}",
+           "problems": [{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message} for p in e.problems()]}
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def platform_for(fmt: str, maxphyaddr: int) -> Platform:
+    # An NPT host with SME: the C-bit splits the address (the middle is then formatted per value).
+    return Platform(maxphyaddr=maxphyaddr, c_bit=maxphyaddr - 1 if fmt == "npt" and maxphyaddr < 52 else None)
+
+
+@pytest.mark.parametrize(("fmt", "level"), LEVELS)
+@settings(max_examples=40)
+@given(values=st.lists(u64, min_size=1, max_size=30), maxphyaddr=st.sampled_from([32, 36, 46, 52]))
+def test_line_and_json_are_the_object_path_byte_for_byte(fmt, level, values, maxphyaddr):
+    platform = platform_for(fmt, maxphyaddr)
+    width = (1 << entry_class(fmt, level).WIDTH) - 1
+    fd = FastDecoder(fmt, level, platform)
+    for v in values + [v ^ (0x5A5A5 << 12) for v in values]:  # the second half hits the memos with new pfns
+        v &= width
+        assert fd.line(v) == reference_line(v, fmt, level, platform)
+        assert fd.json(v) == reference_json(v, fmt, level, platform)
+
+
+@pytest.mark.parametrize("hide", [1 << 11, 1 << 57 | 1 << 58 | 1 << 11, 0x7FF0000000000800])
+def test_owner_bits_are_left_out_of_the_hardware_words(hide):
+    """KVM 6.19's MMU-present bit 11 and host/MMU-writable 57/58 (arch/x86/kvm/mmu/spte.h)."""
+    rng = random.Random(hide)
+    fd = FastDecoder("ept", 1, hide=hide)
+    for _ in range(500):
+        v = rng.getrandbits(64)
+        assert fd.line(v) == reference_line(v, "ept", 1, Platform(), hide)
+
+
+def test_the_pattern_memo_is_bounded_and_never_stale():
+    """More distinct non-address patterns than the memo holds: it stops growing, and values
+    that share a pattern but not a pfn still print their own pfn."""
+    rng = random.Random(14)
+    fd = FastDecoder("ept", 1)
+    values = [rng.getrandbits(64) | 1 for _ in range(PATTERNS + 2000)]
+    for v in values:
+        assert fd.line(v) == reference_line(v, "ept", 1, Platform())
+    assert len(fd.table.patterns) <= PATTERNS
+    for v in values[:500]:
+        w = v ^ (rng.getrandbits(40) << 12)  # same pattern, another address
+        assert fd.line(w) == reference_line(w, "ept", 1, Platform())
+
+
+@pytest.mark.parametrize(("fmt", "level"), [("ept", 1), ("ept", 2), ("x86-64", 3), ("x86-32", 2), ("npt", 1)])
+def test_the_batch_loop_is_the_per_value_renderer(fmt, level):
+    platform = platform_for(fmt, 46)
+    fd = FastDecoder(fmt, level, platform)
+    rng = random.Random(7)
+    width = entry_class(fmt, level).WIDTH
+    values = [rng.getrandbits(width) for _ in range(300)]
+    values += values  # the second time round the pattern memo answers
+    lines = [f"{v:x}\n".encode() for v in values] + [b"zz\n", b"0x1, 0x2 3\n", b"-1\n", b"\n", b"1" * 40 + b"\n"]
+    bad: list[tuple[int, bytes, str]] = []
+    got = fd.batch("line")(lines, 1, lambda n, tok, why: bad.append((n, tok, why)))
+    assert got == [reference_line(v, fmt, level, platform) for v in [*values, 1, 2, 3]]
+    assert [(n, why) for n, _, why in bad] == [(601, "parse"), (603, "parse"), (605, "range")]
+
+
+KVM = [("6.19", "ept-ad", 46), ("6.19", "shadow", 46), ("6.19", "shadow", 52), ("6.1", "npt", 46),
+       ("5.8", "ept-ad", 46), ("5.8", "shadow", 46), ("5.13", "ept-noad", 40)]
+
+
+@pytest.mark.parametrize(("version", "flavour", "maxphyaddr"), KVM)
+@pytest.mark.parametrize("level", [1, 2])
+def test_the_owner_suffix_memo_is_the_owner_reading(version, flavour, maxphyaddr, level):
+    """The memo keys on the non-address bits; values sharing them (MMIO SPTEs with other gfns,
+    empty SPTEs and pfn-only values) must still read as the owner reads each of them."""
+    prof = profile(version, flavour, maxphyaddr=maxphyaddr)
+    fd = FastDecoder(prof.format, level, prof.platform, hide=named_bits(prof))
+    suffix = owner_suffix(prof, fd, level)
+    rng = random.Random(level)
+    mmio = prof.shadow_mmio_value if prof.spec.mmu_present else 0x30000000000000
+    seeds = [0, prof.SHADOW_NONPRESENT_VALUE, mmio, 0x8600000000000B77, 0x8000000000000B75, 0xA25, 0x8000000000000E67,
+             0x12300000FEB0022E, 0x607, 0x8750000000000A70, prof.spec.frozen_value or 0]
+    values = [s | (rng.getrandbits(40) << 12) * (i % 3 != 0) for i, s in enumerate(seeds * 30)]
+    values += [rng.getrandbits(64) for _ in range(300)]
+    for v in values:
+        assert suffix(v) == reading_suffix(prof.read(v, level), prof.value_name), hex(v)
+
+
+def test_spte_decode_value_loads_no_owner_allocator_or_bitstring():
+    """A single decode imports what it uses (issue 14 point 3); names still resolve on use."""
+    code = ("import sys, spte; e = spte.decode(0x8600000001234b77, 'ept', 1); "
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in ('spte', 'bitstring'))))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert "bitstring" not in loaded and "spte.kvm" not in loaded and "spte.metadata.allocator" not in loaded
+    assert "spte.walker" not in loaded and "spte.images" not in loaded
+    for name in [*spte.__all__, "decode_many"]:
+        assert getattr(spte, name) is not None
+    with pytest.raises(AttributeError):
+        spte.no_such_name  # noqa: B018
+
+
+def test_bitstring_values_still_decode_once_bitstring_is_loaded():
+    from bitstring import Bits
+
+    assert spte.decode(Bits(uint=0x80, length=64), "x86-64", 1).pat == 1
+    assert spte.EptPte(0x1234B77).to_bits() == Bits(uint=0x1234B77, length=64)
