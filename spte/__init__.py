@@ -59,7 +59,7 @@ __version__ = "0.1.0"
 
 # name -> the module that defines it (a module itself when the name is a submodule).
 _WHERE = {
-    **dict.fromkeys(("images", "kvm"), ""),
+    **dict.fromkeys(("images", "kvm", "owners"), ""),
     **dict.fromkeys(("Field", "FieldInfo", "Layout", "Role"), "spte.bits"),
     **dict.fromkeys((
         "CLASSES", "FORMATS", "Entry", "EptPde", "EptPde2M", "EptPdpte", "EptPdpte1G", "EptPml4e", "EptPml5e",
@@ -78,7 +78,8 @@ __all__ = [
     "NptPdpte1G", "NptPml4e", "NptPml5e", "NptPte", "PaePde", "PaePde2M", "PaePdpte", "PaePte",
     "Pde", "Pde2M", "Pde32", "Pde4M", "Pdpte", "Pdpte1G", "Platform", "Pml4e", "Pml5e",
     "Problem", "Pte", "Pte32", "Role", "STATES", "TagCollision", "TagLayout", "TagSpec", "__version__",
-    "allocate", "decode", "entry_class", "free_bits", "images", "kvm", "levels_in_use", "walk",
+    "allocate", "decode", "decode_many", "entry_class", "free_bits", "images", "kvm", "levels_in_use", "owners",
+    "walk",
 ]
 
 
