@@ -16,6 +16,26 @@ def paint(text: str, role: Role, colour: bool) -> str:
     return f"{COLOURS[role]}{text}{RESET}" if colour else text
 
 
+Row = tuple[FieldInfo, str, str, bool]  # field, text before the value, text after it, has a software owner
+_ROWS: dict[tuple[int, frozenset[tuple[int, str]]], list[Row]] = {}
+
+
+def _rows(layout: Layout, software: dict[int, str] | None) -> list[Row]:
+    """The fixed text of every row, once per layout and software owners (the value goes between)."""
+    # Layouts live as long as resolve()'s cache (the process): their id is a stable key.
+    key = (id(layout), frozenset(software.items()) if software else frozenset())
+    rows = _ROWS.get(key)
+    if rows is None:
+        rows = []
+        for f in layout.fields:
+            owners = sorted({software[b] for b in range(f.lo, f.hi + 1) if software and b in software})
+            meaning = f.meaning + (f"  [software: {', '.join(owners)}]" if owners else "")
+            rows.append((f, f"  {f.bits_text():<7} {f.name:<24} ", f"  {f.role!s:<14} {meaning}", bool(owners)))
+        if len(_ROWS) < 1024:  # layouts x owner sets: a handful in practice
+            _ROWS[key] = rows
+    return rows
+
+
 def entry_view(entry: Entry, colour: bool = False, software: dict[int, str] | None = None) -> str:
     """Every field of ``entry`` with its bits, value, role and meaning.
 
@@ -23,22 +43,18 @@ def entry_view(entry: Entry, colour: bool = False, software: dict[int, str] | No
     the last column.
     """
     layout = entry.layout(entry.platform)
-    present = "present" if entry.present else "not present"
+    value, present = entry.value, entry.present
     head = (f"{entry.to_hex()}  {entry.SDM_NAME} ({type(entry).__name__}, {entry.FORMAT} level {entry.LEVEL})\n"
-            f"  {present}, {'leaf, maps' if entry.is_leaf else 'non-leaf, covers'} {size_text(entry.span_bytes)}, "
+            f"  {'present' if present else 'not present'}, "
+            f"{'leaf, maps' if entry.is_leaf else 'non-leaf, covers'} {size_text(entry.span_bytes)}, "
             f"address {entry.address:#x} (pfn {entry.pfn:#x})")
     rows = [f"  {'bits':<7} {'field':<24} {'value':>18}  {'role':<14} meaning"]
-    for f in layout.fields:
-        v = (entry.value >> f.lo) & f.max
-        role = f.role
-        meaning = f.meaning
-        owners = sorted({software[b] for b in range(f.lo, f.hi + 1) if software and b in software})
-        if owners:
-            meaning += f"  [software: {', '.join(owners)}]"
-        text = f"  {f.bits_text():<7} {f.name:<24} {_value(f, v):>18}  {role!s:<14} {meaning}"
-        if role is Role.RESERVED and v and entry.present:
+    for f, before, after, owned in _rows(layout, software):
+        v = (value >> f.lo) & f.max
+        text = f"{before}{_value(f, v):>18}{after}"
+        if v and f.role is Role.RESERVED and present:
             text += "  <-- reserved bit set"
-        rows.append(paint(text, Role.SOFTWARE if owners else role, colour) if v else text)
+        rows.append(paint(text, Role.SOFTWARE if owned else f.role, colour) if v else text)
     problems = entry.problems()
     tail = "  problems: " + ("none" if not problems else "; ".join(p.message for p in problems))
     return "\n".join([head, *rows, tail])
