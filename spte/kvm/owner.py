@@ -89,7 +89,12 @@ class OwnerSide:
         return tuple(out)
 
     def fields(self: Any, state: str) -> tuple[SoftwareField, ...]:
-        return tuple(f for f in self._all_fields() if state in f.states)
+        by_state: dict[str, tuple[SoftwareField, ...]] | None = self.__dict__.get("_fields_by_state")
+        if by_state is None:  # a profile is immutable: its fields are computed once
+            every = self._all_fields()
+            by_state = self.__dict__["_fields_by_state"] = {
+                s: tuple(f for f in every if s in f.states) for s in _ALL_STATES}
+        return by_state[state] if state in by_state else ()
 
     # -- transitions ----------------------------------------------------------------------------
     def transitions(self: Any, state: str) -> tuple[Transition, ...]:

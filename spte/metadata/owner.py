@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from spte.bits import bit_list, format_ranges
+from spte.bits import bit_list, bit_ranges, format_ranges
 from spte.platform import Platform
 
 
@@ -33,6 +33,14 @@ class SoftwareField:
     mask: int
     states: tuple[str, ...]
     meaning: str = ""
+    # (entry_lo, width, value_shift) per contiguous run of the mask: computed once.
+    runs: tuple[tuple[int, int, int], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        runs: list[tuple[int, int, int]] = []
+        for lo, width in ((lo, hi - lo + 1) for hi, lo in bit_ranges(self.mask)):
+            runs.append((lo, width, sum(w for _, w, _ in runs)))
+        object.__setattr__(self, "runs", tuple(runs))
 
     @property
     def bits(self) -> tuple[int, ...]:
@@ -44,8 +52,8 @@ class SoftwareField:
 
     def get(self, value: int) -> int:
         out = 0
-        for i, b in enumerate(self.bits):
-            out |= ((value >> b) & 1) << i
+        for lo, width, shift in self.runs:
+            out |= ((value >> lo) & ((1 << width) - 1)) << shift
         return out
 
 
