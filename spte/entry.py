@@ -20,6 +20,7 @@ from typing import Any, ClassVar, NamedTuple
 
 from bitstring import Bits
 
+from spte import tokens
 from spte.bits import Field, FieldInfo, Layout, Role, exact_int, field_words, format_ranges, resolve
 from spte.formats import ept, pae, x86_32, x86_64
 from spte.platform import DEFAULT_PLATFORM, Platform
@@ -48,15 +49,7 @@ def parse_value(value: int | str | bytes | Bits, width: int = 64) -> int:
     if isinstance(value, int) or (hasattr(type(value), "__index__") and not isinstance(value, (bytes, Bits))):
         v = exact_int(value, "entry value")
     elif isinstance(value, str):
-        text = value.strip().replace("_", "")
-        if text[:2].lower() == "0x":
-            text = text[2:]
-        try:
-            v = int(text, 16)
-        except ValueError:
-            raise ValueError(f"cannot parse {value!r} as a hex value") from None
-        if not text or text.startswith(("-", "+")):
-            raise ValueError(f"cannot parse {value!r} as a hex value")
+        v = tokens.parse(value, width=width)  # the grammar the CLI reads (docs/cli.md)
     elif isinstance(value, (bytes, bytearray, memoryview)):
         if len(value) != nbytes:
             raise ValueError(f"expected {nbytes} little-endian bytes, got {len(value)}")
