@@ -91,7 +91,7 @@ def test_c_bit_bounds():
     assert Platform(maxphyaddr=46, c_bit=12).c_bit == 12
     assert Platform(maxphyaddr=46, c_bit=45).c_bit == 45
     for bad in (11, 46, 63, -1):
-        with pytest.raises(ValueError, match="c_bit"):
+        with pytest.raises(ValueError, match=rf"c_bit={bad} must be an address bit, 12\.\.45$"):
             Platform(maxphyaddr=46, c_bit=bad)
     with pytest.raises(TypeError, match="c_bit"):
         Platform(c_bit=47.0)  # type: ignore[arg-type]
