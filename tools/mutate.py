@@ -161,8 +161,18 @@ def module_name(rel: str) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+_SELECTION: dict[str, list[str]] = {}
+
+
 def tests_for(rel: str) -> list[str]:
-    """Test files that import the module (by name or through its package), plus the core set."""
+    """Test files that import the module (by name or through its package), plus the core set;
+    chosen once per run, so tests added while a run goes on never confuse it."""
+    if rel not in _SELECTION:
+        _SELECTION[rel] = _select(rel)
+    return _SELECTION[rel]
+
+
+def _select(rel: str) -> list[str]:
     mod = module_name(rel)
     names = {mod}
     parent = mod.rsplit(".", 1)[0]
@@ -248,8 +258,8 @@ def main() -> int:
     ap.add_argument("--target", type=float, default=90.0)
     ap.add_argument("--list", action="store_true", help="list the mutants and stop")
     ap.add_argument("--json", metavar="FILE", help="write the full report as JSON")
-    ap.add_argument("--rerun", metavar="FILE", help="run again only the survivors of an earlier --json report "
-                                                    "(after adding tests), and report the sample's new score")
+    ap.add_argument("--rerun", metavar="FILE", help="run again only the survivors (and errors) of an earlier "
+                                                    "--json report, e.g. after adding tests; report the new score")
     args = ap.parse_args()
 
     mutants = [m for p in all_modules(args.module) for m in mutants_of(p)]
@@ -258,9 +268,10 @@ def main() -> int:
     if args.rerun:
         report = json.loads(Path(args.rerun).read_text())
         args.seed = report["seed"]
-        earlier = [r for r in report["results"] if r["status"] != "survived"]
+        again = ("survived", "error")
+        earlier = [r for r in report["results"] if r["status"] not in again]
         wanted = {(r["path"], r["line"], r["kind"], r["after"]) for r in report["results"]
-                  if r["status"] == "survived"}
+                  if r["status"] in again}
         mutants = [m for m in mutants if (m.path, m.line, m.kind, m.after) in wanted]
         if len(mutants) != len(wanted):
             print(f"{len(wanted) - len(mutants)} survivors no longer apply (the source changed)", file=sys.stderr)
@@ -273,6 +284,8 @@ def main() -> int:
         print(f"{len(mutants)} of {total} mutants")
         return 0
 
+    for path in {m.path for m in mutants}:
+        tests_for(path)
     workspaces = [Workspace() for _ in range(max(1, args.jobs))]
     free = list(workspaces)
     lock = threading.Lock()
