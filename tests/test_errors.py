@@ -136,7 +136,8 @@ USAGE = [
     (["layout", "-l", "1", "--large", "--kvm", "6.19"], "--large"),
     (["alloc", "--tag", "a:1", "--prefix", "9bad-", "--emit", "c"], "--prefix"),
     (["alloc", "--tag", "a:1", "--prefix", "my_"], "--prefix"),  # only C has names to prefix
-    (["alloc", "--tag", "a:1@0-99999999"], "99999999"),
+    (["alloc", "--tag", "a:1@0-99999999"], "bit 99999999 is not in 0..63"),
+    (["alloc", "--tag", "a:1@64"], "bit 64 is not in 0..63"),
     (["alloc", "--tag", "a:\uff11"], "width"),  # full-width digit one
     (["decode", "-l", "\uff15", "1"], "--level"),
     (["decode", "-l", "9" * 5000, "1"], "--level"),
