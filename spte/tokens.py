@@ -118,6 +118,7 @@ def stream_values(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: i
     [[1, 2], [4]]
     """
     maxv = (1 << width) - 1
+    base = 10 if decimal else 16
     short = _max_digits(width, 16) + 2 if not decimal else _max_digits(width, 10) - 1
     line = first_line
     carry = b""
@@ -178,7 +179,20 @@ def stream_values(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: i
         complete, carry = data[:cut], data[cut + 1:]
         sep_is_lf = data[cut] == 0x0A
         out: list[int] = []
+        # Without '+', '-' or '_' in the block, int() of a whole line accepts exactly the grammar
+        # (ASCII digits, 0x, surrounding blanks): one value per line, the common case, costs one int().
+        simple = b"+" not in complete and b"-" not in complete and b"_" not in complete
         for text in complete.split(b"\n"):
+            if simple:
+                try:
+                    whole = int(text, base)
+                except ValueError:
+                    whole = -1
+                if 0 <= whole <= maxv:
+                    head = b""
+                    out.append(whole)
+                    line += 1
+                    continue
             if text:
                 for tok in text.replace(b",", b" ").split():
                     v = value(tok)
