@@ -83,3 +83,18 @@ def test_shadow_nonpresent_value():
         assert d.kind == "not-present" and "SHADOW_NONPRESENT_VALUE" in d.summary
         assert "SHADOW_NONPRESENT_VALUE" not in p.describe(0, 1).summary
     assert getattr(profile("6.1", "ept-ad"), "SHADOW_NONPRESENT_VALUE", 0) == 0
+
+
+def test_layout_names_the_kernels_not_present_rules_on_their_bits():
+    """Linux v6.19 spte.h: SPTE_MMU_PRESENT_MASK BIT_ULL(11); FROZEN_SPTE (SHADOW_NONPRESENT_VALUE |
+    0x5a0ULL), i.e. bits 5, 7, 8, 10 and 63; the PFN bits of a non-present SPTE (L1TF) are 51:12."""
+    import json
+
+    from tests.test_cli import run
+
+    doc = json.loads(run("layout", "--kvm", "6.19", "--state", "not_present", "--json").stdout)
+    sw = {int(b): who for b, who in doc["software"].items()}
+    assert sw[11] == "mmu_present"
+    assert [b for b, who in sw.items() if who == "is_frozen_spte"] == [5, 7, 8, 10]
+    assert [b for b, who in sw.items() if who == "PFN bits"] == list(range(12, 52))
+    assert sw[63].startswith("SHADOW_NONPRESENT_VALUE")
