@@ -50,3 +50,15 @@ def test_line_numbers_across_chunks(tmp_path):
                                      for n in bad_at]
     assert r.stdout.rstrip("\n").endswith(READING)
     assert r.stdout.count("\n") == len(lines)  # every line written once, none lost at a chunk edge
+
+
+def test_only_spte_and_json_read_the_same_pfn(tmp_path):
+    """The non-hot paths (--only-spte, --json) render through Annotator.one, not the cached notes."""
+    import json
+
+    f = tmp_path / "t.trace"
+    f.write_text("  <idle>-0 [000] 1.0: sched_switch: prev_comm=swapper\n" + LINE + "\n")
+    only = run("trace", "--kvm", "6.19", "--only-spte", str(f)).stdout.splitlines()
+    assert len(only) == 1 and only[0].endswith(READING)
+    row = json.loads(run("trace", "--kvm", "6.19", "--json", str(f)).stdout)
+    assert row["line"] == 2 and "pfn=0x14fab8" in json.dumps(row)
