@@ -271,3 +271,9 @@ def test_trace_json_on_non_utf8_bytes(tmp_path):
     r = run("trace", "--kvm", "6.19", "--json", str(f))
     assert "Traceback" not in r.stderr and r.returncode in (0, 1)
     assert r.stdout.count("\n") == 1  # the event is still written
+
+
+def test_unwritable_svg_is_lost_output(tmp_path):
+    target = tmp_path / "no-such-dir" / "x.svg"
+    r = run("layout", "--svg", str(target))
+    assert r.returncode == 3 and "cannot write (No such file or directory)" in one_line_error(r.stderr)
