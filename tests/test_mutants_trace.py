@@ -62,3 +62,19 @@ def test_only_spte_and_json_read_the_same_pfn(tmp_path):
     assert len(only) == 1 and only[0].endswith(READING)
     row = json.loads(run("trace", "--kvm", "6.19", "--json", str(f)).stdout)
     assert row["line"] == 2 and "pfn=0x14fab8" in json.dumps(row)
+
+
+def test_json_of_an_event_without_a_level_reads_a_level_1_leaf(tmp_path):
+    """fast_page_fault carries no level: the SPTE is read as a PTE.  0x8600000001234b77 is KVM
+    6.19's EPT leaf (kvm-spte-bits.md 1c): R, W, X (bits 2:0) and memory type 6 = WB (bits 5:3)."""
+    import json
+
+    f = tmp_path / "t.trace"
+    f.write_text("  vcpu-1 [000] ...1. 1.0: fast_page_fault: vcpu 0 gva 1000 error_code P|W sptep 0000000012345678 "
+                 "old 0x8600000001234b75 new 8600000001234b77 spurious 0 fixed 1\n")
+    r = run("trace", "--kvm", "6.19", "--json", str(f))
+    row = json.loads(r.stdout)
+    assert r.returncode == 0 and row["spte"]["kind"] == "present-leaf"
+    fields = row["spte"]["fields"]
+    assert (fields["read"], fields["write"], fields["execute"], fields["memory_type"]) == (1, 1, 1, 6)
+    assert row["old"]["fields"]["write"] == 0  # 0x...b75: bit 1 clear
