@@ -90,3 +90,34 @@ def test_nx_and_pse_and_gbpages_and_amd_bit_8():
     assert decode(0x81, "x86-64", 3, Platform(gbpages=True)).reserved_bits == 0
     assert decode(0x181, "x86-64", 4, Platform(vendor="amd")).reserved_bits == 0x180
     assert decode(0x181, "x86-64", 4, Platform(vendor="intel")).reserved_bits == 0x80
+
+
+def test_misconfiguration_names_the_bits_that_trigger_it():
+    """SDM §29.3.3.1: write without read is bit 1 set with bit 0 clear (the set bit is 1); memory
+    type 2 is bits 5:3 = 010 (bit 4)."""
+    (p,) = EptPte(0x2).problems()
+    assert p.kind == "write_without_read" and p.bits == 0x2
+    (p,) = EptPte(read=1, memory_type=2).problems()
+    assert p.bits == 0x10
+
+
+def test_class_levels_are_the_sdm_levels():
+    """SDM: PTE 1, PDE 2, PDPTE 3, PML4E 4, PML5E 5 (EPT and x86-64; PAE 1-3; 32-bit 1-2)."""
+    from spte.entry import CLASSES, entry_class
+
+    expected = {"ept": [1, 2, 3, 4, 5], "x86-64": [1, 2, 3, 4, 5], "npt": [1, 2, 3, 4, 5], "pae": [1, 2, 3],
+                "x86-32": [1, 2]}
+    for fmt, levels in expected.items():
+        assert sorted(CLASSES[fmt]) == levels
+        for level in levels:
+            table, large = CLASSES[fmt][level]
+            assert table.LEVEL == level and (large is None or large.LEVEL == level)
+            assert entry_class(fmt, level) is table
+            if large is None:
+                with pytest.raises(ValueError, match="has no large page"):
+                    entry_class(fmt, level, large=True)
+            else:
+                assert entry_class(fmt, level, large=True) is large and large.LEAF
+    # Large pages exist at PDE and PDPTE only (SDM Tables 4-17, 4-15, 29-4, 29-2); PAE and 32-bit PDE only.
+    assert [lv for lv in (1, 2, 3, 4, 5) if CLASSES["ept"][lv][1]] == [2, 3]
+    assert [lv for lv in (1, 2, 3) if CLASSES["pae"][lv][1]] == [2]

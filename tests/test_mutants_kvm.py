@@ -98,3 +98,13 @@ def test_layout_names_the_kernels_not_present_rules_on_their_bits():
     assert [b for b, who in sw.items() if who == "is_frozen_spte"] == [5, 7, 8, 10]
     assert [b for b, who in sw.items() if who == "PFN bits"] == list(range(12, 52))
     assert sw[63].startswith("SHADOW_NONPRESENT_VALUE")
+
+
+def test_mmio_spte_marker_bits_are_owned_in_the_fault_state():
+    """6.19 kvm_mmu_set_ept_masks: kvm_mmu_set_mmio_spte_mask(VMX_EPT_MISCONFIG_WX_VALUE,
+    VMX_EPT_RWX_MASK | VMX_EPT_SUPPRESS_VE_BIT, 0): bits 2:0 and 63 decide MMIO; an MMIO SPTE
+    must also keep SPTE_MMU_PRESENT_MASK (bit 11) clear.  No tag may use them in a faulting SPTE."""
+    p = profile("6.19", "ept-ad")
+    assert p.shadow_mmio_mask == 0x8000_0000_0000_0007 and p.shadow_mmio_value == 0x6
+    marker = 0x7 | 1 << 11 | 1 << 63
+    assert p.owned_bits("fault") & marker == marker
