@@ -75,3 +75,23 @@ def test_kvm_l1tf_default_follows_the_vendor():
     assert profile("6.19", "shadow", maxphyaddr=46).shadow_nonpresent_or_rsvd_mask == 0x3E00_0000_0000
     assert profile("6.19", "npt", maxphyaddr=46).shadow_nonpresent_or_rsvd_mask == 0
     assert profile("6.19", "shadow", maxphyaddr=48, me_bit=47).shadow_nonpresent_or_rsvd_mask == 0
+
+
+def test_free_bits_marked_in_the_ruler():
+    """A not-present EPT entry (SDM §29.3.2, Table 29-6 note): bits 2:0 must be 0 (hardware); every
+    other bit is ignored, except bit 63 (suppress #VE) while EPT-violation #VE is enabled."""
+    from tests.test_cli import run
+
+    marks = run("layout", "-f", "ept", "-l", "1", "--state", "not_present").stdout.splitlines()[3].strip()
+    assert marks == "H" + "_" * 60 + "HHH"
+    marks = run("layout", "-f", "ept", "-l", "1", "--state", "not_present", "--set", "ept_ve=off")
+    assert marks.stdout.splitlines()[3].strip() == "_" * 61 + "HHH"
+
+
+def test_svg_three_letter_sdm_names_fit_one_cell():
+    """SDM abbreviations (SVE, PWT, PCD) label their one-bit fields whole."""
+    from spte.entry import Pml4e
+
+    assert "SVE" in _svg_texts(layout_svg(EptPte.layout(), "t", None, {}, None))
+    texts = _svg_texts(layout_svg(Pml4e.layout(), "t", None, {}, None))
+    assert "PWT" in texts and "PCD" in texts
