@@ -121,3 +121,16 @@ def test_class_levels_are_the_sdm_levels():
     # Large pages exist at PDE and PDPTE only (SDM Tables 4-17, 4-15, 29-4, 29-2); PAE and 32-bit PDE only.
     assert [lv for lv in (1, 2, 3, 4, 5) if CLASSES["ept"][lv][1]] == [2, 3]
     assert [lv for lv in (1, 2, 3) if CLASSES["pae"][lv][1]] == [2]
+
+
+@pytest.mark.parametrize("fmt,span", [("x86-64", [12, 21, 30, 39, 48]), ("ept", [12, 21, 30, 39, 48]),
+                                      ("pae", [12, 21, 30]), ("x86-32", [12, 22])])
+def test_span_of_every_entry(fmt, span):
+    """Bytes of address space one entry covers: 4 KiB at level 1, times 512 per level (SDM §4.5, §4.4
+    for PAE: a PDPTE covers 1 GiB), times 1024 in 32-bit paging (§4.3: a PDE covers 4 MiB)."""
+    from spte.entry import CLASSES
+
+    for level, shift in enumerate(span, 1):
+        for cls in CLASSES[fmt][level]:
+            if cls is not None:
+                assert cls(0).span_bytes == 1 << shift, (cls.__name__, level)

@@ -108,3 +108,25 @@ def test_mmio_spte_marker_bits_are_owned_in_the_fault_state():
     assert p.shadow_mmio_mask == 0x8000_0000_0000_0007 and p.shadow_mmio_value == 0x6
     marker = 0x7 | 1 << 11 | 1 << 63
     assert p.owned_bits("fault") & marker == marker
+
+
+def test_profile_maxphyaddr_bounds():
+    """MAXPHYADDR is at least 32 (the project's range; SDM: at least 36 on 64-bit parts) and at most 52."""
+    assert profile("6.19", "ept-ad", maxphyaddr=32).platform.maxphyaddr == 32
+    for bad in (31, 53):
+        with pytest.raises(ValueError, match=f"maxphyaddr={bad}"):
+            profile("6.19", "ept-ad", maxphyaddr=bad)
+
+
+def test_not_present_pfn_rule_is_the_address_field():
+    """SPTE_BASE_ADDR_MASK (6.19 spte.h) is bits 51:12: the PFN a non-present SPTE must not carry."""
+    rules = profile("6.19", "ept-ad").not_present_rules()
+    (pfn,) = [mask for why, mask in rules.items() if why.startswith("PFN bits")]
+    assert pfn == genmask(51, 12)
+
+
+def test_nonleaf_points_one_level_down():
+    """A present non-leaf SPTE at level N references a level N-1 table (SDM: a PDE references a page table)."""
+    p = profile("6.19", "ept-ad")
+    d = p.describe(0x1234007 | 1 << 11, 2)
+    assert d.kind == "present-nonleaf" and "level-1 table at 0x1234000" in d.summary

@@ -28,3 +28,10 @@ def test_roots_levels():
     image = str(golden(f"{REAL}/l1-tables.elf.xz"))
     assert spte("roots", image, "--levels", "3", "-M", "40").returncode == 2
     assert spte("roots", image, "--levels", "4", "-M", "40", "--json").returncode == 0
+
+
+def test_root_addresses_take_all_64_bits():
+    image = str(golden(f"{REAL}/l1-tables.elf.xz"))
+    high = spte("walk", image, "--root", "0x8000000000000000", "-M", "40")
+    assert high.returncode == 1 and "not in the image" in high.stderr  # a valid address, outside the image
+    assert spte("walk", image, "--root", "0x10000000000000000", "-M", "40").returncode == 2
