@@ -84,7 +84,10 @@ def _stream(data: bytes, chunk: int, decimal: bool = False) -> tuple[list[int], 
 
 TOKENS = [b"0x10", b"ff", b"+5", b"-0", b"1_0", b"0x_1", b"1__0", b"0x", b"g", b"ffffffffffffffff",
           b"10000000000000000", b"0X0", b"0" * 30 + b"1", b"\xff\xfe", b"\xef\xbc\x91", b"0" * 5000 + b"1_2",
-          b"0" * 5000 + b"x1", b"1" * 5000, b"0_" * 3000 + b"7", b"z" * 5000]
+          b"0" * 5000 + b"x1", b"1" * 5000, b"0_" * 3000 + b"7", b"z" * 5000,
+          # long tokens reduced as they stream: a 0x/0X prefix, a leading '_', a range error after zeros
+          b"0x" + b"0" * 5000 + b"1f", b"0X" + b"0" * 5000 + b"_1", b"_" + b"0" * 5000, b"0x_" + b"0" * 5000,
+          b"0x" + b"0" * 5000 + b"1" * 17, b"0" * 5000 + b"__1"]
 SEPS = [b" ", b",", b"\n", b"\r\n", b"\t", b" , ", b"\x0b", b"\x0c"]
 
 
