@@ -19,6 +19,7 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
+from spte import tokens
 from spte.bits import Field, FieldInfo, Layout, Role, exact_int, field_words, format_ranges, resolve
 from spte.formats import ept, pae, x86_32, x86_64
 from spte.platform import DEFAULT_PLATFORM, Platform
@@ -52,15 +53,7 @@ def parse_value(value: int | str | bytes | Bits, width: int = 64) -> int:
     if isinstance(value, int) or (hasattr(type(value), "__index__") and not isinstance(value, bytes) and not bits):
         v = exact_int(value, "entry value")
     elif isinstance(value, str):
-        text = value.strip().replace("_", "")
-        if text[:2].lower() == "0x":
-            text = text[2:]
-        try:
-            v = int(text, 16)
-        except ValueError:
-            raise ValueError(f"cannot parse {value!r} as a hex value") from None
-        if not text or text.startswith(("-", "+")):
-            raise ValueError(f"cannot parse {value!r} as a hex value")
+        v = tokens.parse(value, width=width)  # the grammar the CLI reads (docs/cli.md)
     elif isinstance(value, (bytes, bytearray, memoryview)):
         if len(value) != nbytes:
             raise ValueError(f"expected {nbytes} little-endian bytes, got {len(value)}")
@@ -211,6 +204,8 @@ class Entry:
                 if fv.upper() not in names:
                     raise ValueError(f"{name}={fv!r}: expected an int or one of {', '.join(names)}")
                 fv = names[fv.upper()]
+            if isinstance(fv, bool) and info.width != 1:  # True is a flag, not memory type 1
+                raise TypeError(f"{name}: a bool sets only a one-bit field ({name} has {info.width} bits)")
             value = info.put(value, int(fv) if isinstance(fv, bool) else exact_int(fv, name))
         return value
 

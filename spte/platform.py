@@ -54,6 +54,14 @@ class Platform:
     ept_sub_page: bool = False  # SPP: bit 61 of PTEs
 
     def __post_init__(self) -> None:
+        # Types first: Platform(nx="no") must not mean NX on, nor maxphyaddr=46.0 pass as 46.
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.type == "bool":
+                if type(v) is not bool:
+                    raise TypeError(f"{f.name}={v!r}: expected True or False")
+            elif f.name in ("maxphyaddr", "c_bit") and not (v is None and f.name == "c_bit"):
+                object.__setattr__(self, f.name, _exact_int(v, f.name))
         if not MAXPHYADDR_MIN <= self.maxphyaddr <= MAXPHYADDR_MAX:
             raise ValueError(
                 f"maxphyaddr={self.maxphyaddr} is outside {MAXPHYADDR_MIN}..{MAXPHYADDR_MAX}"
@@ -88,6 +96,19 @@ class Platform:
     def controls(self) -> dict[str, bool]:
         """Every boolean switch, by name (used by docs and the CLI)."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.type == "bool"}
+
+
+def _exact_int(value: object, what: str) -> int:
+    """An int given exactly (numpy integers included); bools, floats and strings are refused.
+    (spte.bits.exact_int's rule; bits.py imports this module, so it cannot be imported here.)"""
+    if isinstance(value, bool):
+        raise TypeError(f"{what}={value!r}: a bool is not a number here")
+    if isinstance(value, int):
+        return int(value)
+    index = getattr(type(value), "__index__", None)
+    if index is None:
+        raise TypeError(f"{what}={value!r}: expected an integer, got {type(value).__name__}")
+    return int(index(value))
 
 
 DEFAULT_PLATFORM = Platform()

@@ -1,25 +1,45 @@
-"""Hypothesis strategies that exercise every bit, including the software-heavy 52..63."""
+"""Hypothesis strategies that exercise every bit and every platform feature.
+
+Values: bits 52-63 (where software, XD/SUPPRESS_VE and protection keys live) are set far
+more often than uniform integers set them.  Platforms: every MAXPHYADDR 32-52 (the ends
+explicitly), a C-bit at any legal position (its lowest, 12, and highest, MAXPHYADDR-1,
+included), LA57, PSE off and every other switch.
+"""
 
 from __future__ import annotations
+
+from dataclasses import fields
 
 from hypothesis import strategies as st
 
 from spte import Platform
+from spte.platform import MAXPHYADDR_MAX, MAXPHYADDR_MIN
 
-# st.integers rarely sets bits 52-63, where software bits live; 8 random bytes do.
+HIGH = 0xFFF0_0000_0000_0000  # bits 63:52
+
+# st.integers rarely sets bits 52-63, where software bits live; 8 random bytes do, and the
+# last three choices put those bits under direct pressure (all set, one set, few set).
 u64 = st.one_of(
     st.binary(min_size=8, max_size=8).map(lambda b: int.from_bytes(b, "little")),
     st.integers(0, 2**64 - 1),
     st.lists(st.integers(0, 63), max_size=6).map(lambda bits: sum({1 << b for b in bits})),
+    st.integers(0, 2**52 - 1).map(lambda v: v | HIGH),
+    st.tuples(st.integers(0, 2**52 - 1), st.integers(52, 63)).map(lambda t: t[0] | 1 << t[1]),
+    st.tuples(st.integers(0, 2**64 - 1), st.integers(0, 2**12 - 1)).map(
+        lambda t: (t[0] & ~HIGH) | t[1] << 52),
 )
 
-platforms = st.builds(
-    Platform,
-    maxphyaddr=st.integers(32, 52),
-    vendor=st.sampled_from(["intel", "amd"]),
-    nx=st.booleans(), gbpages=st.booleans(), pke=st.booleans(), pks=st.booleans(),
-    hlat=st.booleans(), ept_ad=st.booleans(), ept_execute_only=st.booleans(),
-    ept_mbec=st.booleans(), ept_ve=st.booleans(), ept_verify_guest_paging=st.booleans(),
-    ept_paging_write=st.booleans(), ept_supervisor_shadow_stack=st.booleans(),
-    ept_sub_page=st.booleans(), ept_2m=st.booleans(), ept_1g=st.booleans(),
-)
+maxphyaddrs = st.one_of(st.sampled_from([MAXPHYADDR_MIN, 36, 39, 46, 48, MAXPHYADDR_MAX]),
+                        st.integers(MAXPHYADDR_MIN, MAXPHYADDR_MAX))
+SWITCHES = tuple(f.name for f in fields(Platform) if f.type == "bool")
+
+
+@st.composite
+def _platforms(draw: st.DrawFn) -> Platform:
+    m = draw(maxphyaddrs)
+    c_bit = draw(st.one_of(st.none(), st.sampled_from([12, m - 1]), st.integers(12, m - 1)))
+    switches = {name: draw(st.booleans()) for name in SWITCHES}
+    return Platform(maxphyaddr=m, vendor=draw(st.sampled_from(["intel", "amd"])), c_bit=c_bit, **switches)
+
+
+platforms = _platforms()

@@ -1,19 +1,36 @@
 """The ``spte`` command line: decode, trace (log), identify, layout, alloc, encode, walk, roots.
 
 Exit status: 0 on success, 1 if any input was bad (every valid value is still
-processed), 2 for bad usage.  Errors are one line on stderr, never a traceback.
+processed), 2 for bad usage, 3 if output was lost (stdout or stderr full, closed
+or failing), 141 if the reader of stdout went away (as a command killed by SIGPIPE),
+70 for an internal error.  Errors are one line on stderr, never a traceback.
+
+Output errors are told apart from input errors: the standard streams are wrapped so a
+failed write raises :class:`~spte.cli.common.OutputLost`, which is not an ``OSError`` and
+so is never mistaken by a reader's ``except OSError`` for a file it could not read.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
 from typing import NoReturn
 
 from spte import __version__
-from spte.cli.common import InputError, UsageError
+from spte.cli.common import (
+    EXIT_INTERNAL,
+    EXIT_OUTPUT,
+    EXIT_PIPE,
+    InputError,
+    OutputLost,
+    UsageError,
+    guard_streams,
+    restore_streams,
+    warn,
+)
 
 # Subcommand -> its module, in --help order.  Only the module of the command being run is
 # imported (a single decode must not pay for the allocator, walker and image readers).
@@ -43,25 +60,48 @@ def _command(argv: list[str]) -> str | None:
     return argv[0] if argv and argv[0] in COMMANDS else None
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run(argv: list[str] | None) -> int:
     parser = build_parser(_command(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
-        if not getattr(args, "func", None):
-            parser.print_help()
-            return 2
-        status: int = args.func(args)
+    except SystemExit as e:  # --help, --version, usage errors: argparse chose the status
         sys.stdout.flush()
-        return status
-    except UsageError as e:
-        sys.stderr.write(f"spte: {e}\n")
+        return e.code if isinstance(e.code, int) else 2
+    if not getattr(args, "func", None):
+        parser.print_help()
+        sys.stdout.flush()
         return 2
-    except InputError:
-        return 1  # already reported
-    except BrokenPipeError:
-        # The reader went away (e.g. `| head`): stop quietly, as cat does.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        return 130
+    status: int = args.func(args)
+    sys.stdout.flush()
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    streams = guard_streams()
+    try:
+        try:
+            status = _run(argv)
+        except UsageError as e:
+            warn(f"spte: {e}")
+            status = 2
+        except InputError:
+            status = 1  # already reported
+        except KeyboardInterrupt:
+            status = 130
+        except OutputLost as e:
+            if e.errno == errno.EPIPE:  # `| head`: the reader has all it wants; say nothing
+                status = EXIT_PIPE
+            else:
+                warn(f"spte: cannot write to {e.stream} ({e.reason}); output is incomplete")
+                status = EXIT_OUTPUT
+        except Exception as e:
+            if os.environ.get("SPTE_DEBUG"):
+                raise
+            warn(f"spte: internal error: {type(e).__name__}: {e} (please report it with the command line; "
+                 "SPTE_DEBUG=1 shows where)")
+            status = EXIT_INTERNAL
+        if streams is not None and streams.stderr_lost and status == 0:
+            status = EXIT_OUTPUT  # a message could not be written: never say all went well
+        return status
+    finally:
+        restore_streams(streams)

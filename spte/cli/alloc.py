@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from spte.bits import format_ranges
-from spte.cli.common import UsageError, add_platform_options, quote, resolve
+from spte.cli.common import UsageError, add_platform_options, number, quote, resolve, warn
 from spte.metadata import STATES, TagCollision, TagSpec, allocate
 from spte.render.c_header import tag_layout_header
 from spte.render.json import dumps, tag_layout_record
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="a state the tags may be set in (repeatable; default not_present)")
     p.add_argument("--levels", metavar="N,N",
                    help="levels the tags must fit (default: those the platform walks; 5 with --set la57=on)")
-    p.add_argument("--shadow-present-bit", type=int, metavar="N",
+    p.add_argument("--shadow-present-bit", type=number, metavar="N",
                    help="dedicate bit N to mark shadow-present SPTEs (KVM uses 11)")
     p.add_argument("--suppress-ve-to-software", action="store_true",
                    help="EPT: let tags use bit 63 (same as --set ept_ve=off: only if EPT-violation #VE is "
@@ -33,14 +34,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+BIT_LIMIT = 64  # no entry is wider: a bit number past it is refused before any range is built
+C_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _small(text: str) -> int | None:
+    """A small ASCII decimal number (a bit, width or level), or None."""
+    t = text.strip()
+    return int(t) if t.isascii() and t.isdigit() and len(t) <= 18 else None
+
+
 def parse_bits(text: str) -> tuple[int, ...]:
     out: list[int] = []
     for part in text.split(","):
         lo_s, sep, hi_s = part.partition("-")
-        try:
-            lo, hi = int(lo_s), int(hi_s) if sep else int(lo_s)
-        except ValueError:
-            raise UsageError(f"bits {quote(text)}: expected numbers like 52,53 or 52-55") from None
+        lo, hi = _small(lo_s), _small(hi_s) if sep else _small(lo_s)
+        if lo is None or hi is None:
+            raise UsageError(f"bits {quote(text)}: expected numbers like 52,53 or 52-55")
+        if max(lo, hi) >= BIT_LIMIT:
+            raise UsageError(f"bits {quote(text)}: bit {max(lo, hi)} is not in 0..{BIT_LIMIT - 1}")
         out += range(min(lo, hi), max(lo, hi) + 1)
     return tuple(out)
 
@@ -56,9 +68,10 @@ def parse_levels(text: str) -> tuple[int, ...]:
     """``--levels 1,2``: level numbers, each 1-5 (the format decides which it has)."""
     out = []
     for part in text.split(","):
-        if not part.strip().isdigit() or not 1 <= int(part) <= 5:
+        n = _small(part)
+        if n is None or not 1 <= n <= 5:
             raise UsageError(f"--levels {quote(text)}: expected levels 1-5 separated by commas, e.g. 1,2")
-        out.append(int(part))
+        out.append(n)
     return tuple(out)
 
 
@@ -70,10 +83,9 @@ def parse_tag(text: str) -> TagSpec:
     if any(f != "split" for f in flags):
         raise UsageError(f"--tag {quote(text)}: unknown flag {quote(':'.join(flags))}")
     width_s, _, bits_s = spec.partition("@")
-    try:
-        width = int(width_s)
-    except ValueError:
-        raise UsageError(f"--tag {quote(text)}: width {quote(width_s)} is not a number") from None
+    width = _small(width_s)
+    if width is None:
+        raise UsageError(f"--tag {quote(text)}: width {quote(width_s)} is not a number")
     bits = parse_bits(bits_s) if bits_s else None
     try:
         return TagSpec(name, width, bits=bits, split=bool(flags))
@@ -88,6 +100,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.tag and args.shadow_present_bit is None:
         raise UsageError("give at least one --tag NAME:WIDTH")
     specs = [parse_tag(t) for t in args.tag]
+    if args.emit == "c":
+        if args.prefix and not C_PREFIX.fullmatch(args.prefix):
+            raise UsageError(f"--prefix {quote(args.prefix)}: C names need letters, digits and '_', "
+                             "not starting with a digit")
+        for spec in specs:
+            if not spec.name.isascii():
+                raise UsageError(f"--tag {quote(spec.name)}: a C name must be ASCII")
+    elif args.prefix:
+        raise UsageError("--prefix applies only with --emit c")
     if args.shadow_present_bit is not None:
         # KVM's answer to June 2020's question (SPTE_MMU_PRESENT_MASK, 5.13): a bit set in
         # every SPTE the hypervisor made present, so a tagged not-present SPTE is never misread.
@@ -98,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         layout = allocate(fmt, specs, states=tuple(args.state or ["not_present"]), platform=platform,
                           owner=prof, levels=levels)
     except TagCollision as e:
-        sys.stderr.write(f"spte: alloc: {e}\n")
+        warn(f"spte: alloc: {e}")
         return 1
     except ValueError as e:
         raise UsageError(str(e)) from None

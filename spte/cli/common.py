@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import os
+import re
 import sys
-from typing import IO, Any
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO, cast
 
+from spte import tokens
 from spte.entry import CLASSES, FORMATS, canonical_format
 from spte.kvm import FLAVOURS, KvmProfile, profile
 from spte.platform import Platform
@@ -16,12 +21,166 @@ DEFAULT_FLAVOUR = {"ept": "ept-ad", "x86-64": "shadow", "npt": "npt", "pae": "sh
 QUOTE_MAX = 40
 
 
+EXIT_OUTPUT = 3  # stdout or stderr could not be written: output is incomplete
+EXIT_PIPE = 128 + 13  # the reader of stdout went away (SIGPIPE's status in a shell)
+EXIT_INTERNAL = 70  # a bug (sysexits EX_SOFTWARE), told in one line
+
+
 class UsageError(Exception):
     """Bad command-line usage: exit status 2."""
 
 
 class InputError(Exception):
     """Bad input data: exit status 1."""
+
+
+class OutputLost(Exception):
+    """A write to stdout failed.  Deliberately not an ``OSError``: a reader's ``except OSError``
+    (a file it cannot read) must never catch a full disk or a closed pipe on the output side."""
+
+    def __init__(self, stream: str, error: OSError) -> None:
+        self.stream = stream
+        self.errno = error.errno
+        self.reason = error.strerror or str(error) or type(error).__name__
+        super().__init__(f"cannot write to {stream}: {self.reason}")
+
+
+@dataclass
+class Streams:
+    """The process's own stdout/stderr, replaced by guarded ones while a command runs."""
+
+    stdout: IO[str] | None
+    stderr: IO[str] | None
+    guarded_out: IO[str]
+    guarded_err: IO[str]
+    stdout_lost: bool = False
+    stderr_lost: bool = False
+
+
+class _Guard(io.BufferedIOBase):
+    """A binary stream over a standard stream whose write errors are told as output errors.
+
+    stdout: the first failure raises :class:`OutputLost`, later writes are dropped (the
+    command is already failing).  stderr: failures are remembered and swallowed, so a
+    closed or full stderr never stops valid output on stdout.
+    """
+
+    def __init__(self, inner: BinaryIO | None, name: str, streams_ref: list[Streams]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.name_ = name
+        self.ref = streams_ref
+
+    def writable(self) -> bool:
+        return True
+
+    def _fail(self, e: OSError) -> None:
+        self.inner = None
+        streams = self.ref[0] if self.ref else None
+        if self.name_ == "stderr":
+            if streams is not None:
+                streams.stderr_lost = True
+            return
+        if streams is not None:
+            if streams.stdout_lost:
+                return
+            streams.stdout_lost = True
+        raise OutputLost(self.name_, e)
+
+    def write(self, data: Any) -> int:
+        n = len(data)
+        if self.inner is None:
+            lost = self.ref[0].stdout_lost if self.name_ == "stdout" and self.ref else True
+            if not lost:
+                self._fail(OSError(errno.EBADF, "stream is closed"))
+            elif self.name_ == "stderr" and self.ref:
+                self.ref[0].stderr_lost = True
+            return n
+        try:
+            self.inner.write(data)
+        except OSError as e:
+            self._fail(e)
+        return n
+
+    def flush(self) -> None:
+        if self.inner is None:
+            return
+        try:
+            self.inner.flush()
+        except OSError as e:
+            self._fail(e)
+
+    def isatty(self) -> bool:
+        try:
+            return self.inner is not None and self.inner.isatty()
+        except (OSError, ValueError):
+            return False
+
+    def fileno(self) -> int:
+        if self.inner is None:
+            raise io.UnsupportedOperation("stream is closed")
+        return self.inner.fileno()
+
+    def close(self) -> None:  # the process's stream is not ours to close
+        pass
+
+
+_CURRENT: list[Streams] = []
+
+
+def _wrap(stream: IO[str] | None, name: str) -> IO[str]:
+    inner = getattr(stream, "buffer", None)
+    guard = _Guard(inner, name, _CURRENT)
+    return io.TextIOWrapper(cast(Any, guard), encoding=getattr(stream, "encoding", None) or "utf-8",
+                            errors=getattr(stream, "errors", None) or "strict", newline="\n",
+                            line_buffering=bool(getattr(stream, "line_buffering", False)))
+
+
+def guard_streams() -> Streams | None:
+    """Wrap the process's real stdout and stderr (not a test's capture) for one command."""
+    if sys.stdout is not sys.__stdout__ or sys.stderr is not sys.__stderr__ or _CURRENT:
+        return None
+    streams = Streams(sys.stdout, sys.stderr, _wrap(sys.stdout, "stdout"), _wrap(sys.stderr, "stderr"))
+    _CURRENT.append(streams)
+    sys.stdout, sys.stderr = streams.guarded_out, streams.guarded_err
+    return streams
+
+
+def restore_streams(streams: Streams | None) -> None:
+    """Flush and put back the real streams; a lost one is pointed at /dev/null so the
+    interpreter's own flush at exit neither fails nor changes the exit status."""
+    if streams is None:
+        return
+    for guarded in (streams.guarded_out, streams.guarded_err):
+        try:
+            guarded.flush()
+        except OutputLost:
+            pass
+    sys.stdout, sys.stderr = streams.stdout, streams.stderr
+    _CURRENT.clear()
+    for lost, original, fd in ((streams.stdout_lost, streams.stdout, 1), (streams.stderr_lost, streams.stderr, 2)):
+        if lost:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+            if original is not None:
+                try:
+                    original.flush()
+                except OSError:
+                    pass
+
+
+def warn(line: str) -> None:
+    """One line on stderr; a closed or full stderr is remembered, never fatal."""
+    stream = sys.stderr
+    try:
+        if stream is None:
+            raise OSError(errno.EBADF, "stderr is closed")
+        stream.write(line + "\n")
+        stream.flush()
+    except OSError:
+        if _CURRENT:
+            _CURRENT[0].stderr_lost = True
 
 
 def quote(token: bytes | str) -> str:
@@ -40,11 +199,15 @@ class Reporter:
     def __init__(self, strict: bool = False, stream: IO[str] | None = None) -> None:
         self.strict = strict
         self.bad = 0
-        self.stream = stream or sys.stderr
+        self.stream = stream
 
     def error(self, where: str, message: str) -> None:
         self.bad += 1
-        self.stream.write(f"spte: {where}: {message}\n")
+        line = f"spte: {where}: {message}"
+        if self.stream is None:
+            warn(line)
+        else:
+            self.stream.write(line + "\n")
         if self.strict:
             raise InputError(f"{where}: {message}")
 
@@ -53,14 +216,25 @@ class Reporter:
         return 1 if self.bad else 0
 
 
+def number(text: str) -> int:
+    """An option's number: the value grammar of spte.tokens, decimal unless 0x (argparse type)."""
+    try:
+        return tokens.parse(text, decimal=True)
+    except tokens.TokenError:
+        raise argparse.ArgumentTypeError(f"{quote(text)} is not a number (decimal, or hex with 0x)") from None
+
+
+KVM_VERSION = re.compile(r"v?[0-9]+\.[0-9]+(\.[0-9]+)?|latest")
+
+
 def add_platform_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("entry format and platform")
     g.add_argument("--format", "-f", metavar="FMT",
                    help=f"entry format: {', '.join(FORMATS)} (default: that of the --kvm flavour, else ept)")
-    g.add_argument("--maxphyaddr", "-M", type=int, metavar="N", help="MAXPHYADDR, 32..52 (default 52; "
+    g.add_argument("--maxphyaddr", "-M", type=number, metavar="N", help="MAXPHYADDR, 32..52 (default 52; "
                    "46 with --kvm)")
     g.add_argument("--vendor", choices=("intel", "amd"), help="CPU vendor (AMD reserves PML4E bit 8)")
-    g.add_argument("--c-bit", type=int, metavar="N", help="SME/SEV C-bit position")
+    g.add_argument("--c-bit", type=number, metavar="N", help="SME/SEV C-bit position")
     g.add_argument("--set", action="append", default=[], metavar="SWITCH=on|off",
                    help="platform switch, e.g. ept_ad=off, nx=off, pke=on, ept_mbec=on "
                         f"(switches: {', '.join(BOOL_SWITCHES)})")
@@ -71,7 +245,7 @@ def add_platform_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_level_option(p: argparse.ArgumentParser, default: int | None = 1) -> None:
-    p.add_argument("--level", "-l", type=int, default=default, metavar="1-5",
+    p.add_argument("--level", "-l", type=number, default=default, metavar="1-5",
                    help="paging-structure level: 1 = PTE, 2 = PDE, 3 = PDPTE, 4 = PML4E, 5 = PML5E")
 
 
@@ -99,10 +273,12 @@ def resolve(args: argparse.Namespace) -> tuple[str, Platform, KvmProfile | None]
             fmt = canonical_format(fmt)
         except ValueError as e:
             raise UsageError(str(e)) from None
-    if args.kvm:
+    if args.kvm is not None:
         version, _, flavour = args.kvm.partition(":")
+        if not KVM_VERSION.fullmatch(version):
+            raise UsageError(f"--kvm {quote(args.kvm)}: expected a kernel version such as 6.19, 5.8.18 or latest")
         flavour = flavour or DEFAULT_FLAVOUR[fmt or "ept"]
-        kw: dict[str, Any] = {"maxphyaddr": args.maxphyaddr or 46}
+        kw: dict[str, Any] = {"maxphyaddr": 46 if args.maxphyaddr is None else args.maxphyaddr}
         if args.l1tf != "auto":
             kw["l1tf"] = args.l1tf == "on"
         if args.c_bit is not None:
@@ -115,7 +291,13 @@ def resolve(args: argparse.Namespace) -> tuple[str, Platform, KvmProfile | None]
             raise UsageError(f"--format {fmt} does not match --kvm flavour {flavour} ({prof.format} entries)")
         fmt = prof.format
         platform = prof.platform
+        if args.vendor is not None and args.vendor != platform.vendor:
+            # The flavour fixes the vendor (EPT is Intel's, NPT AMD's); never drop the option silently.
+            raise UsageError(f"--vendor {args.vendor} does not match --kvm flavour {flavour} "
+                             f"({platform.vendor} hosts)")
     else:
+        if args.l1tf != "auto":
+            raise UsageError(f"--l1tf {args.l1tf} applies only with --kvm")
         fmt = fmt or "ept"
         kw = {}
         if args.maxphyaddr is not None:

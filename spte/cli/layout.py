@@ -6,7 +6,16 @@ import argparse
 import json
 import sys
 
-from spte.cli.common import UsageError, add_level_option, add_platform_options, check_level, resolve
+from spte.cli.common import (
+    EXIT_OUTPUT,
+    UsageError,
+    add_level_option,
+    add_platform_options,
+    check_level,
+    quote,
+    resolve,
+    warn,
+)
 from spte.entry import CLASSES, Entry
 from spte.kvm import KvmProfile
 from spte.metadata.states import STATES, free_bits, hardware_owned, state_class
@@ -31,13 +40,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def select(fmt: str, level: int, large: bool, state: str | None) -> type[Entry]:
     check_level(fmt, level)
     try:
-        if state is not None:
-            return state_class(fmt, level, state)
         table_cls, large_cls = CLASSES[fmt][level]
-        if large:
+        if large:  # never dropped: it must name the large-page leaf, in a state that has one
             if large_cls is None:
                 raise UsageError(f"--large: format {fmt} has no large page at level {level}")
+            if state not in (None, "present_leaf"):
+                raise UsageError(f"--large: a large page is a present leaf, not state {state}")
             return large_cls
+        if state is not None:
+            return state_class(fmt, level, state)
         return table_cls
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -79,7 +90,9 @@ def run(args: argparse.Namespace) -> int:
     fmt, platform, prof = resolve(args)
     cls, free, software, owned, title = layout_data(fmt, args.level, args.large, args.state, platform, prof)
     layout = cls.layout(platform)
-    if args.svg:
+    if args.svg is not None:
+        if not args.svg:
+            raise UsageError("--svg '': expected a file name, or '-' for stdout")
         svg = layout_svg(layout, title, free, software, owned)
         if args.svg == "-":
             sys.stdout.write(svg)
@@ -87,9 +100,9 @@ def run(args: argparse.Namespace) -> int:
             try:
                 with open(args.svg, "w") as fh:
                     fh.write(svg)
-            except OSError as e:
-                sys.stderr.write(f"spte: {args.svg}: cannot write ({e.strerror or e})\n")
-                return 1
+            except OSError as e:  # the output named by the user: lost output, not bad input
+                warn(f"spte: {quote(args.svg)}: cannot write ({e.strerror or e})")
+                return EXIT_OUTPUT
         if args.svg == "-" or not args.json:
             return 0
     if args.json:

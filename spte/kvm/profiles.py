@@ -5,7 +5,7 @@ mixins (:mod:`spte.kvm.helpers`), analysis (:mod:`spte.kvm.analysis`) and the ow
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from spte.kvm import masks as K
 from spte.kvm.analysis import Analysis
@@ -35,6 +35,19 @@ class KvmProfile(OwnerSide, Analysis, KvmHelpers):
 
     def __repr__(self) -> str:
         return f"<KvmProfile {self.name} ({self.change_point}) maxphyaddr={self.host.maxphyaddr}>"
+
+    # A profile is a value: the release, its change point and the host decide everything in it.
+    def _identity(self) -> tuple[object, ...]:
+        return (self.version, self.change_point, self.host)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KvmProfile) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_unpickle, (self.version, self.host))
 
     def describe_profile(self) -> str:
         h = self.host
@@ -126,3 +139,10 @@ def profile(version: str, flavour: str, *, maxphyaddr: int = 46, l1tf: bool | No
             cls = PROFILE_CLASSES[r.spec.key] = _profile_class(r.spec)
         _CACHE[key] = cls(r.spec, host, r.release, r.cautions)
     return _CACHE[key]
+
+
+def _unpickle(version: str, host: HostConfig) -> KvmProfile:
+    """A pickled profile comes back through profile() (and its cache)."""
+    return profile(version, host.flavour, maxphyaddr=host.maxphyaddr, l1tf=host.l1tf, me_bit=host.me_bit,
+                   phys_addr_reduction=host.phys_addr_reduction, cache_bits=host.cache_bits,
+                   exec_only=host.exec_only, mmio_caching=host.mmio_caching, format="pae" if host.pae else None)
