@@ -219,23 +219,17 @@ def test_decode_decimal_reads_every_line():
     assert [int(x.split()[0], 16) for x in r.stdout.splitlines()] == values
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by the decode/fast owner: token_batch raises from bad() with the "
-                                       "batch's rendered lines still in its list (spte.tokens.stream_values "
-                                       "yields them first)")
 def test_decode_strict_writes_what_came_before():
     r = run("decode", "--line", "--strict", stdin="0x1\n0x3\nzz\n0x7\n")
     assert r.returncode == 1 and len(r.stdout.splitlines()) == 2
     assert one_line_error(r.stderr) == "spte: line 3: cannot parse 'zz' as a 64-bit value"
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by the decode/fast owner: decode calls int() on 5001 digits")
 def test_decode_decimal_keeps_a_5001_digit_value():
     r = run("decode", "--line", "--decimal", stdin="0" * 4998 + "255\n")
     assert r.returncode == 0 and r.stdout.startswith("0x00000000000000ff ")
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by the decode/fast owner: decode's fast path is int(), "
-                                       "which takes '+5' and '-0' (spte/tokens.py refuses them)")
 def test_decode_refuses_signs_like_the_library():
     r = run("decode", "--line", "+5", "-0", "0x1")
     assert r.returncode == 1 and len(r.stdout.splitlines()) == 1
@@ -243,8 +237,6 @@ def test_decode_refuses_signs_like_the_library():
 
 # --- trace (spte/cli/trace.py, spte/trace.py belong to the trace helper) -----------------------
 
-@pytest.mark.xfail(strict=True, reason="fixed by the trace owner: KeyError on levels 6/7/9, int() on 5000 digits, "
-                                       "and the chunk's valid lines are lost with it")
 @pytest.mark.parametrize("level", ["6", "7", "9", "9" * 5000])
 def test_trace_unknown_level_is_one_error_and_keeps_the_valid_lines(tmp_path, level):
     f = tmp_path / "t.trace"
@@ -252,17 +244,16 @@ def test_trace_unknown_level_is_one_error_and_keeps_the_valid_lines(tmp_path, le
     f.write_text(good + "\n" + SET_SPTE.format(level=level) + "\n" + good + "\n")
     r = run("trace", "--kvm", "6.19", str(f))
     err = one_line_error(r.stderr)
-    assert r.returncode == 1 and f"{f}: line 2" in err
+    assert r.returncode == 1 and f"{f}:2: " in err
     out = r.stdout.splitlines()
     assert len(out) == 3 and out[0].startswith(good) and out[2].startswith(good)
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by the trace owner: level 0 is read as level 1")
 def test_trace_level_zero_is_refused(tmp_path):
     f = tmp_path / "t.trace"
     f.write_text(SET_SPTE.format(level=0) + "\n")
     r = run("trace", "--kvm", "6.19", str(f))
-    assert r.returncode == 1 and "line 1" in one_line_error(r.stderr)
+    assert r.returncode == 1 and f"{f}:1: " in one_line_error(r.stderr)
 
 
 def test_trace_json_on_non_utf8_bytes(tmp_path):

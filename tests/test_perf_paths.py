@@ -101,18 +101,15 @@ def test_the_pattern_memo_is_bounded_and_never_stale():
 
 
 @pytest.mark.parametrize(("fmt", "level"), [("ept", 1), ("ept", 2), ("x86-64", 3), ("x86-32", 2), ("npt", 1)])
-def test_the_batch_loop_is_the_per_value_renderer(fmt, level):
+def test_the_block_loop_is_the_per_value_renderer(fmt, level):
     platform = platform_for(fmt, 46)
     fd = FastDecoder(fmt, level, platform)
     rng = random.Random(7)
     width = entry_class(fmt, level).WIDTH
     values = [rng.getrandbits(width) for _ in range(300)]
     values += values  # the second time round the pattern memo answers
-    lines = [f"{v:x}\n".encode() for v in values] + [b"zz\n", b"0x1, 0x2 3\n", b"-1\n", b"\n", b"1" * 40 + b"\n"]
-    bad: list[tuple[int, bytes, str]] = []
-    got = fd.batch("line")(lines, 1, lambda n, tok, why: bad.append((n, tok, why)))
-    assert got == [reference_line(v, fmt, level, platform) for v in [*values, 1, 2, 3]]
-    assert [(n, why) for n, _, why in bad] == [(601, "parse"), (603, "parse"), (605, "range")]
+    got = fd.line_block()(values)
+    assert got == [reference_line(v, fmt, level, platform) for v in values]
 
 
 KVM = [("6.19", "ept-ad", 46), ("6.19", "shadow", 46), ("6.19", "shadow", 52), ("6.1", "npt", 46),

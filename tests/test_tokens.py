@@ -173,8 +173,6 @@ def test_memory_stays_bounded_on_a_40_mb_single_line():
 CLI_SAME = [t for t, _ in CASES if t.strip() and " " not in t.strip() and len(t) < 200]
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by the decode/fast owner: decode's fast path uses int(), "
-                                       "which takes '+5', '-0' and '0x_1'; it should call spte.tokens")
 def test_cli_decode_accepts_exactly_what_the_library_accepts():
     out = run("decode", "--line", *CLI_SAME, check_traceback=True)
     accepted = []
@@ -186,8 +184,6 @@ def test_cli_decode_accepts_exactly_what_the_library_accepts():
     assert [int(line.split()[0], 16) for line in out.stdout.splitlines()] == accepted
 
 
-@pytest.mark.xfail(strict=True, reason="fixed by the decode/fast owner: decode reads whole lines "
-                                       "(readlines), so one 100 MB line is held and split at once")
 def test_cli_decode_memory_is_bounded_on_one_long_line():
     code = ("import resource, subprocess, sys\n"
             "p = subprocess.Popen([sys.argv[1], 'decode', '--line'], stdin=subprocess.PIPE, "

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, BinaryIO
 
 from spte.cli.common import Reporter, add_level_option, add_platform_options, check_level, quote, resolve, use_colour
 from spte.metadata.states import STATES
-from spte.render.fast import PATTERNS, FastDecoder, token_batch
+from spte.render.fast import PATTERNS, FastDecoder
 from spte.render.owner import named_bits, reading_record, reading_suffix, reading_text
+from spte.tokens import stream_values
 
 if TYPE_CHECKING:
     from spte.metadata.owner import Owner, Reading
@@ -132,31 +134,24 @@ def run(args: argparse.Namespace) -> int:
             report.error(where, f"cannot parse {quote(tok)} as a {width}-bit value")
 
     if args.line:  # the hot loop with its common case inlined
-        batch = fast.line_batch(args.decimal, owner_suffix(prof, fast, args.level) if prof else None)
+        render = fast.line_block(owner_suffix(prof, fast, args.level) if prof else None)
     else:
-        batch = token_batch(renderer(args, fast, prof), fast.max, args.decimal)
+        one = renderer(args, fast, prof)
+
+        def render(values: list[int]) -> list[str]:
+            return [one(v) for v in values]
+
     out = sys.stdout
-    if args.values:
-        for i, v in enumerate(args.values, 1):
-            lines = batch([v.encode("utf-8", "surrogateescape")], i,
-                          lambda n, tok, why: bad(f"argument {n}", tok, why))
-            if lines:
-                out.write("\n".join(lines) + "\n")
-        return report.status
-    for first, raw in _stdin_batches():
-        rendered = batch(raw, first, lambda n, tok, why: bad(f"line {n}", tok, why))
-        if rendered:
-            out.write("\n".join(rendered) + "\n")
+    # One token grammar (spte.tokens) for arguments and stdin, read a block at a time: memory
+    # stays bounded on any line, and values before a bad token are written before it is reported.
+    # Arguments are named by their position, stdin by its line.
+    sources: list[tuple[BinaryIO, str | None]] = (
+        [(io.BytesIO(v.encode("utf-8", "surrogateescape")), f"argument {i}") for i, v in enumerate(args.values, 1)]
+        if args.values else [(sys.stdin.buffer, None)])
+    for stream, name in sources:
+        def bad_at(n: int, tok: bytes, why: str, name: str | None = name) -> None:
+            bad(name or f"line {n}", tok, why)
+
+        for block in stream_values(stream, bad_at, decimal=args.decimal, width=width, chunk=CHUNK):
+            out.write("\n".join(render(block)) + "\n")
     return report.status
-
-
-def _stdin_batches() -> Iterator[tuple[int, list[bytes]]]:
-    """(first line number, lines) batches from stdin, read as bytes."""
-    stream = sys.stdin.buffer
-    lineno = 1
-    while True:
-        lines = stream.readlines(CHUNK)
-        if not lines:
-            return
-        yield lineno, lines
-        lineno += len(lines)

@@ -26,7 +26,7 @@ nothing to hardware, so no live-looking flags are shown for them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from spte.bits import FieldInfo, Role, field_words
 from spte.entry import CLASSES, Entry, Problem, canonical_format
@@ -36,8 +36,6 @@ LOW_BITS, HIGH_SHIFT = 12, 52
 LOW_MASK = (1 << LOW_BITS) - 1
 PATTERNS = 1 << 14  # memoised line endings per class (present values' non-address bits)
 MID_TABLE_BITS = 16  # a middle pattern of at most this many bits gets a table (<= 64 Ki pieces)
-Bad = Callable[[int, bytes, str], None]
-Batch = Callable[[list[bytes], int, Bad], list[str]]
 Render = Callable[[int], str]
 # Line pieces.  Flags carry a leading bar ("|R|W|X") so low, middle and high flags join by
 # concatenation; the line drops the first bar.
@@ -324,35 +322,22 @@ class FastDecoder:
     def entry(self, v: int) -> Entry:
         return self.renderer(v).cls(v, self.platform)
 
-    def batch(self, which: str, decimal: bool = False) -> Batch:
-        """Lines of tokens -> rendered strings; bad tokens go to ``bad(lineno, token, reason)``."""
-        if which == "line":
-            return self.line_batch(decimal)
-        return token_batch(self.json, self.max, decimal)
-
-    def line_batch(self, decimal: bool = False, suffix: Render | None = None) -> Batch:
-        """:func:`token_batch` for ``line`` (plus ``suffix(v)``, an owner's words), with the common
-        case inlined: one value on a line whose pattern memo holds the text after the pfn."""
+    def line_block(self, suffix: Render | None = None) -> Callable[[list[int]], list[str]]:
+        """``line`` (plus ``suffix(v)``, an owner's words) over a block of values, with the common
+        case inlined: a value whose pattern memo holds the text after the pfn."""
         line: Render = self.line if suffix is None else (lambda v: self.line(v) + suffix(v))
         table = self.table
-        compose: Render = table.compose if suffix is None else (lambda v: table.compose(v) + suffix(v))
         if not table.layout.address_is_mask:
-            return token_batch(line, self.max, decimal)
-        base, maxv, ps, hex_format = (10 if decimal else 16), self.max, self.page_size_mask, f"#0{table.digits}x"
+            return lambda values: [line(v) for v in values]
+        compose: Render = table.compose if suffix is None else (lambda v: table.compose(v) + suffix(v))
+        ps, hex_format = self.page_size_mask, f"#0{table.digits}x"
         get, pattern_of, amask = table.patterns.get, table.pattern_of, table.address_mask
         own = suffix or (lambda v: "")
 
-        def batch(lines: list[bytes], first: int, bad: Bad) -> list[str]:
+        def block(values: list[int]) -> list[str]:
             out: list[str] = []
             append = out.append
-            for i, text in enumerate(lines):
-                try:
-                    v = int(text, base)  # int() ignores the surrounding whitespace
-                    if v < 0 or v > maxv:
-                        raise ValueError
-                except ValueError:
-                    out.extend(line(v) for v in tokens(text, first + i, maxv, decimal, bad))
-                    continue
+            for v in values:
                 if v & ps:
                     append(line(v))
                     continue
@@ -365,46 +350,4 @@ class FastDecoder:
                     append(f"{v:{hex_format}} pfn={(v & amask) >> 12:#x} {rest}{own(v)}")
             return out
 
-        return batch
-
-
-def parse_token(tok: bytes, decimal: bool) -> int:
-    """One value token: hex (``0x`` optional), or decimal with ``decimal`` unless ``0x``-prefixed."""
-    if decimal and tok[:2] not in (b"0x", b"0X"):
-        return int(tok, 10)
-    return int(tok, 16)
-
-
-def tokens(line: bytes, lineno: int, maxv: int, decimal: bool, bad: Bad) -> Iterator[int]:
-    """The values of one input line (comma or blank separated); bad tokens are reported."""
-    for tok in line.replace(b",", b" ").split():
-        try:
-            v = parse_token(tok, decimal)
-        except ValueError:
-            bad(lineno, tok, "parse")
-            continue
-        if v < 0 or v > maxv:
-            bad(lineno, tok, "parse" if v < 0 else "range")
-            continue
-        yield v
-
-
-def token_batch(render: Callable[[int], str], maxv: int, decimal: bool) -> Batch:
-    """The batch loop every decode style shares: one value per line is the fast case."""
-    base = 10 if decimal else 16
-
-    def batch(lines: list[bytes], first: int, bad: Bad) -> list[str]:
-        out: list[str] = []
-        append = out.append
-        for i, line in enumerate(lines):
-            try:
-                v = int(line, base)  # int() ignores the surrounding whitespace
-                if v < 0 or v > maxv:
-                    raise ValueError
-            except ValueError:
-                out.extend(render(v) for v in tokens(line, first + i, maxv, decimal, bad))
-                continue
-            append(render(v))
-        return out
-
-    return batch
+        return block
