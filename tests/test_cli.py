@@ -137,3 +137,22 @@ def test_alloc_and_encode():
     bad = run("encode", "memory_type=7X")
     assert bad.returncode == 1 and "memory_type='7X'" in bad.stderr
     assert run("encode", "write=2").stderr.strip() == "spte: encode: write=0x2 does not fit in 1 bit (1)"
+
+
+def test_owner_option_names_linux_and_xen_bits_and_proves_tags():
+    """--owner on decode, layout and alloc (docs/cli.md).  Bit 9 of a present PTE is _PAGE_SPECIAL and a
+    not-present 0x608 with bit 0 clear is a swap entry (arch/x86/include/asm/pgtable_types.h, pgtable_64.h,
+    6.12); Xen 4.19's ept_entry_t keeps p2m access in bits 61:58 (xen/arch/x86/include/asm/hvm/vmx/vmx.h)."""
+    r = run("decode", "--line", "--owner", "linux:6.12", "0x800000018f8a9227", "0x608")
+    special, swap = r.stdout.splitlines()
+    assert "[linux-6.12 present_leaf] _PAGE_SPECIAL=0x1" in special and "[linux-6.12 swap]" in swap
+    xen = run("decode", "--line", "--owner", "xen:4.19:ept", "-l", "3", "0x9c000003000003f3").stdout
+    assert "[xen-4.19:ept present_leaf] access=0x7" in xen
+    layout = run("layout", "--owner", "linux:6.12", "--state", "present_leaf").stdout
+    assert "linux-6.12" in layout.splitlines()[0] and "_PAGE_SPECIAL" in layout
+    alloc = run("alloc", "--owner", "linux:6.12", "--state", "present_leaf", "--tag", "new_bit:1")
+    assert alloc.returncode == 0 and "every linux-6.12 bit" in alloc.stdout
+    both = run("decode", "--kvm", "6.19", "--owner", "linux:6.12", "1")
+    assert both.returncode == 2 and "give --kvm or --owner" in both.stderr
+    bad = run("decode", "--owner", "linux:9.99", "1")
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "linux:9.99" in bad.stderr

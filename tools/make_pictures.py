@@ -14,6 +14,12 @@ from spte.kvm import FLAVOURS
 # One release on each side of the big changes: the 5.8 MMIO encoding, MMU_PRESENT (5.13),
 # the 6.x masks, and SHADOW_NONPRESENT_VALUE with software A/D (6.13+).
 PICTURE_VERSIONS = ("5.8", "5.13", "6.1", "6.6", "6.19")
+OWNER_PICTURES = (
+    ("linux:6.12", "present_leaf"), ("linux:6.12", "not_present"), ("linux:6.12:swap", "not_present"),
+    ("linux:4.14", "not_present"), ("linux:6.12:pae", "not_present"), ("linux:6.12:x86-32", "not_present"),
+    ("xen:4.19:ept", "present_leaf"), ("xen:4.19:ept", "not_present"), ("xen:4.20:ept", "present_leaf"),
+    ("xen:4.19:pv", "present_leaf"),
+)
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "pictures"
 
@@ -31,6 +37,10 @@ def pictures() -> list[tuple[str, list[str]]]:
             for state in ("present_leaf", "not_present", "fault"):
                 out.append((f"kvm-{version}-{flavour}-{state.replace('_', '-')}.svg",
                             ["--kvm", f"{version}:{flavour}", "-l", "1", "--state", state]))
+    # Other owners' software bits (docs/owners.md).
+    for spec, state in OWNER_PICTURES:
+        name = f"{spec.replace(':', '-')}-{state.replace('_', '-')}.svg"
+        out.append((name, ["--owner", spec, "-l", "1", "--state", state]))
     return out
 
 

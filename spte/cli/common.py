@@ -13,7 +13,8 @@ from typing import IO, Any, BinaryIO, cast
 
 from spte import tokens
 from spte.entry import CLASSES, FORMATS, canonical_format
-from spte.kvm import FLAVOURS, KvmProfile, profile
+from spte.kvm import FLAVOURS, profile
+from spte.metadata.owner import Owner
 from spte.platform import Platform
 
 BOOL_SWITCHES = tuple(Platform().controls())
@@ -242,6 +243,13 @@ def add_platform_options(p: argparse.ArgumentParser) -> None:
                    help=f"decode KVM software bits as that kernel does; FLAVOUR one of {', '.join(FLAVOURS)}")
     g.add_argument("--l1tf", choices=("on", "off", "auto"), default="auto",
                    help="X86_BUG_L1TF for --kvm (auto: as the kernel decides for the vendor)")
+    g.add_argument("--phys-addr-reduction", type=number, metavar="N",
+                   help="with --kvm and --c-bit: CPUID 0x8000001F EBX[11:6], the address bits SME takes away")
+    g.add_argument("--cache-bits", type=number, metavar="N", help="with --kvm: x86_cache_bits (default: the "
+                   "usable physical-address bits)")
+    g.add_argument("--owner", action="append", default=[], metavar="SPEC",
+                   help="the owner of the software bits: linux:6.12, xen:4.19:ept, xen:4.19:pv, kvm:6.19:ept-ad; "
+                        "several joined by ',' (see docs/owners.md)")
 
 
 def add_level_option(p: argparse.ArgumentParser, default: int | None = 1) -> None:
@@ -264,8 +272,17 @@ def _switch(text: str) -> tuple[str, bool]:
     raise UsageError(f"--set {quote(text)}: expected on or off")
 
 
-def resolve(args: argparse.Namespace) -> tuple[str, Platform, KvmProfile | None]:
-    """The format, platform and optional KVM profile the options describe."""
+def resolve(args: argparse.Namespace, *, owner_option: bool = True) -> tuple[str, Platform, Owner | None]:
+    """The format, platform and optional owner (``--kvm`` or ``--owner``) the options describe.
+
+    Commands that read several machines' entries (the log reader) take ``--owner`` themselves
+    (``owner_option=False``).  The owner's cautions (a distribution kernel, an unread release)
+    are said on stderr, one line each; :func:`assumed_host` words the host defaults taken.
+    """
+    if owner_option and args.owner:
+        if args.kvm is not None:
+            raise UsageError("give --kvm or --owner, not both (--owner kvm:VERSION:FLAVOUR,linux:... combines owners)")
+        return _resolve_owner(args)
     prof = None
     fmt = args.format
     if fmt is not None:
@@ -283,10 +300,19 @@ def resolve(args: argparse.Namespace) -> tuple[str, Platform, KvmProfile | None]
             kw["l1tf"] = args.l1tf == "on"
         if args.c_bit is not None:
             kw["me_bit"] = args.c_bit
+        if args.phys_addr_reduction is not None:
+            kw["phys_addr_reduction"] = args.phys_addr_reduction
+        if args.cache_bits is not None:
+            kw["cache_bits"] = args.cache_bits
+        if fmt == "pae":  # a 32-bit host: PAE-format shadow or NPT tables
+            kw["format"] = "pae"
         try:
             prof = profile(version, flavour, **kw)
         except ValueError as e:
             raise UsageError(f"--kvm {quote(args.kvm)}: {e}") from None
+        for caution in prof.cautions:
+            warn(f"spte: note: {caution}")
+
         if fmt is not None and fmt != prof.format:
             raise UsageError(f"--format {fmt} does not match --kvm flavour {flavour} ({prof.format} entries)")
         fmt = prof.format
@@ -298,6 +324,9 @@ def resolve(args: argparse.Namespace) -> tuple[str, Platform, KvmProfile | None]
     else:
         if args.l1tf != "auto":
             raise UsageError(f"--l1tf {args.l1tf} applies only with --kvm")
+        for option in ("phys_addr_reduction", "cache_bits"):
+            if getattr(args, option) is not None:
+                raise UsageError(f"--{option.replace('_', '-')} applies only with --kvm")
         fmt = fmt or "ept"
         kw = {}
         if args.maxphyaddr is not None:
@@ -314,6 +343,52 @@ def resolve(args: argparse.Namespace) -> tuple[str, Platform, KvmProfile | None]
     if changes:
         platform = platform.replace(**changes)
     return fmt, platform, prof
+
+
+def assumed_host(args: argparse.Namespace, owner: Owner | None) -> str | None:
+    """The host defaults ``--kvm`` filled in, said once where a person reads the output."""
+    host = getattr(owner, "host", None)
+    if args.kvm is None or host is None:
+        return None
+    assumed = [] if args.maxphyaddr is not None else [f"MAXPHYADDR {host.maxphyaddr}"]
+    if args.l1tf == "auto":
+        assumed.append(f"X86_BUG_L1TF {'on' if host.l1tf else 'off'}")
+    if not assumed:
+        return None
+    return f"spte: note: --kvm {args.kvm} assumes {' and '.join(assumed)} (give --maxphyaddr and --l1tf for your host)"
+
+
+def _resolve_owner(args: argparse.Namespace) -> tuple[str, Platform, Owner | None]:
+    """``--owner SPEC``: a Linux, Xen or KVM owner (several combined); its format and platform."""
+    from spte.owners import resolve as resolve_owner  # only commands given --owner load the owners
+
+    spec = ",".join(args.owner)
+    try:
+        owner: Owner = resolve_owner(spec)
+    except ValueError as e:
+        raise UsageError(f"--owner {quote(spec)}: {e}") from None
+    fmt = args.format
+    if fmt is not None:
+        try:
+            fmt = canonical_format(fmt)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if fmt != owner.format:
+            raise UsageError(f"--format {fmt} does not match --owner {spec} ({owner.format} entries)")
+    for caution in getattr(owner, "cautions", ()):
+        warn(f"spte: note: {caution}")
+    changes: dict[str, Any] = dict(_switch(s) for s in args.set)
+    if args.maxphyaddr is not None:
+        changes["maxphyaddr"] = args.maxphyaddr
+    if args.vendor is not None:
+        changes["vendor"] = args.vendor
+    if args.c_bit is not None:
+        changes["c_bit"] = args.c_bit
+    try:
+        platform = owner.platform.replace(**changes) if changes else owner.platform
+    except (ValueError, TypeError) as e:
+        raise UsageError(str(e)) from None
+    return owner.format, platform, owner
 
 
 def check_level(fmt: str, level: int) -> None:

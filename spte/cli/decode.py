@@ -9,7 +9,17 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, BinaryIO
 
-from spte.cli.common import Reporter, add_level_option, add_platform_options, check_level, quote, resolve, use_colour
+from spte.cli.common import (
+    Reporter,
+    add_level_option,
+    add_platform_options,
+    assumed_host,
+    check_level,
+    quote,
+    resolve,
+    use_colour,
+    warn,
+)
 from spte.metadata.states import STATES
 from spte.render.fast import PATTERNS, FastDecoder
 from spte.render.owner import named_bits, reading_record, reading_suffix, reading_text
@@ -105,6 +115,9 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -
     from spte.render.text import entry_view  # only the readable view needs it
 
     colour = use_colour(args.color, sys.stdout)
+    note = assumed_host(args, owner)
+    if note:  # the readable view is read by a person: say what was assumed about the host
+        warn(note)
 
     def view(v: int) -> str:
         entry = fast.entry(v)

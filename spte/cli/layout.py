@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from spte.bits import bit_list
 from spte.cli.common import (
     EXIT_OUTPUT,
     UsageError,
@@ -17,7 +18,7 @@ from spte.cli.common import (
     warn,
 )
 from spte.entry import CLASSES, Entry
-from spte.kvm import KvmProfile
+from spte.metadata.owner import Owner, names_by_bit
 from spte.metadata.states import STATES, free_bits, hardware_owned, state_class
 from spte.platform import Platform
 from spte.render.svg import layout_svg
@@ -55,34 +56,31 @@ def select(fmt: str, level: int, large: bool, state: str | None) -> type[Entry]:
 
 
 def layout_data(fmt: str, level: int, large: bool, state: str | None, platform: Platform,
-                prof: KvmProfile | None) -> tuple[type[Entry], int | None, dict[int, str], int | None, str]:
+                owner: Owner | None) -> tuple[type[Entry], int | None, dict[int, str], int | None, str]:
     """(class, free bits, software owners by bit, hardware-owned bits, title) for a layout view."""
-    if prof is not None and state is None:  # KVM's tags differ per state: show a present entry
+    if owner is not None and state is None:  # an owner's fields differ per state: show a present entry
         state = "present_leaf" if large or CLASSES[fmt][level][0].LEAF else "present_nonleaf"
     cls = select(fmt, level, large, state)
     free = owned = None
     software: dict[int, str] = {}
-    if prof is not None:
-        for t in prof.layout.tags:
-            if state in t.states:
-                for b in t.bits:
-                    software.setdefault(b, t.name)
-        rules = prof.not_present_rules() if state == "not_present" else {
-            "MMIO marker": prof.owned_bits("fault")} if state == "fault" else {}
-        for why, mask in rules.items():  # the kernel's rules beyond its tags
-            for b in range(cls.WIDTH):
-                if mask >> b & 1:
-                    software.setdefault(b, why.split(":")[0])
     if state is not None:
         try:
             free = free_bits(fmt, level, state, platform)
             owned = hardware_owned(fmt, level, state, platform)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        if prof is not None:
-            free &= ~prof.owned_bits(state)
+    if owner is not None and state is not None and free is not None and owned is not None:
+        software = names_by_bit(owner, state)
+        # The owner's rules beyond its named fields, named by their reason (not on the presence
+        # bits, which every owner's transitions touch).
+        rules = owner.owned_bits(state) & ~sum(1 << b for b in software) & ~cls.layout(platform).present_mask
+        rules &= (1 << cls.WIDTH) - 1
+        for b in bit_list(rules):
+            why = (owner.owner_of(b, state) or owner.name).removeprefix(f"{owner.name}: ")
+            software[b] = why.split(":")[0]
+        free &= ~owner.owned_bits(state)
     title = f"{cls.SDM_NAME} ({cls.__name__}, {fmt} level {level}" + (f", {state}" if state else "") + \
-        (f", {prof.name}" if prof else "") + f", MAXPHYADDR {platform.maxphyaddr})"
+        (f", {owner.name}" if owner else "") + f", MAXPHYADDR {platform.maxphyaddr})"
     return cls, free, software, owned, title
 
 

@@ -41,9 +41,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="format of the guest entries of KVM guest walks (kvm_mmu_paging_element)")
     p.add_argument("--linux-format", default="x86-64", choices=FORMATS,
                    help="format of the entries of Linux oops walks and bad page maps (64-bit kernels)")
-    p.add_argument("--owner", action="append", default=[], metavar="SPEC",
-                   help="the owner of the Linux or Xen entries in the log, e.g. linux:6.12, xen:4.19:ept, "
-                        f"xen:4.19:pv (default: {DEFAULT_LINUX} for Linux printouts)")
     p.add_argument("--json", action="store_true", help="JSON Lines: one object per recognised value")
     p.add_argument("--summary", action="store_true",
                    help="only counts by event, level and kind (one JSON object with --json)")
@@ -129,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         args.kvm = auto_kvm(args, stdin)
         if stdin is not sys.stdin.buffer:
             stdin.seek(0)
-    fmt, platform, prof = resolve(args)
+    fmt, platform, prof = resolve(args, owner_option=False)
     if prof is None:
         raise UsageError("spte trace needs --kvm VERSION[:FLAVOUR]")
     # Linux and Xen values come from other machines than the KVM host: SDM defaults unless told.
