@@ -156,3 +156,11 @@ def test_owner_option_names_linux_and_xen_bits_and_proves_tags():
     assert both.returncode == 2 and "give --kvm or --owner" in both.stderr
     bad = run("decode", "--owner", "linux:9.99", "1")
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "linux:9.99" in bad.stderr
+
+
+def test_decode_kvm_auto_names_the_kernel_it_picked():
+    """0x8600000001234b77 has bit 63 (SHADOW_NONPRESENT_VALUE's SUPPRESS_VE, 6.10+) and host/MMU-writable
+    in 57/58 (EPT, 5.13+) set in a present leaf: only 6.10-7.1 ept-ad builds it (spte.h of those releases)."""
+    r = run("decode", "--line", "--kvm", "auto", "0x8600000001234b77")
+    assert r.returncode == 0 and "[kvm-7.1:ept-ad present_leaf]" in r.stdout
+    assert r.stderr.startswith("spte: --kvm auto: 7.1:ept-ad (Linux 6.10 to 7.1 ept-ad")

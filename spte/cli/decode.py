@@ -6,7 +6,7 @@ import argparse
 import io
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from spte.cli.common import (
@@ -132,7 +132,31 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -
     return view
 
 
+def auto_kvm(args: argparse.Namespace, blocks: list[list[int]]) -> str:
+    """``--kvm auto``: the newest release of the first kernel whose SPTE code builds every value
+    (at ``--level``), said on stderr; ``latest`` with a warning when none does."""
+    from spte.kvm import identify
+
+    values = [(v, args.level) for block in blocks for v in block]
+    host = {"maxphyaddr": args.maxphyaddr} if args.maxphyaddr is not None else {}
+    flavours = {"flavours": [args.kvm_flavour]} if args.kvm_flavour else {}
+    candidates = identify(values, (), **host, **flavours) if values else []
+    if not candidates:
+        warn(f"spte: --kvm auto: no release from 5.4 to 7.1 builds every one of the {len(values)} values; "
+             "decoding as latest")
+        return "latest" + (f":{args.kvm_flavour}" if args.kvm_flavour else "")
+    c = candidates[0]
+    warn(f"spte: --kvm auto: {c.kvm} (Linux {c.releases[0]} to {c.releases[1]} {c.flavour}, the first of "
+         f"{len(candidates)} candidates; spte identify lists them with evidence)")
+    return c.kvm
+
+
 def run(args: argparse.Namespace) -> int:
+    blocks: list[list[int]] | None = None
+    auto = args.kvm is not None and args.kvm.partition(":")[0] == "auto"
+    if auto:  # the values decide the kernel: read them all first (with the grammar below)
+        args.kvm_flavour = args.kvm.partition(":")[2] or None
+        args.kvm = "latest" + (f":{args.kvm_flavour}" if args.kvm_flavour else "")
     fmt, platform, prof = resolve(args)
     check_level(fmt, args.level)
     # Bits the owner names render once, under its names: the hardware view leaves them out.
@@ -146,25 +170,39 @@ def run(args: argparse.Namespace) -> int:
         else:
             report.error(where, f"cannot parse {quote(tok)} as a {width}-bit value")
 
-    if args.line:  # the hot loop with its common case inlined
-        render = fast.line_block(owner_suffix(prof, fast, args.level) if prof else None)
-    else:
-        one = renderer(args, fast, prof)
-
-        def render(values: list[int]) -> list[str]:
-            return [one(v) for v in values]
-
-    out = sys.stdout
     # One token grammar (spte.tokens) for arguments and stdin, read a block at a time: memory
     # stays bounded on any line, and values before a bad token are written before it is reported.
     # Arguments are named by their position, stdin by its line.
     sources: list[tuple[BinaryIO, str | None]] = (
         [(io.BytesIO(v.encode("utf-8", "surrogateescape")), f"argument {i}") for i, v in enumerate(args.values, 1)]
         if args.values else [(sys.stdin.buffer, None)])
-    for stream, name in sources:
-        def bad_at(n: int, tok: bytes, why: str, name: str | None = name) -> None:
+    def read(stream: BinaryIO, name: str | None) -> Iterator[list[int]]:
+        def bad_at(n: int, tok: bytes, why: str) -> None:
             bad(name or f"line {n}", tok, why)
 
-        for block in stream_values(stream, bad_at, decimal=args.decimal, width=width, chunk=CHUNK):
-            out.write("\n".join(render(block)) + "\n")
+        return stream_values(stream, bad_at, decimal=args.decimal, width=width, chunk=CHUNK)
+
+    if auto:
+        blocks = [block for stream, name in sources for block in read(stream, name)]
+        args.kvm = auto_kvm(args, blocks)
+        fmt, platform, prof = resolve(args)
+        fast = FastDecoder(fmt, args.level, platform, hide=named_bits(prof) if prof else 0)
+        return _write(args, fast, prof, iter(blocks), report)
+    return _write(args, fast, prof, (block for stream, name in sources for block in read(stream, name)), report)
+
+
+def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blocks: Iterator[list[int]],
+           report: Reporter) -> int:
+    """Render every block of values in the chosen style and write it."""
+    if args.line:  # the hot loop with its common case inlined
+        render = fast.line_block(owner_suffix(owner, fast, args.level) if owner else None)
+    else:
+        one = renderer(args, fast, owner)
+
+        def render(values: list[int]) -> list[str]:
+            return [one(v) for v in values]
+
+    out = sys.stdout
+    for block in blocks:
+        out.write("\n".join(render(block)) + "\n")
     return report.status
