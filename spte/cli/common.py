@@ -284,12 +284,7 @@ def resolve(args: argparse.Namespace, *, owner_option: bool = True) -> tuple[str
             raise UsageError("give --kvm or --owner, not both (--owner kvm:VERSION:FLAVOUR,linux:... combines owners)")
         return _resolve_owner(args)
     prof = None
-    fmt = args.format
-    if fmt is not None:
-        try:
-            fmt = canonical_format(fmt)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
+    fmt = format_option(args)
     if args.kvm is not None:
         version, _, flavour = args.kvm.partition(":")
         if not KVM_VERSION.fullmatch(version):
@@ -345,6 +340,16 @@ def resolve(args: argparse.Namespace, *, owner_option: bool = True) -> tuple[str
     return fmt, platform, prof
 
 
+def format_option(args: argparse.Namespace) -> str | None:
+    """``--format`` in its canonical spelling, or None when not given."""
+    if args.format is None:
+        return None
+    try:
+        return canonical_format(args.format)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
 def assumed_host(args: argparse.Namespace, owner: Owner | None) -> str | None:
     """The host defaults ``--kvm`` filled in, said once where a person reads the output."""
     host = getattr(owner, "host", None)
@@ -367,14 +372,9 @@ def _resolve_owner(args: argparse.Namespace) -> tuple[str, Platform, Owner | Non
         owner: Owner = resolve_owner(spec)
     except ValueError as e:
         raise UsageError(f"--owner {quote(spec)}: {e}") from None
-    fmt = args.format
-    if fmt is not None:
-        try:
-            fmt = canonical_format(fmt)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-        if fmt != owner.format:
-            raise UsageError(f"--format {fmt} does not match --owner {spec} ({owner.format} entries)")
+    fmt = format_option(args)
+    if fmt is not None and fmt != owner.format:
+        raise UsageError(f"--format {fmt} does not match --owner {spec} ({owner.format} entries)")
     for caution in getattr(owner, "cautions", ()):
         warn(f"spte: note: {caution}")
     changes: dict[str, Any] = dict(_switch(s) for s in args.set)
