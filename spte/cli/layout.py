@@ -21,6 +21,7 @@ from spte.entry import CLASSES, Entry
 from spte.metadata.owner import Owner, names_by_bit
 from spte.metadata.states import STATES, free_bits, hardware_owned, state_class
 from spte.platform import Platform
+from spte.render.json import layout_record
 from spte.render.svg import layout_svg
 from spte.render.text import ruler
 
@@ -108,8 +109,7 @@ def run(args: argparse.Namespace) -> int:
                "profile": prof.name if prof else None, "state": args.state,
                "free": None if free is None else f"{free:#x}",
                "hardware_owned": None if owned is None else f"{owned:#x}",
-               "fields": [{"name": f.name, "lo": f.lo, "hi": f.hi, "width": f.width, "mask": f"{f.mask:#x}",
-                           "role": str(f.role), "meaning": f.meaning, "control": f.control} for f in layout.fields],
+               "fields": layout_record(layout),
                "software": {str(b): n for b, n in sorted(software.items())}}
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
         return 0
