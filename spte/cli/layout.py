@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
     if args.json:
         doc = {"title": title, "format": fmt, "level": args.level, "class": cls.__name__, "width": layout.width,
-               "profile": prof.name if prof else None, "state": args.state,
+               "owner": prof.name if prof else None, "state": args.state,
                "free": None if free is None else f"{free:#x}",
                "hardware_owned": None if owned is None else f"{owned:#x}",
                "fields": layout_record(layout),
