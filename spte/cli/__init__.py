@@ -45,8 +45,9 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``command``, only that subcommand's module is imported and registered."""
-    parser = Parser(prog="spte", description="Bit-accurate x86 EPT/legacy/NPT page-table entries, KVM SPTE "
-                                             "profiles and software-bit tags.")
+    parser = Parser(prog="spte", description="Bit-accurate x86 page-table entries (EPT, x86-64, NPT, PAE, "
+                                             "32-bit), the software bits their owners keep (KVM, Linux, Xen), "
+                                             "the logs that print them and the memory images that hold them.")
     parser.add_argument("--version", action="version", version=f"spte {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     wanted = [COMMANDS[command]] if command in COMMANDS else COMMANDS.values()
