@@ -91,6 +91,34 @@ def bit_ranges(mask: int) -> list[tuple[int, int]]:
     return runs
 
 
+Runs = tuple[tuple[int, int, int], ...]
+
+
+def value_runs(bits: Iterable[int]) -> Runs:
+    """``(entry_lo, width, value_shift)`` per contiguous run, when value bit ``i`` lives in
+    entry bit ``bits[i]`` (a field split over several places, like KVM's MMIO generation).
+
+    >>> value_runs([3, 4, 6])
+    ((3, 2, 0), (6, 1, 2))
+    """
+    runs: list[tuple[int, int, int]] = []
+    for i, b in enumerate(bits):
+        if runs and runs[-1][0] + runs[-1][1] == b:
+            lo, w, vs = runs[-1]
+            runs[-1] = (lo, w + 1, vs)
+        else:
+            runs.append((b, 1, i))
+    return tuple(runs)
+
+
+def gather(value: int, runs: Runs) -> int:
+    """The field value the runs of ``value`` hold."""
+    out = 0
+    for lo, w, vs in runs:
+        out |= ((value >> lo) & ((1 << w) - 1)) << vs
+    return out
+
+
 def format_ranges(mask: int) -> str:
     """``'63,11,9:8'`` style text for a mask, highest bits first."""
     if not mask:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from spte.bits import bit_list, format_ranges, union
+from spte.bits import Runs, bit_list, format_ranges, gather, union, value_runs
 from spte.entry import CLASSES, Entry, canonical_format, levels_in_use
 from spte.metadata.states import STATES, hardware_owned, has_state, owner_of_bit
 from spte.platform import DEFAULT_PLATFORM, Platform
@@ -76,17 +76,10 @@ class Tag:
     meaning: str = ""
     mask: int = field(init=False, repr=False, compare=False)
     # (entry_lo, width, value_shift) per contiguous run, in value-bit order; computed once.
-    runs: tuple[tuple[int, int, int], ...] = field(init=False, repr=False, compare=False)
+    runs: Runs = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        runs: list[tuple[int, int, int]] = []
-        for i, b in enumerate(self.bits):
-            if runs and runs[-1][0] + runs[-1][1] == b:
-                lo, w, vs = runs[-1]
-                runs[-1] = (lo, w + 1, vs)
-            else:
-                runs.append((b, 1, i))
-        object.__setattr__(self, "runs", tuple(runs))
+        object.__setattr__(self, "runs", value_runs(self.bits))
         object.__setattr__(self, "mask", union(1 << b for b in self.bits))
 
     @property
@@ -98,10 +91,7 @@ class Tag:
         return len(self.runs) == 1
 
     def get(self, entry: int) -> int:
-        out = 0
-        for lo, w, vs in self.runs:
-            out |= ((entry >> lo) & ((1 << w) - 1)) << vs
-        return out
+        return gather(entry, self.runs)
 
     def put(self, entry: int, value: int) -> int:
         if not 0 <= value < 1 << self.width:
@@ -155,7 +145,7 @@ class TagLayout:
             raise ValueError(f"tag {name!r} is split over bits {format_ranges(t.mask)}; use runs()")
         return t.bits[0]
 
-    def runs(self, name: str) -> tuple[tuple[int, int, int], ...]:
+    def runs(self, name: str) -> Runs:
         return self.tag(name).runs
 
     @property

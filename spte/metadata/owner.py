@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from spte.bits import bit_list, bit_ranges, format_ranges
+from spte.bits import Runs, bit_list, format_ranges, gather, value_runs
 from spte.platform import Platform
 
 
@@ -34,13 +34,10 @@ class SoftwareField:
     states: tuple[str, ...]
     meaning: str = ""
     # (entry_lo, width, value_shift) per contiguous run of the mask: computed once.
-    runs: tuple[tuple[int, int, int], ...] = field(init=False, repr=False, compare=False)
+    runs: Runs = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        runs: list[tuple[int, int, int]] = []
-        for lo, width in ((lo, hi - lo + 1) for hi, lo in bit_ranges(self.mask)):
-            runs.append((lo, width, sum(w for _, w, _ in runs)))
-        object.__setattr__(self, "runs", tuple(runs))
+        object.__setattr__(self, "runs", value_runs(bit_list(self.mask)))
 
     @property
     def bits(self) -> tuple[int, ...]:
@@ -51,10 +48,7 @@ class SoftwareField:
         return format_ranges(self.mask)
 
     def get(self, value: int) -> int:
-        out = 0
-        for lo, width, shift in self.runs:
-            out |= ((value >> lo) & ((1 << width) - 1)) << shift
-        return out
+        return gather(value, self.runs)
 
 
 @dataclass(frozen=True)
