@@ -138,6 +138,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--memory", type=int, default=10_000_000, help="values for the memory row (0: skip)")
     ap.add_argument("--before", metavar="DIR", help="also time the spte package in DIR (an older checkout)")
+    ap.add_argument("--only", metavar="REGEX", help="measure only the rows whose name matches (e.g. 'trace')")
     args = ap.parse_args()
     global BEFORE
     BEFORE = args.before
@@ -146,8 +147,19 @@ def main() -> None:
     spte = [sys.executable, "-m", "spte"]
     rows: list[tuple[str, str, float, float | None, float | None]] = []  # (row, input, ratio, target, before)
 
-    def row(name: str, shape: str, ratios: tuple[float, float | None] | float, target: float | None) -> None:
-        ratio, before = ratios if isinstance(ratios, tuple) else (ratios, None)
+    only = re.compile(args.only) if args.only else None
+
+    def wanted(name: str) -> bool:
+        return only is None or only.search(name) is not None
+
+    def row(name: str, shape: str, ours: list[str], base: list[str], stdin: Path | None, target: float | None,
+            repeat: int = args.repeat) -> None:
+        if not wanted(name):
+            return
+        ratio, before = paired(ours, base, stdin, repeat)
+        record(name, shape, ratio, target, before)
+
+    def record(name: str, shape: str, ratio: float, target: float | None, before: float | None = None) -> None:
         rows.append((name, shape, ratio, target, before))
         print(f"  measured {name} [{shape}]: {ratio:.2f}x", file=sys.stderr, flush=True)
 
@@ -167,17 +179,17 @@ def main() -> None:
         line_targets = {"random": 1.5, "kvm-shaped": 1.2, "real-trace": 1.2}
         for shape, path in inputs.items():
             row("decode --line vs floor", shape,
-                paired([*spte, "decode", *fmt[shape], "--line"], floor, path, args.repeat), line_targets[shape])
+                [*spte, "decode", *fmt[shape], "--line"], floor, path, line_targets[shape])
             row("decode --json vs floor", shape,
-                paired([*spte, "decode", *fmt[shape], "--json"], floor, path, args.repeat), 2.5)
+                [*spte, "decode", *fmt[shape], "--json"], floor, path, 2.5)
             row("decode --kvm --line vs floor", shape,
-                paired([*spte, "decode", "--kvm", kvm[shape], "--line"], floor, path, args.repeat),
+                [*spte, "decode", "--kvm", kvm[shape], "--line"], floor, path,
                 4.0 if shape == "random" else 2.0)
         row("decode --line vs hand-written EPT decoder", "kvm-shaped",
-            paired([*spte, "decode", "--line"], [*py, HAND], inputs["kvm-shaped"], args.repeat), 1.0)
+            [*spte, "decode", "--line"], [*py, HAND], inputs["kvm-shaped"], 1.0)
         for shape, path in view_inputs.items():
             row("decode (readable view) vs floor", shape,
-                paired([*spte, "decode", *fmt[shape], "--color", "never"], floor, path, args.repeat), 15.0)
+                [*spte, "decode", *fmt[shape], "--color", "never"], floor, path, 15.0)
         traces = {"random": write_trace(tmp / "t-random.txt", random_words(n), n),
                   "kvm-shaped": write_trace(tmp / "t-kvm.txt", kvm_shaped(n), n),
                   "real-trace": write_trace(tmp / "t-real.txt", [], n)}
@@ -185,18 +197,16 @@ def main() -> None:
         for shape, path in traces.items():
             for style in ([], ["--json"]):
                 row(f"trace {' '.join(style) or '(plain)'} vs trace floor", shape,
-                    paired([*spte, "trace", "--kvm", "6.19:shadow", "-M", "48", *style], tfloor, path,
-                           args.repeat), 2.0)
-        single = max(args.repeat * 5, 10)
+                    [*spte, "trace", "--kvm", "6.19:shadow", "-M", "48", *style], tfloor, path, 2.0)
         row("single `spte decode VALUE` vs `python -c pass`", "one value",
-            paired([*spte, "decode", "0x8600000001234b77"], [*py, "pass"], None, single), 2.0)
-        if args.memory:
+            [*spte, "decode", "0x8600000001234b77"], [*py, "pass"], None, 2.0, repeat=max(args.repeat * 5, 10))
+        if args.memory and wanted("peak RSS"):
             big = write_values(tmp / "big.txt", random_words(args.memory, seed=9))
             tenth = write_values(tmp / "tenth.txt", random_words(args.memory // 10, seed=9))
             for style in (["--line"], ["--json"]):
                 whole, part = peak_rss([*spte, "decode", *style], big), peak_rss([*spte, "decode", *style], tenth)
-                row(f"peak RSS, decode {style[0]}: {args.memory:,} values ({whole // 1024} MiB) vs "
-                    f"{args.memory // 10:,}", "random", whole / part, 1.1)
+                record(f"peak RSS, decode {style[0]}: {args.memory:,} values ({whole // 1024} MiB) vs "
+                       f"{args.memory // 10:,}", "random", whole / part, 1.1)
     rows.sort(key=lambda r: -(r[2] / r[3]) if r[3] else 0)
     before = f"{'before':>7}" if BEFORE else ""
     print(f"spte CLI benchmark ({n:,} values, CPU time, best of {args.repeat}; Python {sys.version.split()[0]}, "

@@ -21,11 +21,10 @@ from hypothesis import strategies as st
 import spte
 from spte import Platform, decode, entry_class
 from spte.bits import Role, field_words
-from spte.cli.decode import owner_suffix
 from spte.entry import CLASSES
 from spte.kvm import profile
 from spte.render.fast import PATTERNS, FastDecoder
-from spte.render.owner import named_bits, reading_suffix
+from spte.render.owner import named_bits, owner_suffix, reading_suffix
 from tests.strategies import u64
 
 LEVELS = [(f, lv) for f, levels in CLASSES.items() for lv in levels]

@@ -20,13 +20,12 @@ from spte.cli.common import (
     use_colour,
     warn,
 )
-from spte.metadata.states import STATES
-from spte.render.fast import PATTERNS, FastDecoder
-from spte.render.owner import named_bits, reading_record, reading_suffix, reading_text
+from spte.render.fast import FastDecoder
+from spte.render.owner import named_bits, owner_suffix, reading_record, reading_text
 from spte.tokens import stream_values
 
 if TYPE_CHECKING:
-    from spte.metadata.owner import Owner, Reading
+    from spte.metadata.owner import Owner
 
 CHUNK = 1 << 16  # bytes of stdin per batch
 
@@ -47,66 +46,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def owner_reading(owner: Owner, v: int, level: int) -> Reading:
-    """The one call to the owner: what it makes of ``v`` at ``level``."""
-    return owner.read(v, level)
-
-
-def owner_pattern_mask(owner: Owner, fast: FastDecoder) -> int:
-    """Bits the owner's reading cannot depend on: the address bits of both entry forms, less
-    every bit one of a KVM profile's predicates tests (its masks and values, e.g. an MMIO mask
-    that reaches into the address).  Other owners declare no such bits: 0, no sharing."""
-    masks = getattr(owner, "masks", None)
-    if masks is None:
-        return 0
-    address = fast.table.address_mask & (fast.large.address_mask if fast.large else -1)
-    tested = 0
-    for name, mask in masks.as_dict().items():
-        if name not in ("physical_mask", "SPTE_BASE_ADDR_MASK", "shadow_phys_bits",
-                        "shadow_nonpresent_or_rsvd_mask", "shadow_nonpresent_or_rsvd_lower_gfn_mask"):
-            tested |= mask
-    return address & ~tested
-
-
-def owner_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
-    """The owner's `` [kvm-6.19:ept-ad present_leaf] mmu_present=0x1 ...`` for one value.
-
-    Memoised per non-address pattern: ``v`` with the bits of :func:`owner_pattern_mask` cleared,
-    and whether any of them was set (so an empty SPTE never shares a key with one that has a
-    pfn).  A reading is memoised only if none of its fields has a bit there (an MMIO SPTE's
-    gfn never is), and only when the owner's exact values (the empty SPTE, the frozen value)
-    have none of those bits.  The memo stops growing at PATTERNS entries and is never cleared.
-    """
-    free = owner_pattern_mask(owner, fast)
-    exact = (0, getattr(owner, "SHADOW_NONPRESENT_VALUE", 0), getattr(owner, "frozen_value", 0) or 0)
-    if any(e & free for e in exact):
-        free = 0
-    keep = ~free & ((1 << 65) - 1)
-    field_masks = {f.name: f.mask for state in STATES for f in owner.fields(state)}
-    names = getattr(owner, "value_name", None)
-    memo: dict[int, str] = {}
-    get = memo.get
-
-    def suffix(v: int) -> str:
-        key = (v & keep) | (1 << 64 if v & free else 0)
-        text = get(key)
-        if text is None:
-            r = owner_reading(owner, v, level)
-            text = reading_suffix(r, names)
-            if len(memo) < PATTERNS and not any(field_masks.get(k, -1) & free for k in r.software):
-                memo[key] = text
-        return text
-
-    return suffix
-
-
 def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -> Callable[[int], str]:
     """The rendering of one value: one line, JSON, or the readable view; with an owner, its reading."""
     level = args.level
     if args.json:
         if owner is None:
             return fast.json
-        return lambda v: fast.json(v)[:-1] + f',"owner":{json.dumps(reading_record(owner_reading(owner, v, level)))}}}'
+        return lambda v: fast.json(v)[:-1] + f',"owner":{json.dumps(reading_record(owner.read(v, level)))}}}'
     if args.line:
         if owner is None:
             return fast.line
@@ -124,7 +70,7 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -
         software = None
         text = ""
         if owner is not None:
-            r = owner_reading(owner, v, level)
+            r = owner.read(v, level)
             software = {b: f.name for f in owner.fields(r.state) for b in f.bits if f.name in r.software}
             text = "\n" + reading_text(r)
         return entry_view(entry, colour, software) + text + "\n"
