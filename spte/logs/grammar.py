@@ -37,6 +37,8 @@ class Shape(StrEnum):
     RSVD_SET = "rsvd_set"  # the reserved bits the kernel found set in the previous entry
     REGISTER = "register"  # a value that points at a root table (EPTP, nCR3): level null
     SWAP = "swap"  # a swp_entry_t: an architecture-independent swap entry, not a PTE
+    CLAIM = "claim"  # what the kernel found wrong with the transition printed a few lines below
+    NOTICE = "notice"  # a known event that carries no entry but is worth a word (``notice``)
     NONE = "none"  # a known event that carries no entry
 
 
@@ -56,6 +58,8 @@ class Printout:
     required: tuple[str, ...] = ()  # conversions a trimmed line must still have (default: all)
     patterns: dict[str, str] = field(default_factory=dict)  # regexes for %s conversions, by name
     first_level: int | None = None  # STEP lines that print no level: the level of the first step
+    claim: str | None = None  # CLAIM: which check of the kernel failed (a key of spte.logs.reader.CLAIMS)
+    notice: str | None = None  # NOTICE: the annotation of the line
     after_needle: bool = field(init=False, repr=False, compare=False)  # a tracepoint: fmt follows "event:"
     strict: bool = field(init=False, repr=False, compare=False)  # a needle hit that does not parse is an error
     offset: int = field(init=False, repr=False, compare=False)  # where fmt starts, from the needle
@@ -238,6 +242,17 @@ PRINTOUTS: tuple[Printout, ...] = (
              "ept_misconfig_inspect_spte: rsvd_bits = 0x%llx", ("rsvd_set",), Shape.RSVD_SET,
              "Linux 3.x-4.x arch/x86/kvm/vmx.c ept_misconfig_inspect_spte(): spte & ept_rsvd_mask()",
              walk="ept_misconfig", table="ept"),
+    # handle_changed_spte() prints its verdict first, wrapped over several lines, and the
+    # transition last: the verdict is checked against the values (spte.logs.reader.check_claim).
+    Printout("handle_changed_spte", "kvm", "Invalid SPTE change: cannot replace a present leaf",
+             "Invalid SPTE change: cannot replace a present leaf", (), Shape.CLAIM,
+             "Linux 5.10+ arch/x86/kvm/mmu/tdp_mmu.c handle_changed_spte(): pr_err() before BUG() when "
+             "was_leaf && is_leaf && pfn_changed", claim="leaf_pfn_changed"),
+    Printout("handle_changed_spte", "kvm", "Unexpected SPTE change! Nonpresent SPTEs",
+             "Unexpected SPTE change! Nonpresent SPTEs", (), Shape.CLAIM,
+             "Linux 5.10+ arch/x86/kvm/mmu/tdp_mmu.c handle_changed_spte(): pr_err() after WARN_ON(!is_mmio_spte(old) "
+             "&& !is_mmio_spte(new) && new is not REMOVED_SPTE/FROZEN_SPTE) for two non-present SPTEs",
+             claim="nonpresent_changed"),
     Printout("handle_changed_spte", "kvm", "as_id: ", "as_id: %d gfn: %llx old_spte: %llx new_spte: %llx level: %d",
              ("as_id", "gfn", "old", "new", "level"), Shape.TRANSITION,
              "Linux 5.10+ arch/x86/kvm/mmu/tdp_mmu.c handle_changed_spte(): 'Invalid SPTE change' and "
@@ -278,8 +293,12 @@ PRINTOUTS: tuple[Printout, ...] = (
     Printout("swap_entry", "linux", "Bad swap file entry ", "Bad swap file entry %08lx", ("swp",), Shape.SWAP,
              "Linux mm/swapfile.c: pr_err(\"%s: %s%08lx\\n\", __func__, Bad_file, entry.val)", table="swp"),
     Printout("page_table_check", "linux", "kernel BUG at mm/page_table_check.c:",
-             "kernel BUG at mm/page_table_check.c:%d!", ("line",), Shape.NONE,
-             "Linux 5.17+ mm/page_table_check.c BUG_ON(): no entry value is printed"),
+             "kernel BUG at mm/page_table_check.c:%d!", ("line",), Shape.NOTICE,
+             "Linux 5.17+ mm/page_table_check.c BUG_ON(): no entry value is printed",
+             notice="page_table_check: a page's map counts broke the check's rules; the BUG prints no entry value. "
+                    "The RIP (pc) line names the check: page_table_check_set (mapping: anon and file at once, or a "
+                    "writable anon page mapped twice), page_table_check_clear (unmapping more often than mapped), "
+                    "__page_table_check_zero (freeing a page that is still mapped)"),
     # -- Xen ---------------------------------------------------------------------------------
     Printout("show_page_walk", "xen", "Pagetable walk from ", "Pagetable walk from %016lx:", ("addr",),
              Shape.WALK_START, "Xen xen/arch/x86/x86_64/traps.c show_page_walk()", walk="xen"),

@@ -29,6 +29,26 @@ _WORD = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234567
 MAX64 = (1 << 64) - 1
 PAST_LEAF = "not an entry: the printer read past a leaf"
 PAST_NOT_PRESENT = "not an entry: the printer read past a not-present entry"
+CLAIM_LINES = 8  # a verdict's transition line follows it within this many lines (its text wraps over 3-5)
+Kind = tuple[str, int]  # (kind, pfn) of a value, for a claim
+
+
+def _leaf_pfn_changed(old: Kind, new: Kind) -> tuple[str, bool]:
+    # was_leaf && is_leaf && pfn_changed: is_last_spte() of two shadow-present SPTEs
+    leaves = {"present_leaf", "access_tracked"}
+    return (f"the kernel found a present leaf replaced by another mapping a different pfn "
+            f"({old[1]:#x} -> {new[1]:#x})", old[0] in leaves and new[0] in leaves and old[1] != new[1])
+
+
+def _nonpresent_changed(old: Kind, new: Kind) -> tuple[str, bool]:
+    # !was_present && !is_present, neither is_mmio_spte(), and new is not the frozen/removed value
+    absent = {"not_present", "mmio", "frozen"}
+    return ("the kernel found a non-present SPTE replaced by a different non-present one, neither MMIO nor frozen",
+            old[0] in absent and new[0] in absent and "mmio" not in (old[0], new[0]) and new[0] != "frozen")
+
+
+# The checks behind handle_changed_spte()'s verdicts (grammar.Printout.claim): text and whether it holds.
+CLAIMS = {"leaf_pfn_changed": _leaf_pfn_changed, "nonpresent_changed": _nonpresent_changed}
 
 
 class Walk:
@@ -56,6 +76,7 @@ class LogReader:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.walk: Walk | None = None
+        self.claim: tuple[int, Printout] | None = None  # the kernel's verdict, waiting for its transition line
         # Needles of printouts that carry no entry are not looked for: their lines pass through.
         self._needles = tuple((n, ps) for n, ps in NEEDLES.items() if any(p.shape is not Shape.NONE for p in ps))
         self._specs: list[tuple[bytes, _Spec]] = []
@@ -77,6 +98,7 @@ class LogReader:
                 if addr > MAX64:
                     return None
                 self.walk = Walk(family, addr)
+                self.walk.format = walk_format(p, m)
                 return []
 
             return start
@@ -90,7 +112,7 @@ class LogReader:
 
         def pair(m: re.Match[bytes], lineno: int) -> list[Record] | None:
             old, new, level = int(m["old"], 16), int(m["new"], 16), level_number(m["level"])
-            if old > MAX64 or new > MAX64 or level not in levels:
+            if old > MAX64 or new > MAX64 or level not in levels or self.claim is not None:
                 return None
             return [Record(lineno, name, owner, old, fmt, level, level, "old", None, m, info),
                     Record(lineno, name, owner, new, fmt, level, level, "new", None, m, info)]
@@ -221,7 +243,15 @@ class LogReader:
             level = _level(m)
             old = self._entry_record(m, p, lineno, _hex(m, "old"), level, "old", role="old")
             new = self._entry_record(m, p, lineno, _hex(m, "new"), level, "new", role="new")
+            claim, self.claim = self.claim, None
+            if claim is not None and claim[1].name == p.name and 0 < lineno - claim[0] <= CLAIM_LINES:
+                new.notes.append(self._check_claim(claim, old, new))
             return [old, new], None
+        if shape is Shape.CLAIM:
+            self.claim = (lineno, p)
+            return [], None
+        if shape is Shape.NOTICE:
+            return [], p.notice
         if shape is Shape.STEP:
             return [self._step(m, p, lineno)], None
         if shape is Shape.LABELS:
@@ -229,6 +259,7 @@ class LogReader:
         if shape is Shape.WALK_START:
             addr = _hex(m, "addr") if "addr" in p.args else None
             self.walk = Walk(p.walk or p.name, addr)
+            self.walk.format = walk_format(p, m)
             return [], None
         if shape is Shape.WALK_END:
             self.walk = None
@@ -280,10 +311,14 @@ class LogReader:
             w = None  # a level at or above the last one starts another walk
         if w is None:
             w = self.walk = Walk(family)
-        rec = self._entry_record(m, p, lineno, value, level, value_name)
+        fmt = w.format
+        if fmt == "pae" and w.last_level is None and level == 2 and len(m[value_name]) <= 8:
+            fmt = w.format = "x86-32"  # a non-PAE 32-bit Xen: no L3, 32-bit entries
+        rec = self._entry_record(m, p, lineno, value, level, value_name, fmt=fmt)
         if "index" in p.args and w.addr is not None:
             index = _hex(m, "index")
-            expected = (w.addr >> (12 + 9 * (level - 1))) & 0x1FF
+            bits = 10 if fmt == "x86-32" else 9
+            expected = (w.addr >> (12 + bits * (level - 1))) & ((1 << bits) - 1)
             if index != expected:
                 rec.notes.append(f"printed index {index:#x} is not that of address {w.addr:#x} at level {level} "
                                  f"({expected:#x})")
@@ -338,6 +373,26 @@ class LogReader:
             self._advance(w, rec, rec.level)
         return [records[label] for label, _ in pairs]
 
+    def _check_claim(self, claim: tuple[int, Printout], old: Record, new: Record) -> str:
+        """The kernel's verdict (printed on line ``claim[0]``) checked against the values as decoded."""
+        line, p = claim
+        assert p.claim is not None
+        kinds = [self._kind(rec) for rec in (old, new)]
+        what, holds = CLAIMS[p.claim](*kinds)
+        verdict = "holds" if holds else "does not hold as decoded: check --format and --kvm (the host's paging mode)"
+        return f"line {line}: {what}: {verdict} (old {kinds[0][0]}, new {kinds[1][0]})"
+
+    def _kind(self, rec: Record) -> tuple[str, int]:
+        """(the value's kind, its pfn): the KVM owner's kind where one is given, else the hardware's view."""
+        level = rec.decode_level or 1
+        e = self.ctx.entry(rec.value, rec.format, level, rec.owner)
+        owner = self.ctx.owner_object(rec.owner, rec.format)
+        if owner is not None:
+            return owner.read(rec.value, level).kind, e.pfn
+        if not e.present:
+            return "not_present", e.pfn
+        return ("present_leaf" if e.is_leaf else "present_nonleaf"), e.pfn
+
     def _check_rsvd(self, rec: Record, printed: int, is_mask: bool) -> None:
         e = self.ctx.entry(rec.value, rec.format, rec.decode_level or 1, rec.owner)
         rec.rsvd = compare_reserved(e, printed, is_mask, self.ctx.platform_for(rec.owner).maxphyaddr)
@@ -345,6 +400,15 @@ class LogReader:
 
 class _BadValue(ValueError):
     pass
+
+
+def walk_format(p: Printout, m: re.Match[bytes]) -> str | None:
+    """The entry format a walk's header implies, if any: Xen's ``Pagetable walk from %08lx:``
+    is the 32-bit hypervisor's (xen/arch/x86/x86_32/traps.c, Xen 3.x-4.2), whose walk starts at
+    the PAE L3 (a non-PAE build prints no L3: see :meth:`LogReader._step`); x86-64 prints 16 digits."""
+    if p.walk == "xen" and "addr" in p.args and len(m["addr"]) <= 8:
+        return "pae"
+    return None
 
 
 def _past(e: Entry) -> str | None:
