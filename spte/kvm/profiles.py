@@ -12,6 +12,7 @@ from spte.kvm.analysis import Analysis
 from spte.kvm.helpers import MIXINS, KvmHelpers
 from spte.kvm.masks import HostConfig
 from spte.kvm.owner import OwnerSide
+from spte.kvm.patterns import KvmPatterns
 from spte.kvm.releases import FLAVOURS, KernelSpec, resolve
 from spte.metadata import TagLayout
 from spte.platform import Platform
@@ -48,6 +49,13 @@ class KvmProfile(OwnerSide, Analysis, KvmHelpers):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_unpickle, (self.version, self.host))
+
+    def patterns(self, level: int) -> KvmPatterns:
+        """This profile's readings at ``level`` from bounded pieces of the value (computed once)."""
+        memo: dict[int, KvmPatterns] = self.__dict__.setdefault("_patterns", {})
+        if level not in memo:
+            memo[level] = KvmPatterns(self, level)
+        return memo[level]
 
     def describe_profile(self) -> str:
         h = self.host

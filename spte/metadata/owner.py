@@ -18,6 +18,7 @@ the walker show an entry through one.  An owner says, per entry state (:data:`ST
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -90,3 +91,97 @@ def names_by_bit(owner: Owner, state: str) -> dict[int, str]:
         for b in f.bits:
             out.setdefault(b, f.name)
     return out
+
+
+# -- readings as a function of bounded pieces of the value (the fast paths of decode and the log reader) --
+Brief = tuple[str, tuple[str, ...], "bool | None"]  # (kind, names of the non-zero fields, plausible)
+PATTERN_CAP = 1 << 14  # a memo of patterns stops growing here (never cleared, so input cannot thrash it)
+
+
+@dataclass(frozen=True)
+class KindPattern:
+    """What an owner reads in every (non-exact) value with the same :meth:`Patterns.key`:
+    the kind, the verdict, and which bits hold the fields that kind shows.  A value ``v`` with
+    that key reads as plausible iff ``plausible and not v & clear``; its fields are
+    :meth:`Patterns.software` of ``(kind, v & fields)``."""
+
+    kind: str
+    plausible: bool | None
+    clear: int  # bits the value must keep clear to be plausible (checked per value: e.g. address bits)
+    fields: int  # the bits of the fields shown for this kind
+
+
+class Patterns(Protocol):
+    """An owner's reading at one level, from bounded pieces of the value.
+
+    ``exact`` values are read on their own.  Every other value ``v`` has a key, ``v & key_mask``
+    plus bit 64 set when ``v & match[0] == match[1]`` (a pattern such as KVM's MMIO test that
+    spans too many bits to key on); :meth:`kind` of the key is its :class:`KindPattern`, or
+    None when the reading depends on more of the value (KVM: an MMIO SPTE's gfn), and then
+    :meth:`value` reads it.  Every key space is bounded: ``2 ** (popcount(key_mask) + 1)`` kinds,
+    ``2 ** popcount(fields)`` fields per kind.
+    """
+
+    exact: Mapping[int, Reading]
+    key_mask: int
+    match: tuple[int, int] | None
+    field_mask: int  # every bit a KindPattern's fields may hold
+
+    def kind(self, key: int) -> KindPattern | None: ...
+
+    def software(self, kind: str, fields: int) -> dict[str, int]: ...
+
+    def value(self, v: int) -> tuple[str, dict[str, int], bool | None]: ...
+
+
+def pattern_key(patterns: Patterns) -> Callable[[int], int]:
+    """The key of a value under ``patterns`` (see :class:`Patterns`)."""
+    mask = patterns.key_mask
+    if patterns.match is None:
+        return lambda v: v & mask
+    mm, mv = patterns.match
+    return lambda v: v & mask | (v & mm == mv) << 64
+
+
+def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
+    """``(kind, names of the non-zero software fields, plausible)`` of a value at ``level``,
+    exactly as ``owner.read(value, level)`` gives them; from the owner's :class:`Patterns`
+    when it has them (``owner.patterns(level)``, KVM profiles), else from ``read``."""
+    make: Callable[[int], Patterns] | None = getattr(owner, "patterns", None)
+    if make is None:
+        def slow(v: int) -> Brief:
+            r = owner.read(v, level)
+            return r.kind, tuple(r.software), r.plausible
+
+        return slow
+    patterns = make(level)
+    exact = {v: (r.kind, tuple(r.software), r.plausible) for v, r in patterns.exact.items()}
+    key_of, kind_of, software, value = pattern_key(patterns), patterns.kind, patterns.software, patterns.value
+    Known = tuple[str, "bool | None", int, int, dict[int, tuple[str, ...]]]
+    kinds: dict[int, Known | None] = {}
+    missing: Known = ("", None, 0, 0, {})
+
+    def brief(v: int) -> Brief:
+        b = exact.get(v)
+        if b is not None:
+            return b
+        key = key_of(v)
+        k = kinds.get(key, missing)
+        if k is missing:
+            p = kind_of(key)
+            k = None if p is None else (p.kind, p.plausible, p.clear, p.fields, {})
+            if len(kinds) < PATTERN_CAP:
+                kinds[key] = k
+        if k is None:  # the reading depends on more than the key: read on its own
+            kind, fields, ok = value(v)
+            return kind, tuple(fields), ok
+        kind, ok, clear, mask, names = k
+        f = v & mask
+        got = names.get(f)
+        if got is None:
+            got = tuple(software(kind, f))
+            if len(names) < PATTERN_CAP:
+                names[f] = got
+        return kind, got, (ok and not v & clear) if ok is not None else None
+
+    return brief

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from spte.metadata.owner import Owner, Reading
+from spte.metadata.owner import KindPattern, Owner, Patterns, Reading
 from spte.metadata.states import STATES
 from spte.render.fast import PATTERNS, FastDecoder
 
@@ -23,9 +23,15 @@ def reading_suffix(r: Reading, names: Names | None = None) -> str:
 
     ``names(field, value)`` gives a value the owner's own name (KVM: ``SPTE_TDP_AD_DISABLED``).
     """
-    words = " ".join(f"{k}={(names and names(k, v)) or f'{v:#x}'}" for k, v in r.software.items() if v)
-    mark = " !implausible" if r.plausible is False else ""
-    return f" [{r.owner} {r.kind}]" + (f" {words}" if words else "") + mark
+    return suffix_text(r.owner, r.kind, r.software, r.plausible, names)
+
+
+def suffix_text(owner: str, kind: str, software: dict[str, int], plausible: bool | None,
+                names: Names | None = None) -> str:
+    """:func:`reading_suffix` from the parts of a reading."""
+    words = " ".join(f"{k}={(names and names(k, v)) or f'{v:#x}'}" for k, v in software.items() if v)
+    mark = " !implausible" if plausible is False else ""
+    return f" [{owner} {kind}]" + (f" {words}" if words else "") + mark
 
 
 def reading_text(r: Reading) -> str:
@@ -71,6 +77,64 @@ def owner_pattern_mask(owner: Owner, fast: FastDecoder) -> int:
 
 def owner_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
     """The owner's `` [kvm-6.19:ept-ad present_leaf] mmu_present=0x1 ...`` for one value.
+
+    From the owner's :class:`~spte.metadata.owner.Patterns` when it has them (KVM profiles):
+    the text of a kind and its fields is composed once per key and field bits (bounded
+    tables), the verdict's clear bits are one mask test per value, and MMIO SPTEs (whose gfn
+    is address bits) are composed per value.  Other owners: memoised per non-address pattern
+    (:func:`_memo_suffix`).
+    """
+    make: Callable[[int], Patterns] | None = getattr(owner, "patterns", None)
+    if make is None:
+        return _memo_suffix(owner, fast, level)
+    patterns = make(level)
+    names = getattr(owner, "value_name", None)
+    name = owner.name
+    exact = {v: reading_suffix(r, names) for v, r in patterns.exact.items()}
+    exact_get = exact.get
+    key_mask, match = patterns.key_mask, patterns.match
+    kind_of, software, value = patterns.kind, patterns.software, patterns.value
+    # The memo's key: the pattern key and the bits of every field a kind shows (a handful of
+    # bits, so the memo is bounded by construction; PATTERNS caps it anyway).
+    mask = key_mask | patterns.field_mask
+    mm, mv, flag = (match[0], match[1], 1 << 64) if match else (0, 1, 0)  # v & 0 == 1 never holds: no flag
+    kinds: dict[int, KindPattern | None] = {}  # pattern key -> its kind and verdict
+
+    def compose(v: int) -> tuple[int, str, str] | None:
+        """(bits the value must keep clear, suffix if they are, suffix if not); None: per value."""
+        key = v & key_mask | flag if v & mm == mv else v & key_mask
+        p = kinds[key] if key in kinds else kinds.setdefault(key, kind_of(key))
+        if p is None:
+            return None
+        fields = software(p.kind, v & p.fields)
+        bad = False if p.plausible is not None else None
+        return (p.clear, suffix_text(name, p.kind, fields, p.plausible, names),
+                suffix_text(name, p.kind, fields, bad, names))
+
+    memo: dict[int, tuple[int, str, str] | None] = {}
+    get = memo.get
+    missing = (0, "", "")
+
+    def suffix(v: int) -> str:
+        text = exact_get(v)
+        if text is not None:
+            return text
+        key = v & mask | flag if v & mm == mv else v & mask
+        known = get(key, missing)
+        if known is missing:
+            known = compose(v)
+            if len(memo) < PATTERNS:
+                memo[key] = known
+        if known is None:  # an MMIO SPTE: its gfn is address bits, composed per value
+            kind, fields, ok = value(v)
+            return suffix_text(name, kind, fields, ok, names)
+        return known[2] if v & known[0] else known[1]
+
+    return suffix
+
+
+def _memo_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
+    """An owner's suffix without patterns, for one value.
 
     Memoised per non-address pattern: ``v`` with the bits of :func:`owner_pattern_mask` cleared,
     and whether any of them was set (so an empty SPTE never shares a key with one that has a
