@@ -1,7 +1,7 @@
 """The fast owner readings (issue 14) against the reference object path.
 
 ``decode --kvm ... --line`` composes a KVM profile's suffix from bounded pieces
-(:meth:`spte.kvm.KvmProfile.patterns`, :func:`spte.render.owner.owner_suffix`), and the log
+(:func:`spte.metadata.owner.patterns_of`, :func:`spte.render.owner.owner_suffix`), and the log
 reader takes ``(kind, fields, plausible)`` from :func:`spte.metadata.owner.brief_reader`.
 Both must say exactly what ``reading_suffix(profile.read(v, level), profile.value_name)`` says,
 for every KVM change point, every MMU flavour it has, every level and several hosts, on:
@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from spte.entry import levels_in_use
 from spte.kvm import CHANGE_POINTS, FLAVOURS, KvmProfile, profile
-from spte.metadata.owner import brief_reader
+from spte.metadata.owner import brief_reader, patterns_of
 from spte.owners import resolve
 from spte.render.fast import FastDecoder
 from spte.render.owner import named_bits, owner_suffix, reading_suffix
@@ -174,7 +174,7 @@ def test_the_memo_is_bounded_by_the_key_bits():
     for version, flavour, host in COMBOS + RARE:
         p = profile(version, flavour, **ALL_HOSTS[host])
         for level in levels_in_use(p.format, p.platform):
-            pats = p.patterns(level)
+            pats = patterns_of(p, level)
             assert pats.key_mask.bit_count() <= 14, (p.name, level, hex(pats.key_mask))
 
 

@@ -12,12 +12,14 @@ value, and why not.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from spte.bits import format_ranges, genmask, size_text, union
 from spte.entry import CLASSES, Entry, decode
 from spte.kvm import masks as K
+from spte.kvm.patterns import KEYED_KINDS, KvmPatterns
+from spte.kvm.rules import U64, Rule, must_clear, must_differ, must_equal, must_set, nonzero
 from spte.metadata.owner import Reading
 
 KINDS = ("not_present", "present_leaf", "present_nonleaf", "access_tracked", "mmio", "frozen")
@@ -68,76 +70,6 @@ def _bits(mask: int) -> str:
     return f"bit{'s' if mask.bit_count() > 1 else ''} {format_ranges(mask)}"
 
 
-U64 = (1 << 64) - 1
-Test = tuple[int, int, bool]  # (mask, value, equal): true when (spte & mask == value) == equal
-
-
-@dataclass(frozen=True)
-class Rule:
-    """Something this kernel always does when it builds an SPTE, as mask tests: a value breaks
-    the rule when every test of ``broken_when`` is true.  The verdict of many values is then a
-    few mask tests; ``reason`` is the kernel-literal explanation for one that breaks it."""
-
-    name: str  # the kernel's name of what the rule is about (a mask, a constant, a function)
-    broken_when: tuple[Test, ...]  # empty: the rule says nothing on this host
-    reason: Callable[[int], str] = field(compare=False)
-
-    def broken(self, spte: int) -> bool:
-        return all((spte & mask == value) == equal for mask, value, equal in self.broken_when)
-
-    @property
-    def clear(self) -> int:
-        """The bits the rule asks to be clear, if that is all it asks (else 0)."""
-        if len(self.broken_when) == 1:
-            mask, value, equal = self.broken_when[0]
-            if value == 0 and not equal:
-                return mask
-        return 0
-
-
-def must_clear(name: str, mask: int, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((mask, 0, False),) if mask else (), reason)
-
-
-def must_set(name: str, mask: int, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((mask, mask, False),) if mask else (), reason)
-
-
-def must_equal(name: str, mask: int, value: int, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((mask, value, False),), reason)
-
-
-def must_differ(name: str, mask: int, value: int, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((mask, value, True),), reason)
-
-
-def nonzero(name: str, mask: int, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((mask, 0, True),), reason)
-
-
-def verdict(rules: tuple[Rule, ...]) -> Callable[[int], bool]:
-    """``lambda v: not any(r.broken(v) for r in rules)`` as few mask tests: every rule that asks
-    ``v & mask == value`` merges into one such test, the rest are tested one by one."""
-    em = ev = 0
-    differ: list[tuple[int, int]] = []
-    other: list[Rule] = []
-    for r in rules:
-        if len(r.broken_when) != 1:
-            other.append(r)
-            continue
-        mask, value, equal = r.broken_when[0]
-        if equal:
-            differ.append((mask, value))
-        elif ev & mask != value & em:  # two rules want different values of the same bit
-            return lambda v: False
-        else:
-            em, ev = em | mask, ev | value
-    if not differ and not other:
-        return lambda v: v & em == ev
-    return lambda v: (v & em == ev and all(v & m != x for m, x in differ)
-                      and not any(r.broken(v) for r in other))
-
-
 class Analysis:
     """classify/describe/read for a profile (mixed into :class:`~spte.kvm.profiles.KvmProfile`)."""
 
@@ -179,15 +111,11 @@ class Analysis:
             return Classification("present_nonleaf", f"points to a level-{level - 1} table at {pfn << 12:#x}")
         return Classification("not_present", "not present; non-zero bits are software metadata")
 
-    def kind_tests(self: Any, level: int) -> tuple[int, tuple[int, int] | None]:
+    def _kind_tests(self: Any, level: int) -> tuple[int, tuple[int, int] | None]:
         """What :meth:`classify` reads of a value at ``level`` besides its exact values (0,
         SHADOW_NONPRESENT_VALUE, the frozen value): the bits it tests, and the MMIO pattern
         ``(mask, value)`` it matches (None: no such test, or its bits are among the first).
 
-        >>> from spte.kvm import profile
-        >>> p = profile("6.19", "ept-ad")
-        >>> hex(p.kind_tests(1)[0]), [hex(x) for x in p.kind_tests(1)[1]]
-        ('0x30000000000807', ['0x8000000000000007', '0x6'])
         """
         m, spec = self.masks, self.spec
         bits = spec.special_mask | m.shadow_acc_track_mask  # spte_ad_enabled(), is_access_track_spte()
@@ -222,7 +150,7 @@ class Analysis:
         return [must_clear("x86_phys_bits", above,
                            lambda v: f"{what} {_bits(v & above)} lie at or above x86_phys_bits {n}")]
 
-    def rules(self: Any, kind: str, level: int) -> tuple[Rule, ...]:
+    def _rule_set(self: Any, kind: str, level: int) -> tuple[Rule, ...]:
         """What this kernel's make_spte()/make_nonleaf_spte()/make_mmio_spte() (or the PAE root
         setup) always do, as mask tests on a value of ``kind`` at ``level``, in the order
         :meth:`plausibility` gives their reasons.  (Not for the exact values: 0,
@@ -318,13 +246,13 @@ class Analysis:
 
     def plausibility(self: Any, spte: int, level: int, kind: str | None = None) -> tuple[str, ...]:
         """Why this kernel never builds ``spte`` at ``level`` (empty: it could have): the reasons of
-        the :meth:`rules` the value breaks."""
+        the :meth:`_rule_set` the value breaks."""
         kind = kind or self.classify(spte, level).kind
         if spte == 0 and self.host.pae and level == 3:
             return ()  # an unused PAE root
         if kind == "not_present" and spte in (0, self.SHADOW_NONPRESENT_VALUE):
             return ()
-        return tuple(r.reason(spte) for r in self.rules(kind, level) if r.broken(spte))
+        return tuple(r.reason(spte) for r in self._rule_set(kind, level) if r.broken(spte))
 
     # -- the kernel's way of saying it -----------------------------------------------------------
     def value_name(self: Any, field: str, value: int) -> str | None:
@@ -353,16 +281,31 @@ class Analysis:
             out["mmio_gfn"] = self.get_mmio_spte_gfn(spte)
         return out
 
-    def software(self: Any, spte: int, kind: str) -> dict[str, int]:
+    def _software(self: Any, spte: int, kind: str) -> dict[str, int]:
         """The non-zero fields a reading of ``spte`` as ``kind`` shows (:meth:`read`'s ``software``)."""
         return {k: v for k, v in self._software_values(spte, kind).items() if v}
 
-    def software_mask(self: Any, kind: str) -> int:
+    def _software_mask(self: Any, kind: str) -> int:
         """The bits the fields of ``kind`` read, but for an MMIO SPTE's gfn and generation."""
         if kind == "frozen":
             return 0
         fields = self.fields(STATE_OF_KIND[kind])
         return union(f.mask for f in fields if kind != "not_present" or f.name == "mmu_present")
+
+    def _patterns(self: Any, level: int) -> KvmPatterns:
+        """This profile's readings at ``level`` from bounded pieces of the value (derived once per level)."""
+        memo: dict[int, KvmPatterns] = self.__dict__.setdefault("_pattern_memo", {})
+        if level not in memo:
+            exact = [0, self.SHADOW_NONPRESENT_VALUE] + ([] if self.frozen_value is None else [self.frozen_value])
+            # An MMIO SPTE's fields in the order _software_values() gives them (gen and gfn decoded).
+            getters: dict[str, Callable[[int], int]] = {f.name: f.get for f in self.fields("fault")}
+            getters.update(mmio_gen=self.get_mmio_spte_generation, mmio_gfn=self.get_mmio_spte_gfn)
+            memo[level] = KvmPatterns(
+                {v: self.read(v, level) for v in exact}, self._kind_tests(level),
+                {kind: self._rule_set(kind, level) for kind in (*KEYED_KINDS, "mmio")},
+                {kind: self._software_mask(kind) for kind in KEYED_KINDS},
+                lambda v: str(self.classify(v, level).kind), self._software, tuple(getters.items()))
+        return memo[level]
 
     def _notes(self: Any, spte: int, kind: str, software: dict[str, int]) -> list[str]:
         notes = []

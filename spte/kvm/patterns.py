@@ -4,12 +4,12 @@ reader need per SPTE without a :meth:`~spte.kvm.analysis.Analysis.read` per valu
 
 A reading's kind, its verdict and the fields it shows depend on few bits:
 
-* the kind on the bits :meth:`~spte.kvm.analysis.Analysis.kind_tests` names (KVM's
+* the kind on the bits ``_kind_tests`` of the profile names (KVM's
   predicates: masks, the PS bit, the level) and the MMIO pattern, besides the exact values;
-* the verdict on the :meth:`~spte.kvm.analysis.Analysis.rules` of that kind: the rules that
+* the verdict on the plausibility rules (:mod:`spte.kvm.rules`) of that kind: the rules that
   only ask for clear bits (address bits above x86_phys_bits, bits the kernel never sets) are
   one mask test per value; the others read bits that join the key;
-* the fields on the bits of that kind's fields (:meth:`~spte.kvm.analysis.Analysis.software_mask`).
+* the fields on the bits of that kind's fields .
 
 So a value's key is ``v & key_mask`` (plus one bit for an MMIO pattern too wide to key on,
 e.g. bits 51:43 | P of an SME host), and the key's reading is taken from a *representative*:
@@ -19,7 +19,8 @@ fields read exactly as they read any value with that key.  MMIO SPTEs are read p
 helpers.
 
 >>> from spte.kvm import profile
->>> pats = profile("6.19", "ept-ad").patterns(1)
+>>> from spte.metadata.owner import patterns_of
+>>> pats = patterns_of(profile("6.19", "ept-ad"), 1)
 >>> hex(pats.key_mask), pats.match  # RWX, accessed, MMU-present, A/D type, SUPPRESS_VE
 ('0x8030000000000907', None)
 >>> k = pats.kind(0x8600000001234b77 & pats.key_mask)
@@ -31,11 +32,10 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from spte.bits import union
-from spte.kvm.analysis import verdict
+from spte.kvm.rules import Rule, verdict
 from spte.metadata.owner import KindPattern, Reading
 
 # The kinds a non-exact value can have besides "mmio" (read per value); "frozen" is an exact value.
@@ -45,21 +45,25 @@ WIDE_MATCH = 4
 
 
 class KvmPatterns:
-    """:class:`spte.metadata.owner.Patterns` of one profile at one level."""
+    """:class:`spte.metadata.owner.Patterns` of one profile at one level, from what the profile
+    derives: its exact values' readings, what classify() tests (``tests``: bits and the MMIO
+    pattern), the rules of each kind (:data:`KEYED_KINDS` and ``"mmio"``), the field bits of
+    each kind, classify() itself, the fields of a value of a kind, and an MMIO SPTE's fields
+    (name and getter, in the order a reading gives them)."""
 
-    def __init__(self, profile: Any, level: int) -> None:
-        p = self.profile = profile
-        self.level = level
-        exact = [0, p.SHADOW_NONPRESENT_VALUE] + ([] if p.frozen_value is None else [p.frozen_value])
-        self.exact: dict[int, Reading] = {v: p.read(v, level) for v in exact}
-        bits, match = p.kind_tests(level)
+    def __init__(self, exact: dict[int, Reading], tests: tuple[int, tuple[int, int] | None],
+                 rules: Mapping[str, tuple[Rule, ...]], fields: Mapping[str, int], classify: Callable[[int], str],
+                 software: Callable[[int, str], dict[str, int]],
+                 mmio_fields: tuple[tuple[str, Callable[[int], int]], ...]) -> None:
+        self.exact = exact
+        self._rules, self._fields, self._classify, self._software = rules, fields, classify, software
+        bits, match = tests
         never: set[str] = set()  # kinds no non-exact value of which is plausible
         for kind in KEYED_KINDS:
-            rules = p.rules(kind, level)
-            if any(r.broken_when == ((0, 0, True),) for r in rules):
+            if any(r.broken_when == ((0, 0, True),) for r in rules[kind]):
                 never.add(kind)
                 continue
-            for r in rules:
+            for r in rules[kind]:
                 if not r.clear:  # a rule that reads bits: they join the key (the MMIO pattern is one test)
                     bits |= union(mask for mask, value, _ in r.broken_when if (mask, value) != match)
         if match is not None and (match[0] & ~bits).bit_count() <= WIDE_MATCH:
@@ -67,17 +71,13 @@ class KvmPatterns:
             match = None
         self.key_mask: int = bits
         self.match: tuple[int, int] | None = match
+        self.field_mask = union(fields[kind] for kind in KEYED_KINDS)
         self._never = never
-        # A bit no key, pattern or field reads: it makes a representative non-exact.
+        # Bits no key or pattern reads: one makes a representative non-exact.
         used = bits | (match[0] if match else 0)
         self._spare = [1 << b for b in range(64) if not used >> b & 1]
-        self.field_mask = union(p.software_mask(kind) for kind in KEYED_KINDS)
-        # An MMIO SPTE's fields as _software_values() reads them: the fault state's fields, the
-        # generation and gfn decoded by the release's helpers.
-        getters: dict[str, Callable[[int], int]] = {f.name: f.get for f in p.fields("fault")}
-        getters.update(mmio_gen=p.get_mmio_spte_generation, mmio_gfn=p.get_mmio_spte_gfn)
-        self._mmio_fields = tuple(getters.items())
-        self._mmio = verdict(p.rules("mmio", level))
+        self._mmio_fields = mmio_fields
+        self._mmio = verdict(rules["mmio"])
 
     def representative(self, key: int) -> int:
         """A non-exact value with ``key``: its bits, the MMIO pattern as bit 64 says, nothing else."""
@@ -96,20 +96,19 @@ class KvmPatterns:
         return r
 
     def kind(self, key: int) -> KindPattern | None:
-        p, level = self.profile, self.level
         r = self.representative(key)
-        kind = p.classify(r, level).kind
+        kind = self._classify(r)
         if kind == "mmio":
             return None
         if kind in self._never:
-            return KindPattern(kind, False, 0, p.software_mask(kind))
-        rules = p.rules(kind, level)
+            return KindPattern(kind, False, 0, self._fields[kind])
+        rules = self._rules[kind]
         keyed = tuple(rule for rule in rules if not rule.clear)
         clear = union(rule.clear for rule in rules)
-        return KindPattern(kind, not any(rule.broken(r) for rule in keyed), clear, p.software_mask(kind))
+        return KindPattern(kind, not any(rule.broken(r) for rule in keyed), clear, self._fields[kind])
 
     def software(self, kind: str, fields: int) -> dict[str, int]:
-        return dict(self.profile.software(fields, kind))
+        return self._software(fields, kind)
 
     def value(self, v: int) -> tuple[str, dict[str, int], bool | None]:
         """A value whose key has no :meth:`kind` (an MMIO SPTE), read on its own: kind, fields, verdict."""

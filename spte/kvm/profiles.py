@@ -12,9 +12,9 @@ from spte.kvm.analysis import Analysis
 from spte.kvm.helpers import MIXINS, KvmHelpers
 from spte.kvm.masks import HostConfig
 from spte.kvm.owner import OwnerSide
-from spte.kvm.patterns import KvmPatterns
 from spte.kvm.releases import FLAVOURS, KernelSpec, resolve
 from spte.metadata import TagLayout
+from spte.metadata.owner import register_patterns
 from spte.platform import Platform
 
 
@@ -50,13 +50,6 @@ class KvmProfile(OwnerSide, Analysis, KvmHelpers):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_unpickle, (self.version, self.host))
 
-    def patterns(self, level: int) -> KvmPatterns:
-        """This profile's readings at ``level`` from bounded pieces of the value (computed once)."""
-        memo: dict[int, KvmPatterns] = self.__dict__.setdefault("_patterns", {})
-        if level not in memo:
-            memo[level] = KvmPatterns(self, level)
-        return memo[level]
-
     def describe_profile(self) -> str:
         h = self.host
         l1tf = ", L1TF mitigation on" if self.masks.shadow_nonpresent_or_rsvd_mask else ""
@@ -79,6 +72,10 @@ class KvmProfile(OwnerSide, Analysis, KvmHelpers):
                 assert not (m.enable_mmio_caching and self.is_mmio_spte(self.frozen_value))
             assert not m.shadow_mmio_value & K.SPTE_MMU_PRESENT_MASK
             assert (m.shadow_host_writable_mask | m.shadow_mmu_writable_mask) & K.SPTE_TDP_AD_MASK == 0
+
+
+# decode --kvm --line and the log reader read a profile from its patterns (spte.kvm.patterns).
+register_patterns(KvmProfile, KvmProfile._patterns)
 
 
 def _platform(host: HostConfig) -> Platform:

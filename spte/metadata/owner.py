@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from spte.bits import Runs, bit_list, format_ranges, gather, value_runs
 from spte.platform import Platform
@@ -122,16 +122,41 @@ class Patterns(Protocol):
     ``2 ** popcount(fields)`` fields per kind.
     """
 
-    exact: Mapping[int, Reading]
-    key_mask: int
-    match: tuple[int, int] | None
-    field_mask: int  # every bit a KindPattern's fields may hold
+    @property
+    def exact(self) -> Mapping[int, Reading]: ...
+
+    @property
+    def key_mask(self) -> int: ...
+
+    @property
+    def match(self) -> tuple[int, int] | None: ...
+
+    @property
+    def field_mask(self) -> int: ...  # every bit a KindPattern's fields may hold
 
     def kind(self, key: int) -> KindPattern | None: ...
 
     def software(self, kind: str, fields: int) -> dict[str, int]: ...
 
     def value(self, v: int) -> tuple[str, dict[str, int], bool | None]: ...
+
+
+PatternsOf = Callable[[Any, int], Patterns]
+_PATTERNS_OF: dict[type, PatternsOf] = {}
+
+
+def register_patterns(cls: type, make: PatternsOf) -> None:
+    """Owners of class ``cls`` (and its subclasses) have :class:`Patterns`: ``make(owner, level)``."""
+    _PATTERNS_OF[cls] = make
+
+
+def patterns_of(owner: Owner, level: int) -> Patterns | None:
+    """The owner's :class:`Patterns` at ``level`` if its class registered them (KVM profiles), else None."""
+    for cls in type(owner).__mro__:
+        make = _PATTERNS_OF.get(cls)
+        if make is not None:
+            return make(owner, level)
+    return None
 
 
 def pattern_key(patterns: Patterns) -> Callable[[int], int]:
@@ -146,15 +171,14 @@ def pattern_key(patterns: Patterns) -> Callable[[int], int]:
 def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
     """``(kind, names of the non-zero software fields, plausible)`` of a value at ``level``,
     exactly as ``owner.read(value, level)`` gives them; from the owner's :class:`Patterns`
-    when it has them (``owner.patterns(level)``, KVM profiles), else from ``read``."""
-    make: Callable[[int], Patterns] | None = getattr(owner, "patterns", None)
-    if make is None:
+    when it has them (:func:`patterns_of`: KVM profiles), else from ``read``."""
+    patterns = patterns_of(owner, level)
+    if patterns is None:
         def slow(v: int) -> Brief:
             r = owner.read(v, level)
             return r.kind, tuple(r.software), r.plausible
 
         return slow
-    patterns = make(level)
     exact = {v: (r.kind, tuple(r.software), r.plausible) for v, r in patterns.exact.items()}
     key_of, kind_of, software, value = pattern_key(patterns), patterns.kind, patterns.software, patterns.value
     Known = tuple[str, "bool | None", int, int, dict[int, tuple[str, ...]]]
