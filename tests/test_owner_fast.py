@@ -145,8 +145,8 @@ def test_fast_readings_are_the_reference_readings(version, flavour, host):
     for level in levels_in_use(p.format, p.platform):
         rng = random.Random(f"{version} {flavour} {host} {level}")
         built = built_values(p, rng)
-        values = built + flipped(built[:4]) + [rng.getrandbits(64) for _ in range(200)]
-        values += rng.sample(vectors, 40)
+        values = built + flipped(built[:4]) + [rng.getrandbits(64) for _ in range(150)]
+        values += rng.sample(vectors, 30)
         check(p, level, list(dict.fromkeys(values)))
 
 

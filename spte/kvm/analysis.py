@@ -19,7 +19,7 @@ from spte.bits import format_ranges, genmask, size_text, union
 from spte.entry import CLASSES, Entry, decode
 from spte.kvm import masks as K
 from spte.kvm.patterns import KEYED_KINDS, KvmPatterns
-from spte.kvm.rules import U64, Rule, must_clear, must_differ, must_equal, must_set, nonzero
+from spte.kvm.rules import U64, Rule, must_clear, must_differ, must_equal, must_set, never, nonzero, verdict
 from spte.metadata.owner import Reading
 
 KINDS = ("not_present", "present_leaf", "present_nonleaf", "access_tracked", "mmio", "frozen")
@@ -115,8 +115,7 @@ class Analysis:
         """What :meth:`classify` reads of a value at ``level`` besides its exact values (0,
         SHADOW_NONPRESENT_VALUE, the frozen value): the bits it tests, and the MMIO pattern
         ``(mask, value)`` it matches (None: no such test, or its bits are among the first).
-
-        """
+        Every value that agrees on these (and is not an exact value) has the same kind."""
         m, spec = self.masks, self.spec
         bits = spec.special_mask | m.shadow_acc_track_mask  # spte_ad_enabled(), is_access_track_spte()
         if level > 1:
@@ -239,7 +238,7 @@ class Analysis:
                             "(bit 11): from 5.13 KVM sets bit 11 in every SPTE it makes present"))
             empty = ("SHADOW_NONPRESENT_VALUE" if self.SHADOW_NONPRESENT_VALUE else "0") + (
                 f" or {spec.frozen_name}" if spec.frozen_name else "")
-            out.append(Rule("SHADOW_NONPRESENT_VALUE", ((0, 0, True),), lambda v: (
+            out.append(never("SHADOW_NONPRESENT_VALUE", lambda v: (
                 f"a non-present, non-MMIO SPTE other than {empty}: KVM never writes one (a third party's software "
                 "tag?)")))
         return out
@@ -251,6 +250,11 @@ class Analysis:
         if spte == 0 and self.host.pae and level == 3:
             return ()  # an unused PAE root
         if kind == "not_present" and spte in (0, self.SHADOW_NONPRESENT_VALUE):
+            return ()
+        plausible: dict[tuple[str, int], Callable[[int], bool]] = self.__dict__.setdefault("_verdict_memo", {})
+        if (kind, level) not in plausible:
+            plausible[kind, level] = verdict(self._rule_set(kind, level))
+        if plausible[kind, level](spte):  # the common case, in a few mask tests
             return ()
         return tuple(r.reason(spte) for r in self._rule_set(kind, level) if r.broken(spte))
 

@@ -60,7 +60,7 @@ class KvmPatterns:
         bits, match = tests
         never: set[str] = set()  # kinds no non-exact value of which is plausible
         for kind in KEYED_KINDS:
-            if any(r.broken_when == ((0, 0, True),) for r in rules[kind]):
+            if any(r.always for r in rules[kind]):
                 never.add(kind)
                 continue
             for r in rules[kind]:

@@ -34,6 +34,11 @@ class Rule:
         return all((spte & mask == value) == equal for mask, value, equal in self.broken_when)
 
     @property
+    def always(self) -> bool:
+        """Every value breaks it (e.g. "KVM never writes one")."""
+        return all(mask == 0 and value == 0 and equal for mask, value, equal in self.broken_when)
+
+    @property
     def clear(self) -> int:
         """The bits the rule asks to be clear, if that is all it asks (else 0)."""
         if len(self.broken_when) == 1:
@@ -61,6 +66,10 @@ def must_differ(name: str, mask: int, value: int, reason: Callable[[int], str]) 
 
 def nonzero(name: str, mask: int, reason: Callable[[int], str]) -> Rule:
     return Rule(name, ((mask, 0, True),), reason)
+
+
+def never(name: str, reason: Callable[[int], str]) -> Rule:
+    return Rule(name, ((0, 0, True),), reason)
 
 
 def verdict(rules: tuple[Rule, ...]) -> Callable[[int], bool]:
