@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 
 from spte.entry import levels_in_use
 from spte.kvm import CHANGE_POINTS, FLAVOURS, KvmProfile, profile
+from spte.kvm.rules import Rule, must_clear, must_set, never, verdict
 from spte.metadata.owner import brief_reader, patterns_of
 from spte.owners import resolve
 from spte.render.fast import FastDecoder
@@ -199,3 +200,40 @@ def test_reading_and_the_brief_reject_a_bad_level():
     p = profile("6.19", "ept-ad")
     with pytest.raises(ValueError, match="level 6"):
         brief_reader(p, 6)
+
+
+masks = st.integers(0, (1 << 64) - 1).map(lambda m: m & random.Random(m).getrandbits(64))  # sparse masks too
+tests = st.tuples(masks, st.integers(0, (1 << 64) - 1), st.booleans()).map(lambda t: (t[0], t[1] & t[0], t[2]))
+rule_sets = st.lists(st.lists(tests, min_size=1, max_size=2), max_size=6).map(
+    lambda rs: tuple(Rule(f"r{i}", tuple(r), str) for i, r in enumerate(rs)))
+
+
+@given(rule_sets, st.lists(st.integers(0, (1 << 64) - 1), min_size=1, max_size=20))
+def test_the_compiled_verdict_is_every_rule_tested_one_by_one(rules, values):
+    """verdict() merges rules into one mask test (and finds rules no value can satisfy together)."""
+    plausible = verdict(rules)
+    for v in values + [t[1] for r in rules for t in r.broken_when]:
+        assert plausible(v) == (not any(r.broken(v) for r in rules))
+
+
+def test_rules_as_mask_tests():
+    r = Rule("shadow_present_mask", ((1 << 63, 1 << 63, False),), str)
+    assert r.broken(0xB77) and not r.broken(1 << 63 | 0xB77) and not r.always and r.clear == 0
+    c = must_clear("x86_phys_bits", 0xF << 46, str)
+    assert c.clear == 0xF << 46 and c.broken(1 << 47) and not c.broken(1 << 45)
+    assert never("SHADOW_NONPRESENT_VALUE", str).always
+    # Two rules no value satisfies together: must_set and must_clear of the same bit.
+    assert not any(verdict((must_set("a", 1, str), must_clear("b", 1, str)))(v) for v in (0, 1, 3))
+    # A rule of two tests is broken when both hold: P set and an address (no SPTE_MMU_PRESENT_MASK).
+    both = Rule("SPTE_MMU_PRESENT_MASK", ((1, 0, False), (0xFFFFFFFFFF000, 0, False)), str)
+    assert both.broken(0x1001) and not both.broken(0x1000) and not both.broken(0x1) and both.clear == 0
+
+
+def test_a_present_looking_spte_without_bit_11_is_called_so():
+    """From 5.13 every SPTE KVM makes present has SPTE_MMU_PRESENT_MASK (bit 11, arch/x86/kvm/mmu/spte.h):
+    P and a pfn without it is a not-present SPTE the kernel never writes, and the reading says why."""
+    p = profile("6.19", "shadow")
+    why = "present to hardware and pointing at memory"
+    assert any(why in r for r in p.read(0x1234001, 1).reasons)
+    assert not any(why in r for r in p.read(0x1234000, 1).reasons) and p.read(0x1234000, 1).plausible is False
+    assert not any(why in r for r in p.read(0x1, 1).reasons)
