@@ -180,32 +180,51 @@ def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
 
         return slow
     exact = {v: (r.kind, tuple(r.software), r.plausible) for v, r in patterns.exact.items()}
-    key_of, kind_of, software, value = pattern_key(patterns), patterns.kind, patterns.software, patterns.value
-    Known = tuple[str, "bool | None", int, int, dict[int, tuple[str, ...]]]
-    kinds: dict[int, Known | None] = {}
-    missing: Known = ("", None, 0, 0, {})
+    exact_get = exact.get
+    key_mask, match = patterns.key_mask, patterns.match
+    kind_of, software, value = patterns.kind, patterns.software, patterns.value
+    mask = key_mask | patterns.field_mask  # the memo's key: the pattern key and every kind's field bits
+    mm, mv = match or (0, 1)  # v & 0 == 1 never holds: no match bit
+    Known = tuple[int, Brief, Brief]  # (bits the value must keep clear, brief if they are, brief if not)
+    special: Known = (0, ("", (), None), ("", (), None))  # keys of exact values, MMIO keys: read below
+    exact_keys = {e & mask | (e & mm == mv) << 64 for e in exact}
+    kinds: dict[int, KindPattern | None] = {}
+    others: dict[int, Known | None] = {}
+    memo: dict[int, Known] = {}
+    get = memo.get
+
+    def compose(v: int) -> Known | None:
+        key = v & key_mask | (v & mm == mv) << 64
+        p = kinds[key] if key in kinds else kinds.setdefault(key, kind_of(key))
+        if p is None:
+            return None
+        names = tuple(software(p.kind, v & p.fields))
+        return p.clear, (p.kind, names, p.plausible), (p.kind, names, False if p.plausible is not None else None)
+
+    def fill(v: int, key: int) -> Known:
+        known = compose(v)
+        if known is None or key in exact_keys:
+            others[key] = known  # bounded: keys of the memo's kind
+            known = special
+        if len(memo) < PATTERN_CAP:  # bounded anyway: 2 ** (popcount(mask) + 1) keys
+            memo[key] = known
+        return known
 
     def brief(v: int) -> Brief:
-        b = exact.get(v)
+        key = v & mask | (v & mm == mv) << 64
+        known = get(key)
+        if known is None:
+            known = fill(v, key)
+        clear, ok, bad = known
+        if ok[0]:
+            return bad if v & clear else ok
+        b = exact_get(v)
         if b is not None:
             return b
-        key = key_of(v)
-        k = kinds.get(key, missing)
-        if k is missing:
-            p = kind_of(key)
-            k = None if p is None else (p.kind, p.plausible, p.clear, p.fields, {})
-            if len(kinds) < PATTERN_CAP:
-                kinds[key] = k
-        if k is None:  # the reading depends on more than the key: read on its own
-            kind, fields, ok = value(v)
-            return kind, tuple(fields), ok
-        kind, ok, clear, mask, names = k
-        f = v & mask
-        got = names.get(f)
-        if got is None:
-            got = tuple(software(kind, f))
-            if len(names) < PATTERN_CAP:
-                names[f] = got
-        return kind, got, (ok and not v & clear) if ok is not None else None
+        known = others[key] if key in others else compose(v)
+        if known is None:  # an MMIO SPTE: read on its own
+            kind, fields, plausible = value(v)
+            return kind, tuple(fields), plausible
+        return known[2] if v & known[0] else known[1]
 
     return brief
