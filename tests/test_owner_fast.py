@@ -32,9 +32,9 @@ from hypothesis import strategies as st
 from spte.entry import levels_in_use
 from spte.kvm import CHANGE_POINTS, FLAVOURS, KvmProfile, profile
 from spte.kvm.rules import Rule, must_clear, must_set, never, verdict
-from spte.metadata.owner import brief_reader, patterns_of
+from spte.metadata.owner import PATTERN_CAP, brief_reader, patterns_of
 from spte.owners import resolve
-from spte.render.fast import FastDecoder
+from spte.render.fast import PATTERNS, FastDecoder
 from spte.render.owner import named_bits, owner_suffix, reading_suffix
 from tests.conftest import DATA, golden
 
@@ -171,12 +171,18 @@ def test_fast_readings_on_every_vector_and_every_flip_of_the_built_values(versio
 
 
 def test_the_memo_is_bounded_by_the_key_bits():
-    """Random words ask few keys: the kind key and the field bits are a handful of bits."""
+    """Random words ask few keys: the kind key, the field bits and the MMIO match bit are at most
+    14 bits, so the memos never reach their cap (PATTERNS = PATTERN_CAP = 2 ** 14 entries)."""
+    assert PATTERNS == PATTERN_CAP == 1 << 14
     for version, flavour, host in COMBOS + RARE:
         p = profile(version, flavour, **ALL_HOSTS[host])
         for level in levels_in_use(p.format, p.platform):
             pats = patterns_of(p, level)
-            assert pats.key_mask.bit_count() <= 14, (p.name, level, hex(pats.key_mask))
+            bits = (pats.key_mask | pats.field_mask).bit_count() + (pats.match is not None)
+            assert bits <= 14, (p.name, level, hex(pats.key_mask), hex(pats.field_mask), pats.match)
+            # and no address bit below x86_phys_bits is among them, unless the MMIO test reads it
+            address = p.masks.SPTE_BASE_ADDR_MASK & ((1 << p.host.x86_phys_bits) - 1) & ~p.masks.shadow_mmio_mask
+            assert not (pats.key_mask | pats.field_mask) & address, (p.name, level)
 
 
 @given(st.sampled_from(COMBOS + RARE), st.integers(1, 4), st.integers(0, (1 << 64) - 1), st.integers(0, 63))
