@@ -1,15 +1,19 @@
 """A profile's readings at one level as a function of bounded pieces of the value
 (:class:`spte.metadata.owner.Patterns`): what ``decode --kvm ... --line`` and the log
-reader need per SPTE without a :meth:`~spte.kvm.analysis.Analysis.read` per value.
+reader need per SPTE without a :meth:`~spte.kvm.analysis.Analysis.read` per value.  A
+profile derives them (``KvmProfile._patterns``, registered with
+:func:`spte.metadata.owner.register_patterns`); :func:`spte.metadata.owner.patterns_of` and
+:func:`spte.metadata.owner.brief_reader` and :func:`spte.render.owner.owner_suffix` use them.
 
 A reading's kind, its verdict and the fields it shows depend on few bits:
 
-* the kind on the bits ``_kind_tests`` of the profile names (KVM's
-  predicates: masks, the PS bit, the level) and the MMIO pattern, besides the exact values;
+* the kind on the bits KVM's predicates test (masks, the PS bit above level 1, bit 11 from
+  5.13, P of a PAE root) and on the MMIO pattern, besides the exact values (0,
+  SHADOW_NONPRESENT_VALUE, the frozen value), which are read on their own;
 * the verdict on the plausibility rules (:mod:`spte.kvm.rules`) of that kind: the rules that
   only ask for clear bits (address bits above x86_phys_bits, bits the kernel never sets) are
   one mask test per value; the others read bits that join the key;
-* the fields on the bits of that kind's fields .
+* the fields on the bits of that kind's software fields.
 
 So a value's key is ``v & key_mask`` (plus one bit for an MMIO pattern too wide to key on,
 e.g. bits 51:43 | P of an SME host), and the key's reading is taken from a *representative*:

@@ -100,7 +100,7 @@ PATTERN_CAP = 1 << 14  # a memo of patterns stops growing here (never cleared, s
 
 @dataclass(frozen=True)
 class KindPattern:
-    """What an owner reads in every (non-exact) value with the same :meth:`Patterns.key`:
+    """What an owner reads in every (non-exact) value with the same key (see :class:`Patterns`):
     the kind, the verdict, and which bits hold the fields that kind shows.  A value ``v`` with
     that key reads as plausible iff ``plausible and not v & clear``; its fields are
     :meth:`Patterns.software` of ``(kind, v & fields)``."""
@@ -119,7 +119,8 @@ class Patterns(Protocol):
     spans too many bits to key on); :meth:`kind` of the key is its :class:`KindPattern`, or
     None when the reading depends on more of the value (KVM: an MMIO SPTE's gfn), and then
     :meth:`value` reads it.  Every key space is bounded: ``2 ** (popcount(key_mask) + 1)`` kinds,
-    ``2 ** popcount(fields)`` fields per kind.
+    ``2 ** popcount(fields)`` fields per kind, so memos of them are never thrashed; nothing that
+    depends on other bits (an MMIO SPTE's gfn) is keyed.
     """
 
     @property
