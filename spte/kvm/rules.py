@@ -89,7 +89,10 @@ def verdict(rules: tuple[Rule, ...]) -> Callable[[int], bool]:
             return lambda v: False
         else:
             em, ev = em | mask, ev | value
-    if not differ and not other:
+    if not other and not differ:
         return lambda v: v & em == ev
+    if not other and len(differ) == 1:  # e.g. a present SPTE must not match the MMIO pattern
+        (dm, dv), = differ
+        return lambda v: v & em == ev and v & dm != dv
     return lambda v: (v & em == ev and all(v & m != x for m, x in differ)
                       and not any(r.broken(v) for r in other))
