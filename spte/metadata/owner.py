@@ -160,15 +160,6 @@ def patterns_of(owner: Owner, level: int) -> Patterns | None:
     return None
 
 
-def pattern_key(patterns: Patterns) -> Callable[[int], int]:
-    """The key of a value under ``patterns`` (see :class:`Patterns`)."""
-    mask = patterns.key_mask
-    if patterns.match is None:
-        return lambda v: v & mask
-    mm, mv = patterns.match
-    return lambda v: v & mask | (v & mm == mv) << 64
-
-
 def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
     """``(kind, names of the non-zero software fields, plausible)`` of a value at ``level``,
     exactly as ``owner.read(value, level)`` gives them; from the owner's :class:`Patterns`
