@@ -94,7 +94,7 @@ def names_by_bit(owner: Owner, state: str) -> dict[int, str]:
 
 
 # -- readings as a function of bounded pieces of the value (the fast paths of decode and the log reader) --
-Brief = tuple[str, tuple[str, ...], "bool | None"]  # (kind, names of the non-zero fields, plausible)
+Brief = tuple[str, tuple[str, ...], bool | None]  # (kind, names of the non-zero fields, plausible)
 PATTERN_CAP = 1 << 14  # a memo of patterns stops growing here (never cleared, so input cannot thrash it)
 
 
