@@ -11,12 +11,15 @@ value, and why not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from spte.bits import format_ranges, genmask, size_text
+from spte.bits import format_ranges, genmask, size_text, union
 from spte.entry import CLASSES, Entry, decode
 from spte.kvm import masks as K
+from spte.kvm.patterns import KEYED_KINDS, KvmPatterns
+from spte.kvm.rules import U64, Rule, must_clear, must_differ, must_equal, must_set, never, nonzero, verdict
 from spte.metadata.owner import Reading
 
 KINDS = ("not_present", "present_leaf", "present_nonleaf", "access_tracked", "mmio", "frozen")
@@ -108,12 +111,24 @@ class Analysis:
             return Classification("present_nonleaf", f"points to a level-{level - 1} table at {pfn << 12:#x}")
         return Classification("not_present", "not present; non-zero bits are software metadata")
 
-    # -- could this kernel have built the value? ---------------------------------------------
-    def _address_reasons(self: Any, spte: int, what: str) -> list[str]:
-        n = self.host.x86_phys_bits
-        above = spte & genmask(51, n) & self.masks.physical_mask if n < 52 else 0
-        return [f"{what} {_bits(above)} lie at or above x86_phys_bits {n}"] if above else []
+    def _kind_tests(self: Any, level: int) -> tuple[int, tuple[int, int] | None]:
+        """What :meth:`classify` reads of a value at ``level`` besides its exact values (0,
+        SHADOW_NONPRESENT_VALUE, the frozen value): the bits it tests, and the MMIO pattern
+        ``(mask, value)`` it matches (None: no such test, or its bits are among the first).
+        Every value that agrees on these (and is not an exact value) has the same kind."""
+        m, spec = self.masks, self.spec
+        bits = spec.special_mask | m.shadow_acc_track_mask  # spte_ad_enabled(), is_access_track_spte()
+        if level > 1:
+            bits |= K.PT_PAGE_SIZE_MASK  # is_last_spte(): at level 1 every SPTE is a leaf
+        if spec.mmu_present:
+            bits |= K.SPTE_MMU_PRESENT_MASK  # is_shadow_present_pte(); before 5.13: non-zero and not MMIO
+        if self.host.pae and level == 3:
+            bits |= K.PT_PRESENT_MASK  # a PAE root is valid with P
+        if spec.mmio_rule == "special":  # bits 53:52 == 11b, already among the bits
+            return bits, None
+        return bits, (m.shadow_mmio_mask, m.shadow_mmio_value) if m.enable_mmio_caching else None
 
+    # -- could this kernel have built the value? ---------------------------------------------
     def _leaf_allowed(self: Any, level: int) -> int:
         m, ept = self.masks, self.host.ept
         allowed = (m.shadow_present_mask | K.PT_WRITABLE_MASK | m.shadow_user_mask | m.shadow_x_mask
@@ -127,84 +142,121 @@ class Analysis:
             allowed |= K.VMX_EPT_MT_MASK | K.VMX_EPT_IPAT_BIT | self.acc_track_saved_mask
         return int(allowed)
 
-    def plausibility(self: Any, spte: int, level: int, kind: str | None = None) -> tuple[str, ...]:
-        """Why this kernel never builds ``spte`` at ``level`` (empty: it could have)."""
-        kind = kind or self.classify(spte, level).kind
+    def _address_rule(self: Any, what: str) -> list[Rule]:
+        """Address bits at or above x86_phys_bits: physical_mask keeps them, the CPU reserves them."""
+        n = self.host.x86_phys_bits
+        above = genmask(51, n) & self.masks.physical_mask if n < 52 else 0
+        return [must_clear("x86_phys_bits", above,
+                           lambda v: f"{what} {_bits(v & above)} lie at or above x86_phys_bits {n}")]
+
+    def _rule_set(self: Any, kind: str, level: int) -> tuple[Rule, ...]:
+        """What this kernel's make_spte()/make_nonleaf_spte()/make_mmio_spte() (or the PAE root
+        setup) always do, as mask tests on a value of ``kind`` at ``level``, in the order
+        :meth:`plausibility` gives their reasons.  (Not for the exact values: 0,
+        SHADOW_NONPRESENT_VALUE and the frozen value are judged as themselves.)"""
+        memo: dict[tuple[str, int], tuple[Rule, ...]] = self.__dict__.setdefault("_rule_memo", {})
+        if (kind, level) not in memo:  # a profile is immutable: its rules are derived once per kind and level
+            memo[kind, level] = tuple(r for r in self._rules(kind, level) if r.broken_when)
+        return memo[kind, level]
+
+    def _rules(self: Any, kind: str, level: int) -> list[Rule]:
         m, spec, ept = self.masks, self.spec, self.host.ept
-        out: list[str] = []
+        out: list[Rule] = []
         if self.host.pae and level == 3:
-            if spte == 0:
-                return ()
-            if not spte & K.PT_PRESENT_MASK:
-                out.append("a PAE root without P: KVM writes root | PT_PRESENT_MASK, or 0 when the root is unused")
-            extra = spte & ~(K.PT_PRESENT_MASK | m.SPTE_BASE_ADDR_MASK | self.spte_me_bits)
-            if extra:
-                out.append(f"{_bits(extra)} set: a PAE root holds only the table address, P and the C-bit")
-            return tuple(out + self._address_reasons(spte, "address"))
+            root = K.PT_PRESENT_MASK | m.SPTE_BASE_ADDR_MASK | self.spte_me_bits
+            out.append(must_set("PT_PRESENT_MASK", K.PT_PRESENT_MASK, lambda v: (
+                "a PAE root without P: KVM writes root | PT_PRESENT_MASK, or 0 when the root is unused")))
+            out.append(must_clear("pae_root", U64 & ~root, lambda v: (
+                f"{_bits(v & ~root)} set: a PAE root holds only the table address, P and the C-bit")))
+            out += self._address_rule("address")
+            return out
         if kind in ("present_leaf", "present_nonleaf", "access_tracked"):
-            if spec.mmu_present and self.is_mmio_spte(spte):
-                out.append("it also matches the MMIO pattern (spte & shadow_mmio_mask) == shadow_mmio_value, and "
-                           "make_mmio_spte() never sets SPTE_MMU_PRESENT_MASK")
-            missing = m.shadow_present_mask & ~spte
-            if missing:
-                out.append(f"shadow_present_mask {_bits(missing)} clear: make_spte()/make_nonleaf_spte() always "
-                           "set it" + (" (P on a non-EPT host)" if not ept else ""))
-            if ept and kind != "access_tracked" and not spte & K.VMX_EPT_RWX_MASK:
-                out.append(f"RWX = 0 in an SPTE that is not A/D-disabled ({spec.ad_names[1]}): not present to hardware "
-                           "and not access-tracked")
-            ad_type = spte & spec.special_mask
-            shift = spec.special_mask.bit_length() - spec.special_mask.bit_count()
-            if ept and not m.kvm_ad_enabled and ad_type != spec.ad_disabled_mask:
-                out.append(f"A/D type {ad_type >> shift} on a host without EPT A/D bits: every MMU is "
-                           f"A/D-disabled there ({spec.ad_names[1]})")
-            elif not ept and ad_type:
-                out.append(f"A/D type {ad_type >> shift} in a non-EPT SPTE: KVM uses only "
-                           f"{spec.ad_names[0]} there")
-            if level >= 4 and spte & K.PT_PAGE_SIZE_MASK:
-                out.append(f"bit 7 (page size) is reserved in a level-{level} entry: KVM builds no leaf above level 3")
-            out += self._address_reasons(spte, "address")
+            if spec.mmu_present and m.enable_mmio_caching:  # is_mmio_spte() of 5.13+
+                out.append(must_differ("shadow_mmio_mask", m.shadow_mmio_mask, m.shadow_mmio_value, lambda v: (
+                    "it also matches the MMIO pattern (spte & shadow_mmio_mask) == shadow_mmio_value, and "
+                    "make_mmio_spte() never sets SPTE_MMU_PRESENT_MASK")))
+            present, p_note = m.shadow_present_mask, "" if ept else " (P on a non-EPT host)"
+            out.append(must_set("shadow_present_mask", present, lambda v: (
+                f"shadow_present_mask {_bits(present & ~v)} clear: make_spte()/make_nonleaf_spte() always "
+                "set it" + p_note)))
+            if ept and kind != "access_tracked":
+                out.append(nonzero("VMX_EPT_RWX_MASK", K.VMX_EPT_RWX_MASK, lambda v: (
+                    f"RWX = 0 in an SPTE that is not A/D-disabled ({spec.ad_names[1]}): not present to hardware "
+                    "and not access-tracked")))
+            special = spec.special_mask
+            shift = special.bit_length() - special.bit_count()
+            if ept and not m.kvm_ad_enabled:  # every MMU is A/D-disabled on such a host
+                out.append(must_equal(spec.ad_names[1], special, spec.ad_disabled_mask, lambda v: (
+                    f"A/D type {(v & special) >> shift} on a host without EPT A/D bits: every MMU is "
+                    f"A/D-disabled there ({spec.ad_names[1]})")))
+            elif not ept:
+                out.append(must_clear(spec.ad_names[0], special, lambda v: (
+                    f"A/D type {(v & special) >> shift} in a non-EPT SPTE: KVM uses only {spec.ad_names[0]} there")))
+            if level >= 4:
+                out.append(must_clear("PT_PAGE_SIZE_MASK", K.PT_PAGE_SIZE_MASK, lambda v: (
+                    f"bit 7 (page size) is reserved in a level-{level} entry: KVM builds no leaf above level 3")))
+            out += self._address_rule("address")
             if kind == "present_nonleaf":
                 need = K.PT_WRITABLE_MASK | m.shadow_user_mask | m.shadow_x_mask
-                if spte & need != need:
-                    out.append(f"{_bits(need & ~spte)} clear: make_nonleaf_spte() sets W, shadow_user_mask and "
-                               "shadow_x_mask in every non-leaf SPTE")
+                out.append(must_set(spec.nonleaf_function, need, lambda v: (
+                    f"{_bits(need & ~v)} clear: make_nonleaf_spte() sets W, shadow_user_mask and "
+                    "shadow_x_mask in every non-leaf SPTE")))
                 marker = spec.ad_disabled_mask | m.shadow_accessed_mask
-                if not spte & marker:
-                    out.append(f"neither the accessed bit nor {spec.ad_names[1]}: make_nonleaf_spte() sets one")
+                out.append(nonzero("shadow_accessed_mask", marker, lambda v: (
+                    f"neither the accessed bit nor {spec.ad_names[1]}: make_nonleaf_spte() sets one")))
                 allowed = (marker | need | m.shadow_present_mask | self.spte_me_bits | m.SPTE_BASE_ADDR_MASK
                            | (K.SPTE_MMU_PRESENT_MASK if spec.mmu_present else 0))
             else:
                 allowed = self._leaf_allowed(level)
-            extra = spte & ~allowed & ~genmask(51, self.host.x86_phys_bits)
-            if extra:
-                out.append(f"{_bits(extra)} set: this kernel never sets them in a "
-                           f"{'non-leaf' if kind == 'present_nonleaf' else 'leaf'} SPTE")
+            extra = U64 & ~allowed & ~genmask(51, self.host.x86_phys_bits)
+            what = "non-leaf" if kind == "present_nonleaf" else "leaf"
+            out.append(must_clear("make_spte", extra, lambda v: (
+                f"{_bits(v & extra)} set: this kernel never sets them in a {what} SPTE")))
         elif kind == "mmio":
-            gfn = self.get_mmio_spte_gfn(spte)
-            if gfn >> max(self.host.x86_phys_bits - 12, 0):
-                out.append(f"MMIO gfn {gfn:#x} lies above x86_phys_bits {self.host.x86_phys_bits}")
-            missing = m.shadow_mmio_value & ~spte
-            if missing:
-                out.append(f"shadow_mmio_value {_bits(missing)} clear: make_mmio_spte() always sets it")
-            rsvd = m.shadow_nonpresent_or_rsvd_mask
-            if rsvd and spte & rsvd != rsvd:
-                out.append("shadow_nonpresent_or_rsvd_mask (L1TF) is not fully set: make_mmio_spte() always sets it")
-            allowed = (self.gen.mask | m.shadow_mmio_value | m.shadow_mmio_access_mask
-                       | m.shadow_nonpresent_or_rsvd_lower_gfn_mask | rsvd
+            n, lower, rsvd = self.host.x86_phys_bits, m.shadow_nonpresent_or_rsvd_lower_gfn_mask, \
+                m.shadow_nonpresent_or_rsvd_mask
+            # get_mmio_spte_gfn() takes the gfn from the lower gfn bits and from the bits
+            # SHADOW_NONPRESENT_OR_RSVD_MASK_LEN above shadow_nonpresent_or_rsvd_mask: a gfn at or above
+            # x86_phys_bits is a set bit of either at or above bit x86_phys_bits of the gpa.
+            high = U64 & ~genmask(n - 1, 0)
+            above = (lower & high) | (rsvd & high) << K.SHADOW_NONPRESENT_OR_RSVD_MASK_LEN
+            out.append(must_clear("get_mmio_spte_gfn", above, lambda v: (
+                f"MMIO gfn {self.get_mmio_spte_gfn(v):#x} lies above x86_phys_bits {n}")))
+            value = m.shadow_mmio_value
+            out.append(must_set("shadow_mmio_value", value, lambda v: (
+                f"shadow_mmio_value {_bits(value & ~v)} clear: make_mmio_spte() always sets it")))
+            out.append(must_set("shadow_nonpresent_or_rsvd_mask", rsvd, lambda v: (
+                "shadow_nonpresent_or_rsvd_mask (L1TF) is not fully set: make_mmio_spte() always sets it")))
+            allowed = (self.gen.mask | m.shadow_mmio_value | m.shadow_mmio_access_mask | lower | rsvd
                        | rsvd << K.SHADOW_NONPRESENT_OR_RSVD_MASK_LEN)
-            extra = spte & ~allowed
-            if extra:
-                out.append(f"{_bits(extra)} set: make_mmio_spte() never sets them")
-        elif kind == "not_present" and spte not in (0, self.SHADOW_NONPRESENT_VALUE) and spec.mmu_present:
-            hw_present = spte & (K.VMX_EPT_RWX_MASK if ept else K.PT_PRESENT_MASK)
-            if hw_present and spte & m.SPTE_BASE_ADDR_MASK:
-                out.append("present to hardware and pointing at memory, but without SPTE_MMU_PRESENT_MASK (bit 11): "
-                           "from 5.13 KVM sets bit 11 in every SPTE it makes present")
-            out.append("a non-present, non-MMIO SPTE other than "
-                       + ("SHADOW_NONPRESENT_VALUE" if self.SHADOW_NONPRESENT_VALUE else "0")
-                       + (f" or {spec.frozen_name}" if spec.frozen_name else "")
-                       + ": KVM never writes one (a third party's software tag?)")
-        return tuple(out)
+            out.append(must_clear("make_mmio_spte", U64 & ~allowed, lambda v: (
+                f"{_bits(v & ~allowed)} set: make_mmio_spte() never sets them")))
+        elif kind == "not_present" and spec.mmu_present:
+            hw_present = K.VMX_EPT_RWX_MASK if ept else K.PT_PRESENT_MASK
+            out.append(Rule("SPTE_MMU_PRESENT_MASK", ((hw_present, 0, False), (m.SPTE_BASE_ADDR_MASK, 0, False)),
+                            lambda v: "present to hardware and pointing at memory, but without SPTE_MMU_PRESENT_MASK "
+                            "(bit 11): from 5.13 KVM sets bit 11 in every SPTE it makes present"))
+            empty = ("SHADOW_NONPRESENT_VALUE" if self.SHADOW_NONPRESENT_VALUE else "0") + (
+                f" or {spec.frozen_name}" if spec.frozen_name else "")
+            out.append(never("SHADOW_NONPRESENT_VALUE", lambda v: (
+                f"a non-present, non-MMIO SPTE other than {empty}: KVM never writes one (a third party's software "
+                "tag?)")))
+        return out
+
+    def plausibility(self: Any, spte: int, level: int, kind: str | None = None) -> tuple[str, ...]:
+        """Why this kernel never builds ``spte`` at ``level`` (empty: it could have): the reasons of
+        the :meth:`_rule_set` the value breaks."""
+        kind = kind or self.classify(spte, level).kind
+        if spte == 0 and self.host.pae and level == 3:
+            return ()  # an unused PAE root
+        if kind == "not_present" and spte in (0, self.SHADOW_NONPRESENT_VALUE):
+            return ()
+        plausible: dict[tuple[str, int], Callable[[int], bool]] = self.__dict__.setdefault("_verdict_memo", {})
+        if (kind, level) not in plausible:
+            plausible[kind, level] = verdict(self._rule_set(kind, level))
+        if plausible[kind, level](spte):  # the common case, in a few mask tests
+            return ()
+        return tuple(r.reason(spte) for r in self._rule_set(kind, level) if r.broken(spte))
 
     # -- the kernel's way of saying it -----------------------------------------------------------
     def value_name(self: Any, field: str, value: int) -> str | None:
@@ -232,6 +284,32 @@ class Analysis:
             out["mmio_gen"] = self.get_mmio_spte_generation(spte)
             out["mmio_gfn"] = self.get_mmio_spte_gfn(spte)
         return out
+
+    def _software(self: Any, spte: int, kind: str) -> dict[str, int]:
+        """The non-zero fields a reading of ``spte`` as ``kind`` shows (:meth:`read`'s ``software``)."""
+        return {k: v for k, v in self._software_values(spte, kind).items() if v}
+
+    def _software_mask(self: Any, kind: str) -> int:
+        """The bits the fields of ``kind`` read, but for an MMIO SPTE's gfn and generation."""
+        if kind == "frozen":
+            return 0
+        fields = self.fields(STATE_OF_KIND[kind])
+        return union(f.mask for f in fields if kind != "not_present" or f.name == "mmu_present")
+
+    def _patterns(self: Any, level: int) -> KvmPatterns:
+        """This profile's readings at ``level`` from bounded pieces of the value (derived once per level)."""
+        memo: dict[int, KvmPatterns] = self.__dict__.setdefault("_pattern_memo", {})
+        if level not in memo:
+            exact = [0, self.SHADOW_NONPRESENT_VALUE] + ([] if self.frozen_value is None else [self.frozen_value])
+            # An MMIO SPTE's fields in the order _software_values() gives them (gen and gfn decoded).
+            getters: dict[str, Callable[[int], int]] = {f.name: f.get for f in self.fields("fault")}
+            getters.update(mmio_gen=self.get_mmio_spte_generation, mmio_gfn=self.get_mmio_spte_gfn)
+            memo[level] = KvmPatterns(
+                {v: self.read(v, level) for v in exact}, self._kind_tests(level),
+                {kind: self._rule_set(kind, level) for kind in (*KEYED_KINDS, "mmio")},
+                {kind: self._software_mask(kind) for kind in KEYED_KINDS},
+                lambda v: str(self.classify(v, level).kind), self._software, tuple(getters.items()))
+        return memo[level]
 
     def _notes(self: Any, spte: int, kind: str, software: dict[str, int]) -> list[str]:
         notes = []
@@ -264,6 +342,8 @@ class Analysis:
 
     def read(self: Any, value: int, level: int) -> Reading:
         """The owner protocol's reading: kind, state, summary, non-zero fields, notes, verdict."""
-        d = self.describe(value, level)
-        return Reading(self.name, d.kind, d.state, d.summary, {k: v for k, v in d.software.items() if v},
-                       d.notes, d.plausible, d.reasons)
+        c = self.classify(value, level)  # describe() without the hardware view, which a reading does not carry
+        software = self._software_values(value, c.kind)
+        reasons = self.plausibility(value, level, c.kind)
+        return Reading(self.name, c.kind, STATE_OF_KIND[c.kind], c.summary, {k: v for k, v in software.items() if v},
+                       tuple(self._notes(value, c.kind, software)), not reasons, reasons)

@@ -14,6 +14,7 @@ from spte.kvm.masks import HostConfig
 from spte.kvm.owner import OwnerSide
 from spte.kvm.releases import FLAVOURS, KernelSpec, resolve
 from spte.metadata import TagLayout
+from spte.metadata.owner import register_patterns
 from spte.platform import Platform
 
 
@@ -71,6 +72,10 @@ class KvmProfile(OwnerSide, Analysis, KvmHelpers):
                 assert not (m.enable_mmio_caching and self.is_mmio_spte(self.frozen_value))
             assert not m.shadow_mmio_value & K.SPTE_MMU_PRESENT_MASK
             assert (m.shadow_host_writable_mask | m.shadow_mmu_writable_mask) & K.SPTE_TDP_AD_MASK == 0
+
+
+# decode --kvm --line and the log reader read a profile from its patterns (spte.kvm.patterns).
+register_patterns(KvmProfile, KvmProfile._patterns)
 
 
 def _platform(host: HostConfig) -> Platform:

@@ -18,8 +18,9 @@ the walker show an entry through one.  An owner says, per entry state (:data:`ST
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from spte.bits import Runs, bit_list, format_ranges, gather, value_runs
 from spte.platform import Platform
@@ -90,3 +91,132 @@ def names_by_bit(owner: Owner, state: str) -> dict[int, str]:
         for b in f.bits:
             out.setdefault(b, f.name)
     return out
+
+
+# -- readings as a function of bounded pieces of the value (the fast paths of decode and the log reader) --
+Brief = tuple[str, tuple[str, ...], bool | None]  # (kind, names of the non-zero fields, plausible)
+PATTERN_CAP = 1 << 14  # a memo of patterns stops growing here (never cleared, so input cannot thrash it)
+
+
+@dataclass(frozen=True)
+class KindPattern:
+    """What an owner reads in every (non-exact) value with the same key (see :class:`Patterns`):
+    the kind, the verdict, and which bits hold the fields that kind shows.  A value ``v`` with
+    that key reads as plausible iff ``plausible and not v & clear``; its fields are
+    :meth:`Patterns.software` of ``(kind, v & fields)``."""
+
+    kind: str
+    plausible: bool | None
+    clear: int  # bits the value must keep clear to be plausible (checked per value: e.g. address bits)
+    fields: int  # the bits of the fields shown for this kind
+
+
+class Patterns(Protocol):
+    """An owner's reading at one level, from bounded pieces of the value.
+
+    ``exact`` values are read on their own.  Every other value ``v`` has a key, ``v & key_mask``
+    plus bit 64 set when ``v & match[0] == match[1]`` (a pattern such as KVM's MMIO test that
+    spans too many bits to key on); :meth:`kind` of the key is its :class:`KindPattern`, or
+    None when the reading depends on more of the value (KVM: an MMIO SPTE's gfn), and then
+    :meth:`value` reads it.  Every key space is bounded: ``2 ** (popcount(key_mask) + 1)`` kinds,
+    ``2 ** popcount(fields)`` fields per kind, so memos of them are never thrashed; nothing that
+    depends on other bits (an MMIO SPTE's gfn) is keyed.
+    """
+
+    @property
+    def exact(self) -> Mapping[int, Reading]: ...
+
+    @property
+    def key_mask(self) -> int: ...
+
+    @property
+    def match(self) -> tuple[int, int] | None: ...
+
+    @property
+    def field_mask(self) -> int: ...  # every bit a KindPattern's fields may hold
+
+    def kind(self, key: int) -> KindPattern | None: ...
+
+    def software(self, kind: str, fields: int) -> dict[str, int]: ...
+
+    def value(self, v: int) -> tuple[str, dict[str, int], bool | None]: ...
+
+
+PatternsOf = Callable[[Any, int], Patterns]
+_PATTERNS_OF: dict[type, PatternsOf] = {}
+
+
+def register_patterns(cls: type, make: PatternsOf) -> None:
+    """Owners of class ``cls`` (and its subclasses) have :class:`Patterns`: ``make(owner, level)``."""
+    _PATTERNS_OF[cls] = make
+
+
+def patterns_of(owner: Owner, level: int) -> Patterns | None:
+    """The owner's :class:`Patterns` at ``level`` if its class registered them (KVM profiles), else None."""
+    for cls in type(owner).__mro__:
+        make = _PATTERNS_OF.get(cls)
+        if make is not None:
+            return make(owner, level)
+    return None
+
+
+def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
+    """``(kind, names of the non-zero software fields, plausible)`` of a value at ``level``,
+    exactly as ``owner.read(value, level)`` gives them; from the owner's :class:`Patterns`
+    when it has them (:func:`patterns_of`: KVM profiles), else from ``read``."""
+    patterns = patterns_of(owner, level)
+    if patterns is None:
+        def slow(v: int) -> Brief:
+            r = owner.read(v, level)
+            return r.kind, tuple(r.software), r.plausible
+
+        return slow
+    exact = {v: (r.kind, tuple(r.software), r.plausible) for v, r in patterns.exact.items()}
+    exact_get = exact.get
+    key_mask, match = patterns.key_mask, patterns.match
+    kind_of, software, value = patterns.kind, patterns.software, patterns.value
+    mask = key_mask | patterns.field_mask  # the memo's key: the pattern key and every kind's field bits
+    mm, mv = match or (0, 1)  # v & 0 == 1 never holds: no match bit
+    Known = tuple[int, Brief, Brief]  # (bits the value must keep clear, brief if they are, brief if not)
+    special: Known = (0, ("", (), None), ("", (), None))  # keys of exact values, MMIO keys: read below
+    exact_keys = {e & mask | (e & mm == mv) << 64 for e in exact}
+    kinds: dict[int, KindPattern | None] = {}
+    others: dict[int, Known | None] = {}
+    memo: dict[int, Known] = {}
+    get = memo.get
+
+    def compose(v: int) -> Known | None:
+        key = v & key_mask | (v & mm == mv) << 64
+        p = kinds[key] if key in kinds else kinds.setdefault(key, kind_of(key))
+        if p is None:
+            return None
+        names = tuple(software(p.kind, v & p.fields))
+        return p.clear, (p.kind, names, p.plausible), (p.kind, names, False if p.plausible is not None else None)
+
+    def fill(v: int, key: int) -> Known:
+        known = compose(v)
+        if known is None or key in exact_keys:
+            others[key] = known  # bounded: keys of the memo's kind
+            known = special
+        if len(memo) < PATTERN_CAP:  # bounded anyway: 2 ** (popcount(mask) + 1) keys
+            memo[key] = known
+        return known
+
+    def brief(v: int) -> Brief:
+        key = v & mask | (v & mm == mv) << 64
+        known = get(key)
+        if known is None:
+            known = fill(v, key)
+        clear, ok, bad = known
+        if ok[0]:
+            return bad if v & clear else ok
+        b = exact_get(v)
+        if b is not None:
+            return b
+        known = others[key] if key in others else compose(v)
+        if known is None:  # an MMIO SPTE: read on its own
+            kind, fields, plausible = value(v)
+            return kind, tuple(fields), plausible
+        return known[2] if v & known[0] else known[1]
+
+    return brief

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from spte.metadata.owner import Owner, Reading
+from spte.metadata.owner import KindPattern, Owner, Reading, patterns_of
 from spte.metadata.states import STATES
 from spte.render.fast import PATTERNS, FastDecoder
 
 Names = Callable[[str, int], "str | None"]
+IMPLAUSIBLE = " !implausible"  # the mark of a value the owner could not have built
 
 
 def reading_suffix(r: Reading, names: Names | None = None) -> str:
@@ -23,9 +24,19 @@ def reading_suffix(r: Reading, names: Names | None = None) -> str:
 
     ``names(field, value)`` gives a value the owner's own name (KVM: ``SPTE_TDP_AD_DISABLED``).
     """
-    words = " ".join(f"{k}={(names and names(k, v)) or f'{v:#x}'}" for k, v in r.software.items() if v)
-    mark = " !implausible" if r.plausible is False else ""
-    return f" [{r.owner} {r.kind}]" + (f" {words}" if words else "") + mark
+    return suffix_text(r.owner, r.kind, r.software, r.plausible, names)
+
+
+def suffix_text(owner: str, kind: str, software: dict[str, int], plausible: bool | None,
+                names: Names | None = None) -> str:
+    """:func:`reading_suffix` from the parts of a reading."""
+    return f" [{owner} {kind}]" + suffix_words(software, names) + (IMPLAUSIBLE if plausible is False else "")
+
+
+def suffix_words(software: dict[str, int], names: Names | None = None) -> str:
+    """`` name=value ...`` of the non-zero fields (empty without any)."""
+    words = " ".join(f"{k}={(names and names(k, v)) or f'{v:#x}'}" for k, v in software.items() if v)
+    return f" {words}" if words else ""
 
 
 def reading_text(r: Reading) -> str:
@@ -71,6 +82,96 @@ def owner_pattern_mask(owner: Owner, fast: FastDecoder) -> int:
 
 def owner_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
     """The owner's `` [kvm-6.19:ept-ad present_leaf] mmu_present=0x1 ...`` for one value.
+
+    From the owner's :class:`~spte.metadata.owner.Patterns` when it has them (KVM profiles):
+    the text of a kind and its fields is composed once per key and field bits (bounded
+    tables), the verdict's clear bits are one mask test per value, and MMIO SPTEs (whose gfn
+    is address bits) are composed per value.  Other owners: memoised per non-address pattern
+    (:func:`_memo_suffix`).
+    """
+    patterns = patterns_of(owner, level)
+    if patterns is None:
+        return _memo_suffix(owner, fast, level)
+    names = getattr(owner, "value_name", None)
+    name = owner.name
+    exact = {v: reading_suffix(r, names) for v, r in patterns.exact.items()}
+    exact_get = exact.get
+    key_mask, match = patterns.key_mask, patterns.match
+    kind_of, software, value = patterns.kind, patterns.software, patterns.value
+    # The memo's key: the pattern key and the bits of every field a kind shows (a handful of
+    # bits, so the memo is bounded by construction; PATTERNS caps it anyway).
+    mask = key_mask | patterns.field_mask
+    mm, mv = match or (0, 1)  # v & 0 == 1 never holds: no match bit
+    kinds: dict[int, KindPattern | None] = {}  # pattern key -> its kind and verdict
+    Known = tuple[int, str, str]  # (bits the value must keep clear, suffix if they are, suffix if not)
+    # Keys shared with an exact value, and MMIO keys, have no text in the memo ("" marks them):
+    # ``other`` reads those values, from ``others`` (key -> the non-exact values' texts, None: MMIO).
+    special: Known = (0, "", "")
+    exact_keys = {e & mask | (e & mm == mv) << 64 for e in exact}
+    others: dict[int, Known | None] = {}
+
+    words: dict[tuple[str, int], str] = {}  # (kind, field bits) -> its words: bounded by the field bits
+
+    def compose(v: int) -> Known | None:
+        key = v & key_mask | (v & mm == mv) << 64
+        p = kinds[key] if key in kinds else kinds.setdefault(key, kind_of(key))
+        if p is None:
+            return None
+        f = v & p.fields
+        text = words.get((p.kind, f))
+        if text is None:
+            text = words[p.kind, f] = suffix_words(software(p.kind, f), names)
+        text = f" [{name} {p.kind}]{text}"
+        return p.clear, text + (IMPLAUSIBLE if p.plausible is False else ""), text + (
+            IMPLAUSIBLE if p.plausible is not None else "")
+
+    memo: dict[int, Known] = {}
+    get = memo.get
+
+    def fill(v: int, key: int) -> Known:
+        known = compose(v)
+        if known is None or key in exact_keys:
+            others[key] = known  # bounded like the memo: keys of the memo's kind
+            known = special
+        if len(memo) < PATTERNS:
+            memo[key] = known
+        return known
+
+    def other(v: int, key: int) -> str:
+        """A non-exact value whose key is an exact value's, or an MMIO SPTE (its gfn is address bits)."""
+        known = others[key] if key in others else compose(v)
+        if known is None:
+            kind, fields, ok = value(v)
+            return suffix_text(name, kind, fields, ok, names)
+        return known[2] if v & known[0] else known[1]
+
+    def suffix(v: int) -> str:
+        key = v & mask
+        known = get(key)
+        if known is None:
+            known = fill(v, key)
+        clear, ok, bad = known
+        if ok:
+            return bad if v & clear else ok
+        text = exact_get(v)
+        return other(v, key) if text is None else text
+
+    def suffix_matched(v: int) -> str:
+        key = v & mask | (v & mm == mv) << 64
+        known = get(key)
+        if known is None:
+            known = fill(v, key)
+        clear, ok, bad = known
+        if ok:
+            return bad if v & clear else ok
+        text = exact_get(v)
+        return other(v, key) if text is None else text
+
+    return suffix if match is None else suffix_matched
+
+
+def _memo_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
+    """An owner's suffix without patterns, for one value.
 
     Memoised per non-address pattern: ``v`` with the bits of :func:`owner_pattern_mask` cleared,
     and whether any of them was set (so an empty SPTE never shares a key with one that has a
