@@ -17,13 +17,14 @@ import errno
 import importlib
 import os
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from spte import __version__
 from spte.cli.common import (
     EXIT_INTERNAL,
     EXIT_OUTPUT,
     EXIT_PIPE,
+    HelpFormatter,
     InputError,
     OutputLost,
     UsageError,
@@ -39,6 +40,10 @@ COMMANDS = {"decode": "decode", "trace": "trace", "log": "trace", "identify": "i
 
 
 class Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
 

@@ -9,13 +9,14 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from spte import tokens
 from spte.entry import CLASSES, FORMATS, canonical_format
-from spte.kvm import FLAVOURS, profile
-from spte.metadata.owner import Owner
 from spte.platform import Platform
+
+if TYPE_CHECKING:  # owners load only for the commands given --kvm or --owner (a single decode must not pay)
+    from spte.metadata.owner import Owner
 
 BOOL_SWITCHES = tuple(Platform().controls())
 DEFAULT_FLAVOUR = {"ept": "ept-ad", "x86-64": "shadow", "npt": "npt", "pae": "shadow", "x86-32": "shadow"}
@@ -225,6 +226,40 @@ def number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{quote(text)} is not a number (decimal, or hex with 0x)") from None
 
 
+KVM_FLAVOURS = "{kvm_flavours}"  # spte.kvm.FLAVOURS, filled in by HelpFormatter when help is shown
+
+
+def _columns() -> int:
+    """``shutil.get_terminal_size().columns`` without importing shutil (and its compressors)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, cheap to build: argparse builds one per option it adds, so a single
+    ``spte decode VALUE`` would import shutil and the KVM tables only to check help strings."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text is not None and KVM_FLAVOURS in text:
+            from spte.kvm import FLAVOURS
+
+            text = text.replace(KVM_FLAVOURS, ", ".join(FLAVOURS))
+        return text
+
+
 KVM_VERSION = re.compile(r"v?[0-9]+\.[0-9]+(\.[0-9]+)?|latest")
 
 
@@ -240,7 +275,7 @@ def add_platform_options(p: argparse.ArgumentParser) -> None:
                    help="platform switch, e.g. ept_ad=off, nx=off, pke=on, ept_mbec=on "
                         f"(switches: {', '.join(BOOL_SWITCHES)})")
     g.add_argument("--kvm", metavar="VERSION[:FLAVOUR]",
-                   help=f"decode KVM software bits as that kernel does; FLAVOUR one of {', '.join(FLAVOURS)}")
+                   help=f"decode KVM software bits as that kernel does; FLAVOUR one of {KVM_FLAVOURS}")
     g.add_argument("--l1tf", choices=("on", "off", "auto"), default="auto",
                    help="X86_BUG_L1TF for --kvm (auto: as the kernel decides for the vendor)")
     g.add_argument("--phys-addr-reduction", type=number, metavar="N",
@@ -301,6 +336,8 @@ def resolve(args: argparse.Namespace, *, owner_option: bool = True) -> tuple[str
             kw["cache_bits"] = args.cache_bits
         if fmt == "pae":  # a 32-bit host: PAE-format shadow or NPT tables
             kw["format"] = "pae"
+        from spte.kvm import profile  # only --kvm loads KVM's profiles
+
         try:
             prof = profile(version, flavour, **kw)
         except ValueError as e:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
@@ -21,13 +20,27 @@ from spte.cli.common import (
     warn,
 )
 from spte.render.fast import FastDecoder
-from spte.render.owner import named_bits, owner_suffix, reading_record, reading_text
 from spte.tokens import stream_values
 
 if TYPE_CHECKING:
     from spte.metadata.owner import Owner
 
 CHUNK = 1 << 16  # bytes of stdin per batch
+
+
+def _hidden(owner: Owner | None) -> int:
+    """The bits ``owner`` names (none without one); the owner renderers load only when used."""
+    if owner is None:
+        return 0
+    from spte.render.owner import named_bits
+
+    return named_bits(owner)
+
+
+def _owner_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
+    from spte.render.owner import owner_suffix
+
+    return owner_suffix(owner, fast, level)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,15 +65,21 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -
     if args.json:
         if owner is None:
             return fast.json
+        import json
+
+        from spte.render.owner import reading_record
+
         return lambda v: fast.json(v)[:-1] + f',"owner":{json.dumps(reading_record(owner.read(v, level)))}}}'
     if args.line:
         if owner is None:
             return fast.line
-        line, suffix = fast.line, owner_suffix(owner, fast, level)
+        line, suffix = fast.line, _owner_suffix(owner, fast, level)
         return lambda v: line(v) + suffix(v)
     from spte.render.text import entry_view  # only the readable view needs it
 
     colour = use_colour(args.color, sys.stdout)
+    if owner is not None:
+        from spte.render.owner import reading_text
     note = assumed_host(args, owner)
     if note:  # the readable view is read by a person: say what was assumed about the host
         warn(note)
@@ -106,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     fmt, platform, prof = resolve(args)
     check_level(fmt, args.level)
     # Bits the owner names render once, under its names: the hardware view leaves them out.
-    fast = FastDecoder(fmt, args.level, platform, hide=named_bits(prof) if prof else 0)
+    fast = FastDecoder(fmt, args.level, platform, hide=_hidden(prof))
     report = Reporter(args.strict)
     width = fast.width
 
@@ -132,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         blocks = [block for stream, name in sources for block in read(stream, name)]
         args.kvm = auto_kvm(args, blocks)
         fmt, platform, prof = resolve(args)
-        fast = FastDecoder(fmt, args.level, platform, hide=named_bits(prof) if prof else 0)
+        fast = FastDecoder(fmt, args.level, platform, hide=_hidden(prof))
         return _write(args, fast, prof, iter(blocks), report)
     return _write(args, fast, prof, (block for stream, name in sources for block in read(stream, name)), report)
 
@@ -141,7 +160,7 @@ def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blo
            report: Reporter) -> int:
     """Render every block of values in the chosen style and write it."""
     if args.line:  # the hot loop with its common case inlined
-        render = fast.line_block(owner_suffix(owner, fast, args.level) if owner else None)
+        render = fast.line_block(_owner_suffix(owner, fast, args.level) if owner else None)
     else:
         one = renderer(args, fast, owner)
 

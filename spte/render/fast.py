@@ -25,7 +25,6 @@ nothing to hardware, so no live-looking flags are shown for them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from spte.bits import FieldInfo, Role, field_words
@@ -45,6 +44,8 @@ LowJson = tuple[str, bool, str]  # fields, present, problems
 
 
 def _problem_list(problems: list[Problem]) -> str:
+    import json  # only the JSON renderer's tables need it, built on first use
+
     return json.dumps([{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message} for p in problems],
                       separators=(",", ":"))
 
@@ -88,6 +89,8 @@ class ClassRenderer:
             (lambda v: v & layout.address_mask) if layout.address_is_mask else layout.address)
         self.digits = cls.WIDTH // 4 + 2
         self.head = f"{cls.__name__} "
+        import json
+
         self.json_head = json.dumps({"format": cls.FORMAT, "level": cls.LEVEL, "class": cls.__name__,
                                      "leaf": cls.LEAF, "page_size": (1 << cls.SPAN_SHIFT) if cls.LEAF else None,
                                      "span": 1 << cls.SPAN_SHIFT}, separators=(",", ":"))[1:-1]
