@@ -20,12 +20,13 @@ from spte.cli.common import (
     warn,
 )
 from spte.render.fast import FastDecoder
-from spte.tokens import stream_values
+from spte.tokens import stream_words
 
 if TYPE_CHECKING:
     from spte.metadata.owner import Owner
 
 CHUNK = 1 << 16  # bytes of stdin per batch
+Words = tuple[list[int], list[str] | None]  # a block of values, and their tokens in the common shape
 
 
 def _hidden(owner: Owner | None) -> int:
@@ -97,12 +98,12 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -
     return view
 
 
-def auto_kvm(args: argparse.Namespace, blocks: list[list[int]]) -> str:
+def auto_kvm(args: argparse.Namespace, blocks: list[Words]) -> str:
     """``--kvm auto``: the newest release of the first kernel whose SPTE code builds every value
     (at ``--level``), said on stderr; ``latest`` with a warning when none does."""
     from spte.kvm import identify
 
-    values = [(v, args.level) for block in blocks for v in block]
+    values = [(v, args.level) for block, _ in blocks for v in block]
     host = {"maxphyaddr": args.maxphyaddr} if args.maxphyaddr is not None else {}
     flavours = {"flavours": [args.kvm_flavour]} if args.kvm_flavour else {}
     candidates = identify(values, (), **host, **flavours) if values else []
@@ -117,7 +118,6 @@ def auto_kvm(args: argparse.Namespace, blocks: list[list[int]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    blocks: list[list[int]] | None = None
     auto = args.kvm is not None and args.kvm.partition(":")[0] == "auto"
     if auto:  # the values decide the kernel: read them all first (with the grammar below)
         args.kvm_flavour = args.kvm.partition(":")[2] or None
@@ -141,11 +141,11 @@ def run(args: argparse.Namespace) -> int:
     sources: list[tuple[BinaryIO, str | None]] = (
         [(io.BytesIO(v.encode("utf-8", "surrogateescape")), f"argument {i}") for i, v in enumerate(args.values, 1)]
         if args.values else [(sys.stdin.buffer, None)])
-    def read(stream: BinaryIO, name: str | None) -> Iterator[list[int]]:
+    def read(stream: BinaryIO, name: str | None) -> Iterator[Words]:
         def bad_at(n: int, tok: bytes, why: str) -> None:
             bad(name or f"line {n}", tok, why)
 
-        return stream_values(stream, bad_at, decimal=args.decimal, width=width, chunk=CHUNK)
+        return stream_words(stream, bad_at, decimal=args.decimal, width=width, chunk=CHUNK)
 
     if auto:
         blocks = [block for stream, name in sources for block in read(stream, name)]
@@ -156,18 +156,21 @@ def run(args: argparse.Namespace) -> int:
     return _write(args, fast, prof, (block for stream, name in sources for block in read(stream, name)), report)
 
 
-def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blocks: Iterator[list[int]],
+def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blocks: Iterator[Words],
            report: Reporter) -> int:
-    """Render every block of values in the chosen style and write it."""
-    if args.line:  # the hot loop with its common case inlined
+    """Render every block of values (with their tokens, where the reader has them) in the chosen
+    style and write it."""
+    if args.line:  # the hot loops: whole-line templates
         render = fast.line_block(_owner_suffix(owner, fast, args.level) if owner else None)
+    elif args.json and owner is None:
+        render = fast.json_block()
     else:
         one = renderer(args, fast, owner)
 
-        def render(values: list[int]) -> list[str]:
+        def render(values: list[int], texts: list[str] | None = None) -> list[str]:
             return [one(v) for v in values]
 
     out = sys.stdout
-    for block in blocks:
-        out.write("\n".join(render(block)) + "\n")
+    for values, texts in blocks:
+        out.write("\n".join(render(values, texts)) + "\n")
     return report.status

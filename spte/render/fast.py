@@ -26,6 +26,7 @@ nothing to hardware, so no live-looking flags are shown for them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from spte.bits import FieldInfo, Role, field_words
 from spte.entry import CLASSES, Entry, Problem, canonical_format
@@ -34,8 +35,11 @@ from spte.platform import DEFAULT_PLATFORM, Platform
 LOW_BITS, HIGH_SHIFT = 12, 52
 LOW_MASK = (1 << LOW_BITS) - 1
 PATTERNS = 1 << 14  # memoised line endings per class (present values' non-address bits)
+BLOCK_TABLES = 1024  # a block this long builds a class's whole tables (a few ms) and uses templates
 MID_TABLE_BITS = 16  # a middle pattern of at most this many bits gets a table (<= 64 Ki pieces)
 Render = Callable[[int], str]
+Block = Callable[..., list[str]]  # (values, their tokens or None) -> lines
+SAMPLE = 32  # values of a block that decide between the pattern memo and the templates
 # Line pieces.  Flags carry a leading bar ("|R|W|X") so low, middle and high flags join by
 # concatenation; the line drops the first bar.
 LowLine = tuple[str, int, str, str, str, bool]  # name+flags, high-flags form, words, suffix, reserved suffix, present
@@ -43,11 +47,18 @@ HighLine = tuple[str, str, str]  # flags after low flags ("|SVE"), flags alone (
 LowJson = tuple[str, bool, str]  # fields, present, problems
 
 
-def _problem_list(problems: list[Problem]) -> str:
-    import json  # only the JSON renderer's tables need it, built on first use
+_PROBLEM_LISTS: dict[tuple[Problem, ...], str] = {}  # a few distinct lists per layout
 
-    return json.dumps([{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message} for p in problems],
-                      separators=(",", ":"))
+
+def _problem_list(problems: list[Problem] | tuple[Problem, ...]) -> str:
+    key = tuple(problems)
+    text = _PROBLEM_LISTS.get(key)
+    if text is None:
+        import json  # only the JSON renderer's tables need it, built on first use
+
+        text = _PROBLEM_LISTS[key] = json.dumps(
+            [{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message} for p in problems], separators=(",", ":"))
+    return text
 
 
 def _text(fields: list[FieldInfo], value: int, enums: dict[str, dict[int, str]] | None) -> tuple[str, str]:
@@ -56,8 +67,35 @@ def _text(fields: list[FieldInfo], value: int, enums: dict[str, dict[int, str]] 
     return "".join("|" + f for f in flags), "".join(" " + w for w in words)
 
 
+def _product_table(fields: list[FieldInfo], shift: int, bits: int, pieces: list[list[str]]) -> list[str]:
+    """Every value of the ``bits``-bit window at ``shift`` to the concatenation, over the fields
+    inside it in layout order, of ``pieces[i][x]`` (field i's text when its bits are x).  The text
+    of a field depends on its own bits only, so the table is built field by field: a few thousand
+    joins, not a formatter call per value."""
+    acc = {0: ""}
+    covered = 0
+    for f, own in zip(fields, pieces, strict=True):
+        at = f.lo - shift
+        acc = {k | x << at: a + p for k, a in acc.items() for x, p in enumerate(own)}
+        covered |= f.max << at
+    return [acc[i & covered] for i in range(1 << bits)]
+
+
+def _text_table(fields: list[FieldInfo], shift: int, bits: int, keep: int,
+                enums: dict[str, dict[int, str]] | None) -> tuple[list[str], list[str]]:
+    """``_text`` (flags, words) of every value of a window, its bits shown through ``keep``."""
+    texts = [[_text([f], (x << f.lo) & keep, enums) for x in range(f.max + 1)] for f in fields]
+    return (_product_table(fields, shift, bits, [[t[0] for t in own] for own in texts]),
+            _product_table(fields, shift, bits, [[t[1] for t in own] for own in texts]))
+
+
 def _json_fields(fields: list[FieldInfo], value: int) -> str:
     return "".join(f'"{f.name}":{(value >> f.lo) & f.max},' for f in fields)
+
+
+def _json_pieces(f: FieldInfo) -> list[str]:
+    """``_json_fields`` of one field, by its value."""
+    return [_json_fields([f], x << f.lo) for x in range(f.max + 1)]
 
 
 class ClassRenderer:
@@ -65,6 +103,7 @@ class ClassRenderer:
 
     line: Render
     json: Render
+    json_single: FieldInfo | None  # the middle's one address field, when that is all it holds
 
     def __init__(self, cls: type[Entry], platform: Platform, hide: int = 0) -> None:
         self.cls, self.platform = cls, platform
@@ -107,6 +146,16 @@ class ClassRenderer:
         self.mid_line: dict[int, tuple[str, str]] = {0: ("", "")}
         self.reserved_json: dict[int, str] = {}
         self.presence_bit = layout.present_mask & -layout.present_mask
+        # Whole-line %-templates by bits 11:0 (``line_templates``), for the values whose other
+        # non-address bits are only those of bits 63:52: built when a block first needs them.
+        self.templated = layout.address_is_mask and layout.present_mask <= LOW_MASK
+        self.template_slow = self.mid_words_mask | (self.reserved_mask & ~LOW_MASK)
+        self.low_texts: tuple[list[str], list[str]] | None = None
+        self.low_jsons: list[str] | None = None
+        self.findings: dict[int, tuple[bool, tuple[Problem, ...]]] = {}
+        self.findings_mask = ~layout.ignored_mask & width_mask
+        self.high_texts: tuple[list[str], list[str], list[str]] | None = None
+        self.high_jsons: list[str] | None = None
         self.line = self._line_renderer()
         self.json = self._json_renderer()
 
@@ -116,11 +165,11 @@ class ClassRenderer:
         follows them, words, suffix, suffix if reserved bits are set, present."""
         piece = self.low_line[lo]
         if piece is None:
-            flags, words = _text(self.low, lo, self.enums)
-            entry = self.cls(lo, self.platform)
+            flags, words = (self.low_texts[0][lo], self.low_texts[1][lo]) if self.low_texts else _text(
+                self.low, lo, self.enums)
             # Reserved bits are checked per value (most lie outside bits 11:0).
-            kinds = ",!".join(p.kind for p in entry.problems() if p.kind != "reserved_bits")
-            present = entry.present
+            present, problems = self.low_findings(lo)
+            kinds = ",!".join(p.kind for p in problems)
             if present:
                 suffix = " !" + kinds if kinds else ""
                 reserved = suffix + (",!" if kinds else " !") + "reserved_bits"
@@ -158,10 +207,22 @@ class ClassRenderer:
         """Bits 11:0: JSON fields, present, and the problems other than reserved bits (a JSON list)."""
         piece = self.low_json[lo]
         if piece is None:
-            entry = self.cls(lo, self.platform)
-            problems = [p for p in entry.problems() if p.kind != "reserved_bits"]
-            piece = self.low_json[lo] = (_json_fields(self.low, lo), entry.present, _problem_list(problems))
+            present, problems = self.low_findings(lo)
+            fields = self.low_jsons[lo] if self.low_jsons else _json_fields(self.low, lo)
+            piece = self.low_json[lo] = (fields, present, _problem_list(problems))
         return piece
+
+    def low_findings(self, lo: int) -> tuple[bool, tuple[Problem, ...]]:
+        """Whether a value of bits 11:0 ``lo`` is present and its problems other than reserved
+        bits, from the object path.  Bits the hardware ignores make no finding, so values that
+        differ only there share one answer (a table of 4096 needs a few hundred entries)."""
+        key = lo & self.findings_mask
+        found = self.findings.get(key)
+        if found is None:
+            entry = self.cls(key, self.platform)
+            found = self.findings[key] = (entry.present,
+                                          tuple(p for p in entry.problems() if p.kind != "reserved_bits"))
+        return found
 
     def reserved_problem(self, r: int) -> str:
         """The reserved-bits problem of a present value whose reserved bits are ``r``, as JSON.
@@ -181,6 +242,46 @@ class ClassRenderer:
         if piece is None:
             piece = self.high_json[hi] = _json_fields(self.high, hi << HIGH_SHIFT)
         return piece
+
+    # -- whole-line templates (the block loops) ------------------------------------------------
+    def build_tables(self) -> None:
+        """Every piece of bits 11:0 and 63:52 at once, from the fields' own words (a few ms):
+        worth it for a block of values, not for one."""
+        if self.high_texts is None:
+            self.low_texts = _text_table(self.low, 0, LOW_BITS, self.keep, self.enums)
+            flags, words = _text_table(self.high, HIGH_SHIFT, self.high_bits, self.keep, self.enums)
+            self.high_texts = (flags, [f[1:] or "-" for f in flags], words)
+
+    def build_json_tables(self) -> None:
+        if self.high_jsons is None:
+            self.low_jsons = _product_table(self.low, 0, LOW_BITS, [_json_pieces(f) for f in self.low])
+            high = _product_table(self.high, HIGH_SHIFT, self.high_bits, [_json_pieces(f) for f in self.high])
+            self.high_jsons = ["," + h[:-1] if h else "" for h in high]
+
+    def line_pieces(self, lo: int) -> tuple[str, int, str, str] | None:
+        """The pieces of the text after the pfn of a present value whose raw bits 11:0 are ``lo``
+        and whose bits 51:12 are only its address: the class and low flags, which form of the
+        high flags follows (0: after low flags, 1: alone), the low words, the end (problems); the
+        high words come between the last two.  None where such values take another path."""
+        if not self.templated:
+            return None
+        name_flags, form, words, suffix, reserved, present = self.low_line_piece(lo & self.keep)
+        if not present:
+            return None
+        return name_flags, form, words, reserved if lo & self.reserved_mask else suffix
+
+    def json_pieces(self, lo: int) -> tuple[str, str] | None:
+        """The JSON of a value whose raw bits 11:0 are ``lo``, whose middle is one address field
+        and whose reserved bits all lie in bits 11:0, around its per-value parts: the low fields
+        (before the address field) and the tail after the high fields.  None where there is none."""
+        if self.json_single is None or not self.layout.address_is_mask:
+            return None
+        fields, present, problems = self.low_json_piece(lo)
+        reserved = lo & self.reserved_mask
+        if reserved and present:
+            problems = f"{problems[:-1]}{',' if len(problems) > 2 else ''}{self.reserved_problem(reserved)}]"
+        return fields, (f'}},"present":{"true" if present else "false"},"reserved_bits":"{reserved:#x}",'
+                        f'"problems":{problems}}}')
 
     # -- composition ---------------------------------------------------------------------------
     def _line_renderer(self) -> Render:
@@ -244,7 +345,7 @@ class ClassRenderer:
         low_table, high_table = self.low_json, self.high_json
         low_piece, high_piece, reserved_problem = self.low_json_piece, self.high_json_piece, self.reserved_problem
         # The usual middle is one address field: its JSON is one number.
-        single = mid[0] if len(mid) == 1 and mid[0].role is Role.ADDRESS else None
+        single = self.json_single = mid[0] if len(mid) == 1 and mid[0].role is Role.ADDRESS else None
         name, lo_bit, fmax = (f'"{single.name}":', single.lo, single.max) if single else ("", 0, 0)
 
         # With one address field found by a mask, everything but the value, address, pfn and that
@@ -325,32 +426,171 @@ class FastDecoder:
     def entry(self, v: int) -> Entry:
         return self.renderer(v).cls(v, self.platform)
 
-    def line_block(self, suffix: Render | None = None) -> Callable[[list[int]], list[str]]:
-        """``line`` (plus ``suffix(v)``, an owner's words) over a block of values, with the common
-        case inlined: a value whose pattern memo holds the text after the pfn."""
-        line: Render = self.line if suffix is None else (lambda v: self.line(v) + suffix(v))
+    def _digits_plan(self, slow: int) -> tuple[int, int, int, int] | None:
+        """How the block loops print a value and its pfn from the value's hex digits: (digits,
+        first and last pfn digit, the bits that send a value to the per-value path), or None
+        when the table form's address is not bits 12 and up of the value."""
         table = self.table
-        if not table.layout.address_is_mask:
-            return lambda values: [line(v) for v in values]
-        compose: Render = table.compose if suffix is None else (lambda v: table.compose(v) + suffix(v))
-        ps, hex_format = self.page_size_mask, f"#0{table.digits}x"
-        get, pattern_of, amask = table.patterns.get, table.pattern_of, table.address_mask
-        own = suffix or (lambda v: "")
+        amask = table.address_mask
+        if not table.layout.address_is_mask or amask & -amask != 1 << 12 or amask >> HIGH_SHIFT:
+            return None
+        digits = table.digits - 2
+        # Bits 51:12 outside the address would show in the pfn's digits: such values go the long way.
+        between = ((1 << min(self.width, HIGH_SHIFT)) - 1) & ~LOW_MASK & ~amask
+        return digits, max(digits - 13, 0), digits - 3, slow | self.page_size_mask | between
 
-        def block(values: list[int]) -> list[str]:
+    def line_block(self, suffix: Render | None = None) -> Block:
+        """``line`` (plus ``suffix(v)``, an owner's words) over a block of values and, where the
+        token reader has them, their tokens (:func:`spte.tokens.stream_words`).
+
+        A block of at least ``BLOCK_TABLES`` values builds the class's whole tables once.  A
+        present value whose bits 51:12 are only its address is then one f-string: the value's
+        digits, the pfn's (a slice of them), and the pieces of its bits 11:0 and 63:52.  When
+        most patterns repeat (real SPTEs: judged per block from a sample), the text after the
+        pfn comes whole from a bounded memo by the non-address bits.  A not-present value is
+        composed here too; the rest (the large-page form, other bits in 51:12) take ``line``."""
+        line, table = self.line, self.table
+        plan = self._digits_plan(table.template_slow)
+        if not table.templated or plan is None:
+            if suffix is None:
+                return lambda values, texts=None: [line(v) for v in values]
+            return lambda values, texts=None: [line(v) + suffix(v) for v in values]
+        digits, first, last, slow = plan
+        value_format = f"%0{digits}x"
+        # Bits 11:0 -> (class and low flags, the high-flags table that follows them, low words,
+        # end); False: no pieces (see ``absent``); None: not looked at yet.
+        pieces: list[Any] = [None] * (1 << LOW_BITS)  # (one type for all three: the loops test truth)
+        absent = [False] * (1 << LOW_BITS)  # bits 11:0 of a not-present value
+        memo: dict[int, str] = {}  # non-address bits -> the text after the pfn (bounded, never cleared)
+        get, pattern_of = memo.get, table.width_mask & ~table.address_mask
+        heads: dict[int, str] = {}  # a not-present value's class and flags, by the bits hardware still reads
+        np_read, np_ignored, keep = table.not_present_read_mask, table.not_present_ignored, table.keep
+
+        def fill(lo: int) -> Any:
+            assert table.high_texts is not None
+            found = table.line_pieces(lo)
+            piece = pieces[lo] = False if found is None else (
+                found[0], table.high_texts[found[1]], found[2], found[3])
+            absent[lo] = not table.low_line_piece(lo & keep)[5]
+            return piece
+
+        def other(v: int, d: str) -> str:
+            """The line of a value without pieces yet, or none: a not-present value (the class,
+            the flags hardware still reads, the rest as one raw value), else ``line``."""
+            lo = v & LOW_MASK
+            piece = pieces[lo]
+            if piece is None:
+                piece = fill(lo)
+            d = d.zfill(digits)
+            if v & slow:
+                return line(v)
+            if piece:
+                hi = v >> HIGH_SHIFT
+                words = table.high_texts[2] if table.high_texts else []
+                return (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {piece[0]}{piece[1][hi]}{piece[2]}"
+                        f"{words[hi]}{piece[3]}")
+            if not absent[lo]:
+                return line(v)
+            head = heads.get(v & np_read)
+            if head is None:
+                head = heads[v & np_read] = table.head + table.not_present_piece(v & np_read)
+            ignored = v & np_ignored
+            return (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {head}"
+                    f"{f' ignored={ignored:#x}' if ignored else ''} (not present)")
+
+        def block(values: list[int], texts: list[str] | None = None) -> list[str]:
+            if len(values) < BLOCK_TABLES and table.high_texts is None:
+                return [line(v) for v in values] if suffix is None else [line(v) + suffix(v) for v in values]
+            table.build_tables()
+            assert table.high_texts is not None
+            words = table.high_texts[2]
+            if texts is None:
+                texts = [value_format % v for v in values]
             out: list[str] = []
             append = out.append
-            for v in values:
-                if v & ps:
-                    append(line(v))
-                    continue
-                rest = get(v & pattern_of)
-                if rest is None:
-                    append(compose(v))
-                elif suffix is None:
-                    append(f"{v:{hex_format}} pfn={(v & amask) >> 12:#x} {rest}")
+            # A sample decides the loop (and fills the memo a little).
+            hits = 0
+            for v in values[:SAMPLE]:
+                if v & pattern_of in memo:
+                    hits += 1
+                elif not v & slow and len(memo) < PATTERNS:
+                    piece = pieces[v & LOW_MASK]
+                    if piece is None:
+                        piece = fill(v & LOW_MASK)
+                    if piece:
+                        hi = v >> HIGH_SHIFT
+                        memo[v & pattern_of] = f"{piece[0]}{piece[1][hi]}{piece[2]}{words[hi]}{piece[3]}"
+            if hits * 2 >= SAMPLE:
+                for v, d in zip(values, texts, strict=True):
+                    r = get(v & pattern_of)
+                    if r is None:
+                        piece = pieces[v & LOW_MASK]
+                        if not piece or v & slow:
+                            append(other(v, d))
+                            continue
+                        name_flags, high, low_words, end = piece
+                        hi = v >> HIGH_SHIFT
+                        r = f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}"
+                        if len(memo) < PATTERNS:
+                            memo[v & pattern_of] = r
+                    d = d.zfill(digits)
+                    append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {r}")
+            else:
+                for v, d in zip(values, texts, strict=True):
+                    piece = pieces[v & LOW_MASK]
+                    if piece and not v & slow:
+                        name_flags, high, low_words, end = piece
+                        hi = v >> HIGH_SHIFT
+                        d = d.zfill(digits)
+                        append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
+                               f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}")
+                    else:
+                        append(other(v, d))
+            if suffix is not None:
+                return [text + suffix(v) for text, v in zip(out, values, strict=True)]
+            return out
+
+        return block
+
+    def json_block(self) -> Block:
+        """``json`` over a block of values (and their tokens), by bits-11:0 pieces as
+        :meth:`line_block`: the value's digits, the address and pfn (slices of them), the address
+        field's number and the bits-63:52 fields between them."""
+        json, table = self.json, self.table
+        single = table.json_single
+        plan = self._digits_plan(table.reserved_mask & ~LOW_MASK)
+        if single is None or plan is None:
+            return lambda values, texts=None: [json(v) for v in values]
+        digits, first, last, slow = plan
+        value_format = f"%0{digits}x"
+        pieces: list[Any] = [None] * (1 << LOW_BITS)  # bits 11:0 -> (low fields, tail), False, None
+        at, fmax = single.lo, single.max
+        start, head, pfn_key = '{"value":"0x', f'",{table.json_head},"address":"0x', '","pfn":"0x'
+        fields_key = '","fields":{'
+        name = f'"{single.name}":'
+
+        def block(values: list[int], texts: list[str] | None = None) -> list[str]:
+            if len(values) < BLOCK_TABLES and table.high_jsons is None:
+                return [json(v) for v in values]
+            table.build_json_tables()
+            assert table.high_jsons is not None
+            high = table.high_jsons
+            if texts is None:
+                texts = [value_format % v for v in values]
+            out: list[str] = []
+            append = out.append
+            for v, d in zip(values, texts, strict=True):
+                piece = pieces[v & LOW_MASK]
+                if piece and not v & slow:
+                    fields, tail = piece
+                    d = d.zfill(digits)
+                    pfn = d[first:last].lstrip("0") or "0"
+                    append(f'{start}{d}{head}{pfn}{"000" if pfn != "0" else ""}{pfn_key}{pfn}{fields_key}'
+                           f'{fields}{name}{(v >> at) & fmax}{high[v >> HIGH_SHIFT]}{tail}')
                 else:
-                    append(f"{v:{hex_format}} pfn={(v & amask) >> 12:#x} {rest}{own(v)}")
+                    if piece is None:
+                        pieces[v & LOW_MASK] = table.json_pieces(v & LOW_MASK) or False
+                    append(json(v))
             return out
 
         return block
