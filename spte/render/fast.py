@@ -26,6 +26,7 @@ nothing to hardware, so no live-looking flags are shown for them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 from spte.bits import FieldInfo, Role, field_words
@@ -102,7 +103,6 @@ class ClassRenderer:
     """Line and JSON text for one entry class on one platform: ``line(v)`` and ``json(v)``."""
 
     line: Render
-    json: Render
     json_single: FieldInfo | None  # the middle's one address field, when that is all it holds
 
     def __init__(self, cls: type[Entry], platform: Platform, hide: int = 0) -> None:
@@ -128,11 +128,6 @@ class ClassRenderer:
             (lambda v: v & layout.address_mask) if layout.address_is_mask else layout.address)
         self.digits = cls.WIDTH // 4 + 2
         self.head = f"{cls.__name__} "
-        import json
-
-        self.json_head = json.dumps({"format": cls.FORMAT, "level": cls.LEVEL, "class": cls.__name__,
-                                     "leaf": cls.LEAF, "page_size": (1 << cls.SPAN_SHIFT) if cls.LEAF else None,
-                                     "span": 1 << cls.SPAN_SHIFT}, separators=(",", ":"))[1:-1]
         self.high_bits = max(cls.WIDTH - HIGH_SHIFT, 0)
         # The tables: list slots filled on first use, so their size is fixed by the layout.
         self.low_line: list[LowLine | None] = [None] * (1 << LOW_BITS)
@@ -157,7 +152,22 @@ class ClassRenderer:
         self.high_texts: tuple[list[str], list[str], list[str]] | None = None
         self.high_jsons: list[str] | None = None
         self.line = self._line_renderer()
-        self.json = self._json_renderer()
+        self.json_single = self.mid[0] if len(self.mid) == 1 and self.mid[0].role is Role.ADDRESS else None
+
+    # The JSON renderer is made on first use: a single decode's readable view never loads json.
+    @cached_property
+    def json(self) -> Render:
+        return self._json_renderer()
+
+    @cached_property
+    def json_head(self) -> str:
+        """The class's constant members of a JSON object, without braces."""
+        import json
+
+        cls = self.cls
+        return json.dumps({"format": cls.FORMAT, "level": cls.LEVEL, "class": cls.__name__, "leaf": cls.LEAF,
+                           "page_size": (1 << cls.SPAN_SHIFT) if cls.LEAF else None, "span": 1 << cls.SPAN_SHIFT},
+                          separators=(",", ":"))[1:-1]
 
     # -- pieces (pure functions of their key) ------------------------------------------------
     def low_line_piece(self, lo: int) -> LowLine:
@@ -345,7 +355,7 @@ class ClassRenderer:
         low_table, high_table = self.low_json, self.high_json
         low_piece, high_piece, reserved_problem = self.low_json_piece, self.high_json_piece, self.reserved_problem
         # The usual middle is one address field: its JSON is one number.
-        single = self.json_single = mid[0] if len(mid) == 1 and mid[0].role is Role.ADDRESS else None
+        single = self.json_single
         name, lo_bit, fmax = (f'"{single.name}":', single.lo, single.max) if single else ("", 0, 0)
 
         # With one address field found by a mask, everything but the value, address, pfn and that
@@ -403,7 +413,11 @@ class FastDecoder:
         self.large = ClassRenderer(large_cls, self.platform, hide) if large_cls and self.page_size_mask else None
 
         self.line: Render = self._pick("line")
-        self.json: Render = self._pick("json")
+
+    @cached_property
+    def json(self) -> Render:
+        """One value -> its JSON object (made on first use)."""
+        return self._pick("json")
 
     def renderer(self, v: int) -> ClassRenderer:
         if self.large is not None and v & self.page_size_mask:
