@@ -36,7 +36,7 @@ from spte.platform import DEFAULT_PLATFORM, Platform
 LOW_BITS, HIGH_SHIFT = 12, 52
 LOW_MASK = (1 << LOW_BITS) - 1
 PATTERNS = 1 << 14  # memoised line endings per class (present values' non-address bits)
-BLOCK_TABLES = 1024  # a block this long builds a class's whole tables (a few ms) and uses templates
+BLOCK_TABLES = 1024  # this many values build a class's whole tables (a few ms) for the block loops
 MID_TABLE_BITS = 16  # a middle pattern of at most this many bits gets a table (<= 64 Ki pieces)
 Render = Callable[[int], str]
 Block = Callable[..., list[str]]  # (values, their tokens or None) -> lines
@@ -457,7 +457,7 @@ class FastDecoder:
         """``line`` (plus ``suffix(v)``, an owner's words) over a block of values and, where the
         token reader has them, their tokens (:func:`spte.tokens.stream_words`).
 
-        A block of at least ``BLOCK_TABLES`` values builds the class's whole tables once.  A
+        Once ``BLOCK_TABLES`` values have come, the class's whole tables are built.  A
         present value whose bits 51:12 are only its address is then one f-string: the value's
         digits, the pfn's (a slice of them), and the pieces of its bits 11:0 and 63:52.  When
         most patterns repeat (real SPTEs: judged per block from a sample), the text after the
@@ -475,6 +475,7 @@ class FastDecoder:
         # end); False: no pieces (see ``absent``); None: not looked at yet.
         pieces: list[Any] = [None] * (1 << LOW_BITS)  # (one type for all three: the loops test truth)
         absent = [False] * (1 << LOW_BITS)  # bits 11:0 of a not-present value
+        seen = [0]  # values rendered before the tables are built
         memo: dict[int, str] = {}  # non-address bits -> the text after the pfn (bounded, never cleared)
         get, pattern_of = memo.get, table.width_mask & ~table.address_mask
         heads: dict[int, str] = {}  # a not-present value's class and flags, by the bits hardware still reads
@@ -505,16 +506,19 @@ class FastDecoder:
                         f"{words[hi]}{piece[3]}")
             if not absent[lo]:
                 return line(v)
-            head = heads.get(v & np_read)
-            if head is None:
-                head = heads[v & np_read] = table.head + table.not_present_piece(v & np_read)
             ignored = v & np_ignored
-            return (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {head}"
-                    f"{f' ignored={ignored:#x}' if ignored else ''} (not present)")
+            return (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {heads.get(v & np_read) or head_of(v & np_read)}"
+                    f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
+
+        def head_of(r: int) -> str:
+            head = heads[r] = table.head + table.not_present_piece(r)
+            return head
 
         def block(values: list[int], texts: list[str] | None = None) -> list[str]:
-            if len(values) < BLOCK_TABLES and table.high_texts is None:
-                return [line(v) for v in values] if suffix is None else [line(v) + suffix(v) for v in values]
+            if table.high_texts is None:
+                seen[0] += len(values)
+                if seen[0] < BLOCK_TABLES:
+                    return [line(v) for v in values] if suffix is None else [line(v) + suffix(v) for v in values]
             table.build_tables()
             assert table.high_texts is not None
             words = table.high_texts[2]
@@ -540,7 +544,14 @@ class FastDecoder:
                     if r is None:
                         piece = pieces[v & LOW_MASK]
                         if not piece or v & slow:
-                            append(other(v, d))
+                            if absent[v & LOW_MASK] and not v & slow:  # not present: nothing to memoise
+                                d = d.zfill(digits)
+                                ignored = v & np_ignored
+                                append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
+                                       f"{heads.get(v & np_read) or head_of(v & np_read)}"
+                                       f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
+                            else:
+                                append(other(v, d))
                             continue
                         name_flags, high, low_words, end = piece
                         hi = v >> HIGH_SHIFT
@@ -558,6 +569,12 @@ class FastDecoder:
                         d = d.zfill(digits)
                         append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
                                f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}")
+                    elif absent[v & LOW_MASK] and not v & slow:
+                        d = d.zfill(digits)
+                        ignored = v & np_ignored
+                        append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
+                               f"{heads.get(v & np_read) or head_of(v & np_read)}"
+                               f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
                     else:
                         append(other(v, d))
             if suffix is not None:
@@ -579,13 +596,16 @@ class FastDecoder:
         value_format = f"%0{digits}x"
         pieces: list[Any] = [None] * (1 << LOW_BITS)  # bits 11:0 -> (low fields, tail), False, None
         at, fmax = single.lo, single.max
+        seen = [0]
         start, head, pfn_key = '{"value":"0x', f'",{table.json_head},"address":"0x', '","pfn":"0x'
         fields_key = '","fields":{'
         name = f'"{single.name}":'
 
         def block(values: list[int], texts: list[str] | None = None) -> list[str]:
-            if len(values) < BLOCK_TABLES and table.high_jsons is None:
-                return [json(v) for v in values]
+            if table.high_jsons is None:
+                seen[0] += len(values)
+                if seen[0] < BLOCK_TABLES:
+                    return [json(v) for v in values]
             table.build_json_tables()
             assert table.high_jsons is not None
             high = table.high_jsons
