@@ -192,8 +192,10 @@ def _blocks(stream: BinaryIO, bad: Bad, decimal: bool, width: int, first_line: i
             block = block[cut:]
             bad(line_of_bad, head, bad_reason)
         data = carry + block
-        spaced = data.translate(_SEP_TABLE)
-        cut = spaced.rfind(b" ")
+        # The last separator: the last LF, or one after it (only the short tail is translated).
+        lf = data.rfind(b"\n")
+        after = data[lf + 1:].translate(_SEP_TABLE).rfind(b" ")
+        cut = lf + 1 + after if after >= 0 else lf
         if cut < 0:  # still inside one token
             carry = data
             if len(carry) > CARRY_MAX:

@@ -180,6 +180,11 @@ def test_block_loops_are_the_object_path_byte_for_byte(fmt, level, maxphyaddr):
     width = entry_class(fmt, level).WIDTH
     rng = random.Random(f"{fmt}{level}{maxphyaddr}")
     values = _block_values(rng, width, 3 * BLOCK_TABLES)
+    # Then few patterns (as KVM writes them: the pattern memo's loop), some not present and repeated whole.
+    seeds = [0x8600000000000B77, 0x8000000000000B75, 0x8750000000000A70, 0x8000000000000000, 0, 0x12300000FEB0022E,
+             0x8000000000000907, 0x3, 0x80]
+    values += [(rng.choice(seeds) | (rng.getrandbits(30) << 12 if i % 3 else 0)) & ((1 << width) - 1)
+               for i in range(3 * BLOCK_TABLES)]
     lines = [reference_line(v, fmt, level, platform) for v in values]
     docs = [reference_json(v, fmt, level, platform) for v in values]
     # Leading zeros a token may carry (at most width/4 digits: stream_words' promise).

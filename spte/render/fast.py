@@ -479,6 +479,7 @@ class FastDecoder:
         memo: dict[int, str] = {}  # non-address bits -> the text after the pfn (bounded, never cleared)
         get, pattern_of = memo.get, table.width_mask & ~table.address_mask
         heads: dict[int, str] = {}  # a not-present value's class and flags, by the bits hardware still reads
+        absent_lines: dict[int, str] = {}  # not-present value -> its line (bounded, never cleared)
         np_read, np_ignored, keep = table.not_present_read_mask, table.not_present_ignored, table.keep
 
         def fill(lo: int) -> Any:
@@ -544,12 +545,19 @@ class FastDecoder:
                     if r is None:
                         piece = pieces[v & LOW_MASK]
                         if not piece or v & slow:
-                            if absent[v & LOW_MASK] and not v & slow:  # not present: nothing to memoise
-                                d = d.zfill(digits)
-                                ignored = v & np_ignored
-                                append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
-                                       f"{heads.get(v & np_read) or head_of(v & np_read)}"
-                                       f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
+                            if absent[v & LOW_MASK] and not v & slow:
+                                # Not present: its raw ignored= value holds the address bits, so the
+                                # line is memoised whole, by the value (KVM's empty SPTEs repeat).
+                                r = absent_lines.get(v)
+                                if r is None:
+                                    d = d.zfill(digits)
+                                    ignored = v & np_ignored
+                                    r = (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
+                                         f"{heads.get(v & np_read) or head_of(v & np_read)}"
+                                         f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
+                                    if len(absent_lines) < PATTERNS:
+                                        absent_lines[v] = r
+                                append(r)
                             else:
                                 append(other(v, d))
                             continue
