@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import errno
 import io
 import os
@@ -15,7 +14,11 @@ from spte import tokens
 from spte.entry import CLASSES, FORMATS, canonical_format
 from spte.platform import Platform
 
-if TYPE_CHECKING:  # owners load only for the commands given --kvm or --owner (a single decode must not pay)
+# argparse loads only when a command line needs parsing, owners only for the commands given
+# --kvm or --owner: a single decode must not pay for them.
+if TYPE_CHECKING:
+    import argparse
+
     from spte.metadata.owner import Owner
 
 BOOL_SWITCHES = tuple(Platform().controls())
@@ -223,13 +226,15 @@ def number(text: str) -> int:
     try:
         return tokens.parse(text, decimal=True)
     except tokens.TokenError:
+        import argparse
+
         raise argparse.ArgumentTypeError(f"{quote(text)} is not a number (decimal, or hex with 0x)") from None
 
 
-KVM_FLAVOURS = "{kvm_flavours}"  # spte.kvm.FLAVOURS, filled in by HelpFormatter when help is shown
+KVM_FLAVOURS = "{kvm_flavours}"  # spte.kvm.FLAVOURS, filled in by the CLI's help formatter when help is shown
 
 
-def _columns() -> int:
+def columns() -> int:
     """``shutil.get_terminal_size().columns`` without importing shutil (and its compressors)."""
     try:
         columns = int(os.environ["COLUMNS"])
@@ -241,23 +246,6 @@ def _columns() -> int:
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns or 80
-
-
-class HelpFormatter(argparse.HelpFormatter):
-    """argparse's formatter, cheap to build: argparse builds one per option it adds, so a single
-    ``spte decode VALUE`` would import shutil and the KVM tables only to check help strings."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
-
-    def _get_help_string(self, action: argparse.Action) -> str | None:
-        text = super()._get_help_string(action)
-        if text is not None and KVM_FLAVOURS in text:
-            from spte.kvm import FLAVOURS
-
-            text = text.replace(KVM_FLAVOURS, ", ".join(FLAVOURS))
-        return text
 
 
 KVM_VERSION = re.compile(r"v?[0-9]+\.[0-9]+(\.[0-9]+)?|latest")

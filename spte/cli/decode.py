@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from spte.cli.common import (
     Reporter,
@@ -23,6 +23,8 @@ from spte.render.fast import FastDecoder
 from spte.tokens import stream_words
 
 if TYPE_CHECKING:
+    import argparse
+
     from spte.metadata.owner import Owner
 
 CHUNK = 1 << 14  # bytes of stdin per block: its lines stay in the CPU's cache while they are written
@@ -59,6 +61,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--strict", action="store_true", help="stop at the first bad input")
     p.add_argument("--color", "--colour", choices=("auto", "always", "never"), default="auto")
     p.set_defaults(func=run)
+
+
+# What register()'s parser makes of ``decode VALUE...`` without options (tests compare the two).
+PLAIN = {"command": "decode", "format": None, "maxphyaddr": None, "vendor": None, "c_bit": None, "kvm": None,
+         "l1tf": "auto", "phys_addr_reduction": None, "cache_bits": None, "level": 1, "line": False, "json": False,
+         "decimal": False, "strict": False, "color": "auto"}
+
+
+def plain_args(values: list[str]) -> argparse.Namespace:
+    """The arguments of ``spte decode VALUE...`` with no options, without building the parser."""
+    return cast("argparse.Namespace", SimpleNamespace(**PLAIN, values=values, set=[], owner=[], func=run))
 
 
 def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -> Callable[[int], str]:
