@@ -477,7 +477,8 @@ class FastDecoder:
         absent = [False] * (1 << LOW_BITS)  # bits 11:0 of a not-present value
         seen = [0]  # values rendered before the tables are built
         memo: dict[int, str] = {}  # non-address bits -> the text after the pfn (bounded, never cleared)
-        get, pattern_of = memo.get, table.width_mask & ~table.address_mask
+        amask = table.address_mask
+        get, pattern_of = memo.get, table.width_mask & ~amask
         heads: dict[int, str] = {}  # a not-present value's class and flags, by the bits hardware still reads
         absent_lines: dict[int, str] = {}  # not-present value -> its line (bounded, never cleared)
         np_read, np_ignored, keep = table.not_present_read_mask, table.not_present_ignored, table.keep
@@ -547,15 +548,16 @@ class FastDecoder:
                         if not piece or v & slow:
                             if absent[v & LOW_MASK] and not v & slow:
                                 # Not present: its raw ignored= value holds the address bits, so the
-                                # line is memoised whole, by the value (KVM's empty SPTEs repeat).
-                                r = absent_lines.get(v)
+                                # line is memoised whole, by the value, when they are clear (KVM's
+                                # empty SPTEs repeat; values with an address seldom do).
+                                r = None if v & amask else absent_lines.get(v)
                                 if r is None:
                                     d = d.zfill(digits)
                                     ignored = v & np_ignored
                                     r = (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
                                          f"{heads.get(v & np_read) or head_of(v & np_read)}"
                                          f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
-                                    if len(absent_lines) < PATTERNS:
+                                    if not v & amask and len(absent_lines) < PATTERNS:
                                         absent_lines[v] = r
                                 append(r)
                             else:
@@ -585,8 +587,8 @@ class FastDecoder:
                                f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
                     else:
                         append(other(v, d))
-            if suffix is not None:
-                return [text + suffix(v) for text, v in zip(out, values, strict=True)]
+            if suffix is not None:  # the owner's words, joined in C
+                return list(map(str.__add__, out, map(suffix, values)))
             return out
 
         return block
