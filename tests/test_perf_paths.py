@@ -196,9 +196,12 @@ def test_block_loops_are_the_object_path_byte_for_byte(fmt, level, maxphyaddr):
             chunk = slice(start, start + BLOCK_TABLES)
             assert line_block(values[chunk], tokens and tokens[chunk]) == lines[chunk]
             assert json_block(values[chunk], tokens and tokens[chunk]) == docs[chunk]
-        # Again: every table is filled now, and repeated patterns take the memo loop.
+        # Again: every table is filled now, and the sampled values recur: the loop over whole
+        # lines by value, then the pattern memo's, for the second half's few patterns.
         assert line_block(values, tokens) == lines
         assert json_block(values, tokens) == docs
+        half = len(values) // 2
+        assert line_block(values[half:], tokens and tokens[half:]) == lines[half:]
 
 
 @pytest.mark.parametrize("hide", [1 << 11, 1 << 57 | 1 << 58 | 1 << 11, 0x7FF0000000000800])

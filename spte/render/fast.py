@@ -461,7 +461,8 @@ class FastDecoder:
         present value whose bits 51:12 are only its address is then one f-string: the value's
         digits, the pfn's (a slice of them), and the pieces of its bits 11:0 and 63:52.  When
         most patterns repeat (real SPTEs: judged per block from a sample), the text after the
-        pfn comes whole from a bounded memo by the non-address bits.  A not-present value is
+        pfn comes whole from a bounded memo by the non-address bits; when most values recur
+        (real traces), whole lines come from a bounded memo by value.  A not-present value is
         composed here too; the rest (the large-page form, other bits in 51:12) take ``line``."""
         line, table = self.line, self.table
         plan = self._digits_plan(table.template_slow)
@@ -481,6 +482,9 @@ class FastDecoder:
         get, pattern_of = memo.get, table.width_mask & ~amask
         heads: dict[int, str] = {}  # a not-present value's class and flags, by the bits hardware still reads
         absent_lines: dict[int, str] = {}  # not-present value -> its line (bounded, never cleared)
+        whole: dict[int, str] = {}  # value -> its line, for input whose values recur (bounded, never cleared)
+        seen_values: set[int] = set()  # the samples' values and patterns (bounded)
+        seen_patterns: set[int] = set()
         np_read, np_ignored, keep = table.not_present_read_mask, table.not_present_ignored, table.keep
 
         def fill(lo: int) -> Any:
@@ -512,6 +516,21 @@ class FastDecoder:
             return (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {heads.get(v & np_read) or head_of(v & np_read)}"
                     f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
 
+        def compose(v: int, d: str) -> str:
+            """The line of one value by the pattern memo or the pieces (for the loop over values)."""
+            r = get(v & pattern_of)
+            if r is None:
+                piece = pieces[v & LOW_MASK]
+                if not piece or v & slow:
+                    return other(v, d)
+                hi = v >> HIGH_SHIFT
+                words = table.high_texts[2] if table.high_texts else []
+                r = f"{piece[0]}{piece[1][hi]}{piece[2]}{words[hi]}{piece[3]}"
+                if len(memo) < PATTERNS:
+                    memo[v & pattern_of] = r
+            d = d.zfill(digits)
+            return f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {r}"
+
         def head_of(r: int) -> str:
             head = heads[r] = table.head + table.not_present_piece(r)
             return head
@@ -528,19 +547,27 @@ class FastDecoder:
                 texts = [value_format % v for v in values]
             out: list[str] = []
             append = out.append
-            # A sample decides the loop (and fills the memo a little).
-            hits = 0
+            # A sample decides the loop: values that recur, patterns that recur, or neither.
+            hits = repeats = 0
             for v in values[:SAMPLE]:
-                if v & pattern_of in memo:
+                if v in seen_values:
+                    repeats += 1
+                elif len(seen_values) < PATTERNS:
+                    seen_values.add(v)
+                if v & pattern_of in seen_patterns:
                     hits += 1
-                elif not v & slow and len(memo) < PATTERNS:
-                    piece = pieces[v & LOW_MASK]
-                    if piece is None:
-                        piece = fill(v & LOW_MASK)
-                    if piece:
-                        hi = v >> HIGH_SHIFT
-                        memo[v & pattern_of] = f"{piece[0]}{piece[1][hi]}{piece[2]}{words[hi]}{piece[3]}"
-            if hits * 2 >= SAMPLE:
+                elif len(seen_patterns) < PATTERNS:
+                    seen_patterns.add(v & pattern_of)
+            if repeats * 2 >= SAMPLE:  # values recur (a trace logs the same SPTEs again and again)
+                whole_get = whole.get
+                for v, d in zip(values, texts, strict=True):
+                    r = whole_get(v)
+                    if r is None:
+                        r = compose(v, d)
+                        if len(whole) < PATTERNS:
+                            whole[v] = r
+                    append(r)
+            elif hits * 2 >= SAMPLE:
                 for v, d in zip(values, texts, strict=True):
                     r = get(v & pattern_of)
                     if r is None:
