@@ -225,3 +225,21 @@ def test_a_single_decode_loads_no_owner_kvm_json_or_shutil():
             if module in ("spte.metadata.allocator",) and argv[1] != "--line":
                 continue  # the readable view's text renderer loads spte.metadata (not this module's to change)
             assert module not in loaded, (argv, module)
+
+
+@pytest.mark.parametrize(("fmt", "level"), LEVELS)
+def test_block_tables_cover_every_low_and_high_pattern(fmt, level):
+    """Every bits-11:0 pattern (and a spread of bits 63:52) through the whole tables, against the
+    per-value renderers (themselves held to the object path above) and, for a sample, the objects."""
+    platform = platform_for(fmt, 46)
+    width = entry_class(fmt, level).WIDTH
+    rng = random.Random(f"{fmt}{level}")
+    values = [(lo | (rng.getrandbits(12) << 52) | (rng.getrandbits(30) << 12) * (lo % 2)) & ((1 << width) - 1)
+              for lo in range(1 << 12)]
+    reference = FastDecoder(fmt, level, platform)
+    fd = FastDecoder(fmt, level, platform)
+    assert fd.line_block()(values) == [reference.line(v) for v in values]
+    assert fd.json_block()(values) == [reference.json(v) for v in values]
+    for v in values[::257]:
+        assert reference.line(v) == reference_line(v, fmt, level, platform)
+        assert reference.json(v) == reference_json(v, fmt, level, platform)

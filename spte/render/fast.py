@@ -83,21 +83,34 @@ def _product_table(fields: list[FieldInfo], shift: int, bits: int, pieces: list[
     inside it in layout order, of ``pieces[i][x]`` (field i's text when its bits are x).  The text
     of a field depends on its own bits only, so the table is built field by field: a few thousand
     joins, not a formatter call per value."""
-    acc = {0: ""}
+    table = [""]  # while the fields so far cover bits 0..n-1 of the window, in order: a list by value
+    acc: dict[int, str] | None = None
     covered = 0
     for f, own in zip(fields, pieces, strict=True):
         at = f.lo - shift
-        acc = {k | x << at: a + p for k, a in acc.items() for x, p in enumerate(own)}
+        if acc is None and 1 << at == len(table):
+            table = [a + p for p in own for a in table]  # index x << at | k
+        else:
+            if acc is None:
+                acc = dict(enumerate(table))
+            acc = {k | x << at: a + p for k, a in acc.items() for x, p in enumerate(own)}
         covered |= f.max << at
+    if acc is None:
+        return table if len(table) == 1 << bits else [table[i & covered] for i in range(1 << bits)]
     return [acc[i & covered] for i in range(1 << bits)]
 
 
 def _text_table(fields: list[FieldInfo], shift: int, bits: int, keep: int,
                 enums: dict[str, dict[int, str]] | None) -> tuple[list[str], list[str]]:
     """``_text`` (flags, words) of every value of a window, its bits shown through ``keep``."""
-    texts = [[_text([f], (x << f.lo) & keep, enums) for x in range(f.max + 1)] for f in fields]
-    return (_product_table(fields, shift, bits, [[t[0] for t in own] for own in texts]),
-            _product_table(fields, shift, bits, [[t[1] for t in own] for own in texts]))
+    flags: list[list[str]] = []
+    words: list[list[str]] = []
+    for f in fields:
+        # One field has at most one flag or word: ``_text`` of it, without the joins.
+        own = [field_words((f,), (x << f.lo) & keep, enums) for x in range(f.max + 1)]
+        flags.append(["|" + fl[0] if fl else "" for fl, _ in own])
+        words.append([" " + wd[0] if wd else "" for _, wd in own])
+    return _product_table(fields, shift, bits, flags), _product_table(fields, shift, bits, words)
 
 
 def _json_fields(fields: list[FieldInfo], value: int) -> str:
