@@ -7,7 +7,6 @@ import io
 import os
 import re
 import sys
-from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from spte import tokens
@@ -50,16 +49,18 @@ class OutputLost(Exception):
         super().__init__(f"cannot write to {stream}: {self.reason}")
 
 
-@dataclass
 class Streams:
-    """The process's own stdout/stderr, replaced by guarded ones while a command runs."""
+    """The process's own stdout/stderr, replaced by guarded ones while a command runs.
 
-    stdout: IO[str] | None
-    stderr: IO[str] | None
-    guarded_out: IO[str]
-    guarded_err: IO[str]
-    stdout_lost: bool = False
-    stderr_lost: bool = False
+    (A plain class: a dataclass costs every command's start the code it generates.)"""
+
+    __slots__ = ("guarded_err", "guarded_out", "stderr", "stderr_lost", "stdout", "stdout_lost")
+
+    def __init__(self, stdout: IO[str] | None, stderr: IO[str] | None, guarded_out: IO[str],
+                 guarded_err: IO[str]) -> None:
+        self.stdout, self.stderr = stdout, stderr
+        self.guarded_out, self.guarded_err = guarded_out, guarded_err
+        self.stdout_lost = self.stderr_lost = False
 
 
 class _Guard(io.BufferedIOBase):
