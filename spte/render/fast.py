@@ -46,7 +46,7 @@ from spte.platform import DEFAULT_PLATFORM, Platform
 LOW_BITS, HIGH_SHIFT = 12, 52
 LOW_MASK = (1 << LOW_BITS) - 1
 PATTERNS = 1 << 14  # memoised line endings per class (present values' non-address bits)
-BLOCK_TABLES = 1024  # this many values build a class's whole tables (a few ms) for the block loops
+BLOCK_TABLES = 512  # this many values build a class's whole tables (a few ms) for the block loops
 MID_TABLE_BITS = 16  # a middle pattern of at most this many bits gets a table (<= 64 Ki pieces)
 Render = Callable[[int], str]
 Block = Callable[..., list[str]]  # (values, their tokens or None) -> lines
