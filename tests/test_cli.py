@@ -196,14 +196,14 @@ def test_decode_line_and_json_over_many_blocks_are_the_object_path_and_errors_na
 def test_decode_without_options_is_parsed_as_argparse_parses_it():
     """``spte decode VALUE...`` skips argparse (a tenth of a single decode): its arguments must be
     exactly those the decode parser makes, and anything with an option goes through the parser."""
-    from spte.cli import _quick, build_parser
+    from spte.cli import build_parser, quick_parse
 
     for argv in (["decode"], ["decode", "0x8600000001234b77"], ["decode", "1", "zz", "0x1_2", "", "@x"]):
-        quick = _quick(argv)
+        quick = quick_parse(argv)
         assert quick is not None and vars(quick) == vars(build_parser("decode").parse_args(argv)), argv
     for argv in (["decode", "--line", "1"], ["decode", "1", "-l", "2"], ["decode", "-3"], ["decode", "--", "1"],
                  ["trace"], ["decode1"], []):
-        assert _quick(argv) is None, argv
+        assert quick_parse(argv) is None, argv
     code = "import sys; from spte.cli import main; main(); print('argparse' in sys.modules, file=sys.stderr)"
     p = subprocess.run([sys.executable, "-c", code, "decode", "0x7"], capture_output=True, text=True)
     assert p.returncode == 0 and p.stderr.split() == ["False"] and "EptPte" in p.stdout

@@ -34,7 +34,7 @@ from spte.cli.common import (
     warn,
 )
 
-if TYPE_CHECKING:  # argparse loads only when a command line needs parsing (see _quick)
+if TYPE_CHECKING:  # argparse loads only when a command line needs parsing (see quick_parse)
     import argparse
 
 # Subcommand -> its module, in --help order.  Only the module of the command being run is
@@ -95,7 +95,7 @@ def _command(argv: list[str]) -> str | None:
     return argv[0] if argv and argv[0] in COMMANDS else None
 
 
-def _quick(argv: list[str]) -> argparse.Namespace | None:
+def quick_parse(argv: list[str]) -> argparse.Namespace | None:
     """``spte decode [VALUE...]`` with no options, parsed without argparse (which, with the parser
     it builds, is a tenth of a single decode); None for any other command line."""
     if not argv or argv[0] != "decode" or any(a.startswith("-") for a in argv[1:]):
@@ -107,7 +107,7 @@ def _quick(argv: list[str]) -> argparse.Namespace | None:
 
 def _run(argv: list[str] | None) -> int:
     words = sys.argv[1:] if argv is None else argv
-    quick = _quick(words)
+    quick = quick_parse(words)
     if quick is not None:
         args = quick
     else:
