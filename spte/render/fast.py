@@ -50,7 +50,7 @@ BLOCK_TABLES = 512  # this many values build a class's whole tables (a few ms) f
 MID_TABLE_BITS = 16  # a middle pattern of at most this many bits gets a table (<= 64 Ki pieces)
 Render = Callable[[int], str]
 Block = Callable[..., list[str]]  # (values, their tokens or None) -> lines
-SAMPLE = 32  # values of a block that decide between the pattern memo and the templates
+SAMPLE = 32  # values of a block that pick its loop: whole lines by value, the pattern memo, or the tables
 # Line pieces.  Flags carry a leading bar ("|R|W|X") so low, middle and high flags join by
 # concatenation; the line drops the first bar.
 LowLine = tuple[str, int, str, str, str, bool]  # name+flags, high-flags form, words, suffix, reserved suffix, present
