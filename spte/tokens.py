@@ -26,6 +26,7 @@ its end.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from typing import BinaryIO, Literal
 
 Reason = Literal["parse", "range"]
@@ -117,8 +118,34 @@ def stream_values(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: i
     2 b'+3' parse
     [[1, 2], [4]]
     """
+    for values, _ in _blocks(stream, bad, decimal, width, first_line, chunk, False):
+        yield values
+
+
+def stream_words(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: int = 64,
+                 first_line: int = 1, chunk: int = CHUNK) -> Iterator[tuple[list[int], list[str] | None]]:
+    """:func:`stream_values`, each block with its tokens' text when the block is in the common
+    shape (lowercase hex digits without ``0x``, at most ``width // 4`` of them per token), else
+    None: a renderer prints such a value as ``"0x" + text.zfill(width // 4)``, no formatting.
+
+    >>> import io
+    >>> list(stream_words(io.BytesIO(b"1f\\n0a\\n"), print)), list(stream_words(io.BytesIO(b"0x1f"), print))
+    ([([31, 10], ['1f', '0a'])], [([31], None)])
+    """
+    return _blocks(stream, bad, decimal, width, first_line, chunk, not decimal)
+
+
+# In a block of these characters' absence, str.split() splits as bytes.split() (it also splits
+# at \x1c-\x1f) and int(token, 16) takes exactly the grammar's lowercase hex without a prefix.
+_NOT_PLAIN = ("x", "X", "A", "B", "C", "D", "E", "F", "+", "-", "_", "\x1c", "\x1d", "\x1e", "\x1f")
+
+
+def _blocks(stream: BinaryIO, bad: Bad, decimal: bool, width: int, first_line: int, chunk: int,
+            texts: bool) -> Iterator[tuple[list[int], list[str] | None]]:
+    """The reader behind :func:`stream_values` and :func:`stream_words` (``texts``)."""
     maxv = (1 << width) - 1
     base = 10 if decimal else 16
+    digits = width // 4
     short = _max_digits(width, 16) + 2 if not decimal else _max_digits(width, 10) - 1
     line = first_line
     carry = b""
@@ -165,8 +192,10 @@ def stream_values(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: i
             block = block[cut:]
             bad(line_of_bad, head, bad_reason)
         data = carry + block
-        spaced = data.translate(_SEP_TABLE)
-        cut = spaced.rfind(b" ")
+        # The last separator: the last LF, or one after it (only the short tail is translated).
+        lf = data.rfind(b"\n")
+        after = data[lf + 1:].translate(_SEP_TABLE).rfind(b" ")
+        cut = lf + 1 + after if after >= 0 else lf
         if cut < 0:  # still inside one token
             carry = data
             if len(carry) > CARRY_MAX:
@@ -178,6 +207,37 @@ def stream_values(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: i
             continue
         complete, carry = data[:cut], data[cut + 1:]
         sep_is_lf = data[cut] == 0x0A
+        # The common block: plain tokens, all valid.  Without '+', '-' or '_', int() of a token
+        # accepts exactly the grammar (ASCII digits, an optional 0x), so the block costs one
+        # int() per token and no Python loop; anything else (a bad token, a value too wide)
+        # reads the block again below, token by token, so errors name their line.
+        fast: list[int] | None = None
+        words: list[str] | None = None
+        if texts and complete.isascii():
+            plain = complete.decode("ascii")
+            if not any(c in plain for c in _NOT_PLAIN):
+                words = (plain.replace(",", " ") if "," in plain else plain).split()
+                try:
+                    fast = list(map(int, words, repeat(16, len(words))))
+                except ValueError:
+                    fast = words = None
+                if words and max(map(len, words)) > digits:
+                    fast = words = None
+        if fast is None and b"+" not in complete and b"-" not in complete and b"_" not in complete:
+            toks = (complete.replace(b",", b" ") if b"," in complete else complete).split()
+            try:
+                fast = list(map(int, toks, repeat(base, len(toks))))
+            except ValueError:
+                fast = None
+            if fast and max(fast) > maxv:
+                fast = None
+        if fast is not None:
+            line += complete.count(b"\n") + sep_is_lf
+            carry_line = line
+            if fast:
+                head = b""
+                yield fast, words
+            continue
         out: list[int] = []
         # Without '+', '-' or '_' in the block, int() of a whole line accepts exactly the grammar
         # (ASCII digits, 0x, surrounding blanks): one value per line, the common case, costs one int().
@@ -198,7 +258,7 @@ def stream_values(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: i
                     v = value(tok)
                     if v is None:
                         if out:
-                            yield out
+                            yield out, None
                             out = []
                         bad(line, head or tok, reason(tok))
                         head = b""
@@ -211,7 +271,7 @@ def stream_values(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: i
             line += 1
         carry_line = line
         if out:
-            yield out
+            yield out, None
     if skipping is not None:
         bad(carry_line, head, skipping)
     elif carry.strip():
@@ -219,7 +279,7 @@ def stream_values(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: i
         if v is None:
             bad(line, head or carry, reason(carry))
         else:
-            yield [v]
+            yield [v], None
 
 
 def values_of(data: bytes, bad: Bad, *, decimal: bool = False, width: int = 64, line: int = 1) -> list[int]:

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spte import decode
+from spte import Platform, decode
 
 SPTE = shutil.which("spte") or ""
 
@@ -164,3 +164,46 @@ def test_decode_kvm_auto_names_the_kernel_it_picked():
     r = run("decode", "--line", "--kvm", "auto", "0x8600000001234b77")
     assert r.returncode == 0 and "[kvm-7.1:ept-ad present_leaf]" in r.stdout
     assert r.stderr.startswith("spte: --kvm auto: 7.1:ept-ad (Linux 6.10 to 7.1 ept-ad")
+
+
+def test_decode_line_and_json_over_many_blocks_are_the_object_path_and_errors_name_their_line():
+    """Enough plain-hex lines for the block loops (tables, tokens' own text, pattern memo), with
+    a bad token, an upper-case and a 0x token, and a too-long zero-padded token deep inside:
+    every valid value is decoded as the library's objects say, in order, and the error names its line."""
+    from tests.test_perf_paths import reference_json, reference_line
+
+    rng = random.Random(14)
+    values = [rng.getrandbits(64) if i % 2 else 0x8600000000000B77 | rng.getrandbits(30) << 12 for i in range(40000)]
+    lines = [f"{v:x}" for v in values]
+    lines[25000] = "zz"
+    lines[26000] = f"{values[26000]:X}"
+    lines[27000] = f"0x{values[27000]:x}"
+    lines[28000] = "0" * 20 + f"{values[28000]:x}"
+    stdin = "\n".join(lines) + "\n"
+    expected = [v for i, v in enumerate(values) if i != 25000]
+    r = run("decode", "--line", stdin=stdin)
+    assert r.returncode == 1 and r.stderr == "spte: line 25001: cannot parse 'zz' as a 64-bit value\n"
+    got = r.stdout.splitlines()
+    assert len(got) == len(expected)
+    for i in range(0, len(expected), 97):  # a sample against the object path
+        assert got[i] == reference_line(expected[i], "ept", 1, Platform()), i
+    js = run("decode", "--json", stdin=stdin).stdout.splitlines()
+    assert len(js) == len(expected)
+    for i in range(0, len(expected), 97):
+        assert js[i] == reference_json(expected[i], "ept", 1, Platform()), i
+
+
+def test_decode_without_options_is_parsed_as_argparse_parses_it():
+    """``spte decode VALUE...`` skips argparse (a tenth of a single decode): its arguments must be
+    exactly those the decode parser makes, and anything with an option goes through the parser."""
+    from spte.cli import build_parser, quick_parse
+
+    for argv in (["decode"], ["decode", "0x8600000001234b77"], ["decode", "1", "zz", "0x1_2", "", "@x"]):
+        quick = quick_parse(argv)
+        assert quick is not None and vars(quick) == vars(build_parser("decode").parse_args(argv)), argv
+    for argv in (["decode", "--line", "1"], ["decode", "1", "-l", "2"], ["decode", "-3"], ["decode", "--", "1"],
+                 ["trace"], ["decode1"], []):
+        assert quick_parse(argv) is None, argv
+    code = "import sys; from spte.cli import main; main(); print('argparse' in sys.modules, file=sys.stderr)"
+    p = subprocess.run([sys.executable, "-c", code, "decode", "0x7"], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stderr.split() == ["False"] and "EptPte" in p.stdout

@@ -23,7 +23,7 @@ from spte import Platform, decode, entry_class
 from spte.bits import Role, field_words
 from spte.entry import CLASSES
 from spte.kvm import profile
-from spte.render.fast import PATTERNS, FastDecoder
+from spte.render.fast import BLOCK_TABLES, PATTERNS, FastDecoder
 from spte.render.owner import named_bits, owner_suffix, reading_suffix
 from tests.strategies import u64
 
@@ -151,3 +151,95 @@ def test_bitstring_values_still_decode_once_bitstring_is_loaded():
 
     assert spte.decode(Bits(uint=0x80, length=64), "x86-64", 1).pat == 1
     assert spte.EptPte(0x1234B77).to_bits() == Bits(uint=0x1234B77, length=64)
+
+
+def _block_values(rng: random.Random, width: int, n: int) -> list[int]:
+    """Random words, the same with bits 51:12 cleared (no address: every pattern repeats), KVM-
+    shaped leaves with random pfns, not-present words with and without other bits."""
+    mask = (1 << width) - 1
+    out = []
+    for i in range(n):
+        kind = i % 5
+        v = rng.getrandbits(width)
+        if kind == 1:
+            v &= 0xFFF0_0000_0000_0FFF
+        elif kind == 2:
+            v = rng.choice([0x8600000000000B77, 0x8000000000000B75, 0x800000000000067]) | rng.getrandbits(34) << 12
+        elif kind == 3:
+            v = rng.choice([0, 1 << 63, 1 << 40, (1 << 63) | rng.getrandbits(60) << 3, 0x8750000000000A70])
+        out.append(v & mask)
+    return out
+
+
+@pytest.mark.parametrize(("fmt", "level"), LEVELS)
+@pytest.mark.parametrize("maxphyaddr", [52, 46])
+def test_block_loops_are_the_object_path_byte_for_byte(fmt, level, maxphyaddr):
+    """line_block/json_block (whole tables, templates, the pattern memo, tokens' own text) over
+    blocks long enough to build the tables, with and without the tokens, against the object path."""
+    platform = platform_for(fmt, maxphyaddr)
+    width = entry_class(fmt, level).WIDTH
+    rng = random.Random(f"{fmt}{level}{maxphyaddr}")
+    values = _block_values(rng, width, 3 * BLOCK_TABLES)
+    # Then few patterns (as KVM writes them: the pattern memo's loop), some not present and repeated whole.
+    seeds = [0x8600000000000B77, 0x8000000000000B75, 0x8750000000000A70, 0x8000000000000000, 0, 0x12300000FEB0022E,
+             0x8000000000000907, 0x3, 0x80]
+    values += [(rng.choice(seeds) | (rng.getrandbits(30) << 12 if i % 3 else 0)) & ((1 << width) - 1)
+               for i in range(3 * BLOCK_TABLES)]
+    lines = [reference_line(v, fmt, level, platform) for v in values]
+    docs = [reference_json(v, fmt, level, platform) for v in values]
+    # Leading zeros a token may carry (at most width/4 digits: stream_words' promise).
+    texts = [f"{v:x}".zfill(rng.randint(len(f"{v:x}"), width // 4)) for v in values]
+    for tokens in (None, texts):
+        fd = FastDecoder(fmt, level, platform)
+        line_block, json_block = fd.line_block(), fd.json_block()
+        for start in range(0, len(values), BLOCK_TABLES):
+            chunk = slice(start, start + BLOCK_TABLES)
+            assert line_block(values[chunk], tokens and tokens[chunk]) == lines[chunk]
+            assert json_block(values[chunk], tokens and tokens[chunk]) == docs[chunk]
+        # Again: every table is filled now, and the sampled values recur: the loop over whole
+        # lines by value, then the pattern memo's, for the second half's few patterns.
+        assert line_block(values, tokens) == lines
+        assert json_block(values, tokens) == docs
+        half = len(values) // 2
+        assert line_block(values[half:], tokens and tokens[half:]) == lines[half:]
+
+
+@pytest.mark.parametrize("hide", [1 << 11, 1 << 57 | 1 << 58 | 1 << 11, 0x7FF0000000000800])
+def test_block_loop_leaves_owner_bits_out(hide):
+    rng = random.Random(hide)
+    values = _block_values(rng, 64, 2 * BLOCK_TABLES)
+    block = FastDecoder("ept", 1, hide=hide).line_block()
+    assert block(values, [f"{v:x}" for v in values]) == [reference_line(v, "ept", 1, Platform(), hide)
+                                                          for v in values]
+
+
+def test_a_single_decode_loads_no_owner_kvm_json_or_shutil():
+    """``spte decode VALUE`` (the readable view and --line) imports what it uses (issue 14 point 3)."""
+    code = ("import sys; from spte.cli import main; sys.argv[1:] = {argv!r}; status = main(); "
+            "print(' '.join(sorted(sys.modules)), file=sys.stderr)")
+    for argv in (["decode", "0x8600000001234b77"], ["decode", "--line", "0x8600000001234b77"]):
+        p = subprocess.run([sys.executable, "-c", code.format(argv=argv)], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
+        loaded = set(p.stderr.split())
+        for module in ("spte.kvm", "spte.render.owner", "spte.metadata.allocator", "json", "shutil", "bitstring"):
+            if module in ("spte.metadata.allocator",) and argv[1] != "--line":
+                continue  # the readable view's text renderer loads spte.metadata (not this module's to change)
+            assert module not in loaded, (argv, module)
+
+
+@pytest.mark.parametrize(("fmt", "level"), LEVELS)
+def test_block_tables_cover_every_low_and_high_pattern(fmt, level):
+    """Every bits-11:0 pattern (and a spread of bits 63:52) through the whole tables, against the
+    per-value renderers (themselves held to the object path above) and, for a sample, the objects."""
+    platform = platform_for(fmt, 46)
+    width = entry_class(fmt, level).WIDTH
+    rng = random.Random(f"{fmt}{level}")
+    values = [(lo | (rng.getrandbits(12) << 52) | (rng.getrandbits(30) << 12) * (lo % 2)) & ((1 << width) - 1)
+              for lo in range(1 << 12)]
+    reference = FastDecoder(fmt, level, platform)
+    fd = FastDecoder(fmt, level, platform)
+    assert fd.line_block()(values) == [reference.line(v) for v in values]
+    assert fd.json_block()(values) == [reference.json(v) for v in values]
+    for v in values[::257]:
+        assert reference.line(v) == reference_line(v, fmt, level, platform)
+        assert reference.json(v) == reference_json(v, fmt, level, platform)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from spte import tokens
 from spte.entry import EptPte, Pte32, decode, parse_value
-from spte.tokens import TokenError, parse, stream_values, values_of
+from spte.tokens import TokenError, parse, stream_values, stream_words, values_of
 from tests.test_cli import run
 
 # (text, value or the reason it is refused).  Expected values are int() of the plain digits,
@@ -197,3 +197,42 @@ def test_cli_decode_memory_is_bounded_on_one_long_line():
 
     r = subprocess.run([sys.executable, "-c", code, SPTE], capture_output=True, text=True, timeout=600, check=True)
     assert int(r.stdout) < 150 * 1024  # 20 MiB of input on one line; whole-line splitting takes ~0.7 GB
+
+
+# Plain lowercase hex (the common block) mixed with everything the text path must refuse:
+# prefixes, upper case, signs, '_', \x1c-\x1f (str.split() splits there, bytes.split() does
+# not), non-ASCII, tokens longer than the width's digits (leading zeros) and too-wide values.
+WORDS = [b"0", b"1f", b"ffffffffffffffff", b"0000000000000000", b"00000000000000001", b"8600000001234b77",
+         b"0x1f", b"1F", b"+5", b"1_0", b"1\x1c2", b"\x1f", b"\xc3\xa9", b"10000000000000000", b"abc", b"ffffffff",
+         b"100000000", b"g"]
+
+
+def _collect(into: list[tuple[int, bytes, str]]):
+    return lambda *error: into.append(error)
+
+
+@pytest.mark.parametrize("width", [64, 32])
+def test_stream_words_is_stream_values_with_each_plain_blocks_tokens(width):
+    """The same values and errors as stream_values; texts only for blocks every token of which
+    is plain lowercase hex of at most width/4 digits, and then each token's own text."""
+    rng = random.Random(width)
+    for trial in range(400):
+        pool = WORDS[:6] if trial % 2 else WORDS  # half the inputs are all plain
+        data = b"".join(rng.choice(pool) + rng.choice(SEPS) for _ in range(rng.randint(0, 60)))
+        for chunk in (3, 16, 1 << 16):
+            errors_a: list[tuple[int, bytes, str]] = []
+            errors_b: list[tuple[int, bytes, str]] = []
+            values = list(stream_values(io.BytesIO(data), _collect(errors_a), width=width, chunk=chunk))
+            words = list(stream_words(io.BytesIO(data), _collect(errors_b), width=width, chunk=chunk))
+            assert [v for v, _ in words] == values and errors_a == errors_b, (data, chunk)
+            for block, texts in words:
+                if texts is not None:
+                    assert len(texts) == len(block)
+                    for v, t in zip(block, texts, strict=True):
+                        assert len(t) <= width // 4 and t == f"{v:x}".zfill(len(t)), (t, v)
+    plain = b"1f\n0a, 8600000001234b77\n"
+    assert list(stream_words(io.BytesIO(plain), print)) == [([0x1F, 0xA, 0x8600000001234B77],
+                                                              ["1f", "0a", "8600000001234b77"])]
+    for odd in (b"0x1f\n", b"1F\n", b"1\x1c2\n", b"00000000000000001\n"):
+        assert all(texts is None for _, texts in stream_words(io.BytesIO(odd), lambda *e: None)), odd
+    assert list(stream_words(io.BytesIO(b"1f 10\n"), lambda *e: None, decimal=True)) == [([10], None)]

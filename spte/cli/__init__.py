@@ -12,25 +12,30 @@ so is never mistaken by a reader's ``except OSError`` for a file it could not re
 
 from __future__ import annotations
 
-import argparse
 import errno
 import importlib
 import os
 import sys
-from typing import NoReturn
+from functools import cache
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from spte import __version__
 from spte.cli.common import (
     EXIT_INTERNAL,
     EXIT_OUTPUT,
     EXIT_PIPE,
+    KVM_FLAVOURS,
     InputError,
     OutputLost,
     UsageError,
+    columns,
     guard_streams,
     restore_streams,
     warn,
 )
+
+if TYPE_CHECKING:  # argparse loads only when a command line needs parsing (see quick_parse)
+    import argparse
 
 # Subcommand -> its module, in --help order.  Only the module of the command being run is
 # imported (a single decode must not pay for the allocator, walker and image readers).
@@ -38,13 +43,42 @@ COMMANDS = {"decode": "decode", "trace": "trace", "log": "trace", "identify": "i
             "alloc": "alloc", "encode": "encode", "walk": "walk", "roots": "walk"}
 
 
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+@cache
+def parser_class() -> type[argparse.ArgumentParser]:
+    """The parser class of every spte (sub)command, made when first needed."""
+    import argparse
+
+    class HelpFormatter(argparse.HelpFormatter):
+        """argparse's formatter, cheap to build: argparse builds one per option it adds, so a
+        single decode would import shutil (and its compressors) and the KVM tables only to
+        check help strings."""
+
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                     width: int | None = None) -> None:
+            super().__init__(prog, indent_increment, max_help_position, columns() - 2 if width is None else width)
+
+        def _get_help_string(self, action: argparse.Action) -> str | None:
+            text = super()._get_help_string(action)
+            if text is not None and KVM_FLAVOURS in text:
+                from spte.kvm import FLAVOURS
+
+                text = text.replace(KVM_FLAVOURS, ", ".join(FLAVOURS))
+            return text
+
+    class Parser(argparse.ArgumentParser):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("formatter_class", HelpFormatter)
+            super().__init__(*args, **kwargs)
+
+        def error(self, message: str) -> NoReturn:
+            self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    return Parser
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The parser; with ``command``, only that subcommand's module is imported and registered."""
+    Parser = parser_class()
     parser = Parser(prog="spte", description="Bit-accurate x86 page-table entries (EPT, x86-64, NPT, PAE, "
                                              "32-bit), the software bits their owners keep (KVM, Linux, Xen), "
                                              "the logs that print them and the memory images that hold them.")
@@ -61,15 +95,30 @@ def _command(argv: list[str]) -> str | None:
     return argv[0] if argv and argv[0] in COMMANDS else None
 
 
+def quick_parse(argv: list[str]) -> argparse.Namespace | None:
+    """``spte decode [VALUE...]`` with no options, parsed without argparse (which, with the parser
+    it builds, is a tenth of a single decode); None for any other command line."""
+    if not argv or argv[0] != "decode" or any(a.startswith("-") for a in argv[1:]):
+        return None
+    from spte.cli.decode import plain_args
+
+    return plain_args(argv[1:])
+
+
 def _run(argv: list[str] | None) -> int:
-    parser = build_parser(_command(sys.argv[1:] if argv is None else argv))
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:  # --help, --version, usage errors: argparse chose the status
-        sys.stdout.flush()
-        return e.code if isinstance(e.code, int) else 2
+    words = sys.argv[1:] if argv is None else argv
+    quick = quick_parse(words)
+    if quick is not None:
+        args = quick
+    else:
+        parser = build_parser(_command(words))
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:  # --help, --version, usage errors: argparse chose the status
+            sys.stdout.flush()
+            return e.code if isinstance(e.code, int) else 2
     if not getattr(args, "func", None):
-        parser.print_help()
+        build_parser(_command(words)).print_help()
         sys.stdout.flush()
         return 2
     status: int = args.func(args)

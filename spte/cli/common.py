@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import argparse
 import errno
 import io
 import os
 import re
 import sys
-from dataclasses import dataclass
-from typing import IO, Any, BinaryIO, cast
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from spte import tokens
 from spte.entry import CLASSES, FORMATS, canonical_format
-from spte.kvm import FLAVOURS, profile
-from spte.metadata.owner import Owner
 from spte.platform import Platform
+
+# argparse loads only when a command line needs parsing, owners only for the commands given
+# --kvm or --owner: a single decode must not pay for them.
+if TYPE_CHECKING:
+    import argparse
+
+    from spte.metadata.owner import Owner
 
 BOOL_SWITCHES = tuple(Platform().controls())
 DEFAULT_FLAVOUR = {"ept": "ept-ad", "x86-64": "shadow", "npt": "npt", "pae": "shadow", "x86-32": "shadow"}
@@ -46,16 +49,18 @@ class OutputLost(Exception):
         super().__init__(f"cannot write to {stream}: {self.reason}")
 
 
-@dataclass
 class Streams:
-    """The process's own stdout/stderr, replaced by guarded ones while a command runs."""
+    """The process's own stdout/stderr, replaced by guarded ones while a command runs.
 
-    stdout: IO[str] | None
-    stderr: IO[str] | None
-    guarded_out: IO[str]
-    guarded_err: IO[str]
-    stdout_lost: bool = False
-    stderr_lost: bool = False
+    (A plain class: a dataclass costs every command's start the code it generates.)"""
+
+    __slots__ = ("guarded_err", "guarded_out", "stderr", "stderr_lost", "stdout", "stdout_lost")
+
+    def __init__(self, stdout: IO[str] | None, stderr: IO[str] | None, guarded_out: IO[str],
+                 guarded_err: IO[str]) -> None:
+        self.stdout, self.stderr = stdout, stderr
+        self.guarded_out, self.guarded_err = guarded_out, guarded_err
+        self.stdout_lost = self.stderr_lost = False
 
 
 class _Guard(io.BufferedIOBase):
@@ -222,7 +227,26 @@ def number(text: str) -> int:
     try:
         return tokens.parse(text, decimal=True)
     except tokens.TokenError:
+        import argparse
+
         raise argparse.ArgumentTypeError(f"{quote(text)} is not a number (decimal, or hex with 0x)") from None
+
+
+KVM_FLAVOURS = "{kvm_flavours}"  # spte.kvm.FLAVOURS, filled in by the CLI's help formatter when help is shown
+
+
+def columns() -> int:
+    """``shutil.get_terminal_size().columns`` without importing shutil (and its compressors)."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
 
 
 KVM_VERSION = re.compile(r"v?[0-9]+\.[0-9]+(\.[0-9]+)?|latest")
@@ -240,7 +264,7 @@ def add_platform_options(p: argparse.ArgumentParser) -> None:
                    help="platform switch, e.g. ept_ad=off, nx=off, pke=on, ept_mbec=on "
                         f"(switches: {', '.join(BOOL_SWITCHES)})")
     g.add_argument("--kvm", metavar="VERSION[:FLAVOUR]",
-                   help=f"decode KVM software bits as that kernel does; FLAVOUR one of {', '.join(FLAVOURS)}")
+                   help=f"decode KVM software bits as that kernel does; FLAVOUR one of {KVM_FLAVOURS}")
     g.add_argument("--l1tf", choices=("on", "off", "auto"), default="auto",
                    help="X86_BUG_L1TF for --kvm (auto: as the kernel decides for the vendor)")
     g.add_argument("--phys-addr-reduction", type=number, metavar="N",
@@ -301,6 +325,8 @@ def resolve(args: argparse.Namespace, *, owner_option: bool = True) -> tuple[str
             kw["cache_bits"] = args.cache_bits
         if fmt == "pae":  # a 32-bit host: PAE-format shadow or NPT tables
             kw["format"] = "pae"
+        from spte.kvm import profile  # only --kvm loads KVM's profiles
+
         try:
             prof = profile(version, flavour, **kw)
         except ValueError as e:

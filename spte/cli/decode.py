@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from spte.cli.common import (
     Reporter,
@@ -21,13 +20,31 @@ from spte.cli.common import (
     warn,
 )
 from spte.render.fast import FastDecoder
-from spte.render.owner import named_bits, owner_suffix, reading_record, reading_text
-from spte.tokens import stream_values
+from spte.tokens import stream_words
 
 if TYPE_CHECKING:
+    import argparse
+
     from spte.metadata.owner import Owner
 
-CHUNK = 1 << 16  # bytes of stdin per batch
+CHUNK = 1 << 14  # bytes of stdin per block: its lines stay in the CPU's cache while they are written
+WRITE_LINES = 256
+Words = tuple[list[int], list[str] | None]  # a block of values, and their tokens in the common shape
+
+
+def _hidden(owner: Owner | None) -> int:
+    """The bits ``owner`` names (none without one); the owner renderers load only when used."""
+    if owner is None:
+        return 0
+    from spte.render.owner import named_bits
+
+    return named_bits(owner)
+
+
+def _owner_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
+    from spte.render.owner import owner_suffix
+
+    return owner_suffix(owner, fast, level)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -46,21 +63,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
+# What register()'s parser makes of ``decode VALUE...`` without options (tests compare the two).
+PLAIN = {"command": "decode", "format": None, "maxphyaddr": None, "vendor": None, "c_bit": None, "kvm": None,
+         "l1tf": "auto", "phys_addr_reduction": None, "cache_bits": None, "level": 1, "line": False, "json": False,
+         "decimal": False, "strict": False, "color": "auto"}
+
+
+def plain_args(values: list[str]) -> argparse.Namespace:
+    """The arguments of ``spte decode VALUE...`` with no options, without building the parser."""
+    return cast("argparse.Namespace", SimpleNamespace(**PLAIN, values=values, set=[], owner=[], func=run))
+
+
 def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -> Callable[[int], str]:
     """The rendering of one value: one line, JSON, or the readable view; with an owner, its reading."""
     level = args.level
     if args.json:
         if owner is None:
             return fast.json
+        import json
+
+        from spte.render.owner import reading_record
+
         return lambda v: fast.json(v)[:-1] + f',"owner":{json.dumps(reading_record(owner.read(v, level)))}}}'
     if args.line:
         if owner is None:
             return fast.line
-        line, suffix = fast.line, owner_suffix(owner, fast, level)
+        line, suffix = fast.line, _owner_suffix(owner, fast, level)
         return lambda v: line(v) + suffix(v)
     from spte.render.text import entry_view  # only the readable view needs it
 
     colour = use_colour(args.color, sys.stdout)
+    if owner is not None:
+        from spte.render.owner import reading_text
     note = assumed_host(args, owner)
     if note:  # the readable view is read by a person: say what was assumed about the host
         warn(note)
@@ -78,12 +112,12 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -
     return view
 
 
-def auto_kvm(args: argparse.Namespace, blocks: list[list[int]]) -> str:
+def auto_kvm(args: argparse.Namespace, blocks: list[Words]) -> str:
     """``--kvm auto``: the newest release of the first kernel whose SPTE code builds every value
     (at ``--level``), said on stderr; ``latest`` with a warning when none does."""
     from spte.kvm import identify
 
-    values = [(v, args.level) for block in blocks for v in block]
+    values = [(v, args.level) for block, _ in blocks for v in block]
     host = {"maxphyaddr": args.maxphyaddr} if args.maxphyaddr is not None else {}
     flavours = {"flavours": [args.kvm_flavour]} if args.kvm_flavour else {}
     candidates = identify(values, (), **host, **flavours) if values else []
@@ -98,7 +132,6 @@ def auto_kvm(args: argparse.Namespace, blocks: list[list[int]]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    blocks: list[list[int]] | None = None
     auto = args.kvm is not None and args.kvm.partition(":")[0] == "auto"
     if auto:  # the values decide the kernel: read them all first (with the grammar below)
         args.kvm_flavour = args.kvm.partition(":")[2] or None
@@ -106,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     fmt, platform, prof = resolve(args)
     check_level(fmt, args.level)
     # Bits the owner names render once, under its names: the hardware view leaves them out.
-    fast = FastDecoder(fmt, args.level, platform, hide=named_bits(prof) if prof else 0)
+    fast = FastDecoder(fmt, args.level, platform, hide=_hidden(prof))
     report = Reporter(args.strict)
     width = fast.width
 
@@ -122,33 +155,41 @@ def run(args: argparse.Namespace) -> int:
     sources: list[tuple[BinaryIO, str | None]] = (
         [(io.BytesIO(v.encode("utf-8", "surrogateescape")), f"argument {i}") for i, v in enumerate(args.values, 1)]
         if args.values else [(sys.stdin.buffer, None)])
-    def read(stream: BinaryIO, name: str | None) -> Iterator[list[int]]:
+    def read(stream: BinaryIO, name: str | None) -> Iterator[Words]:
         def bad_at(n: int, tok: bytes, why: str) -> None:
             bad(name or f"line {n}", tok, why)
 
-        return stream_values(stream, bad_at, decimal=args.decimal, width=width, chunk=CHUNK)
+        return stream_words(stream, bad_at, decimal=args.decimal, width=width, chunk=CHUNK)
 
     if auto:
         blocks = [block for stream, name in sources for block in read(stream, name)]
         args.kvm = auto_kvm(args, blocks)
         fmt, platform, prof = resolve(args)
-        fast = FastDecoder(fmt, args.level, platform, hide=named_bits(prof) if prof else 0)
+        fast = FastDecoder(fmt, args.level, platform, hide=_hidden(prof))
         return _write(args, fast, prof, iter(blocks), report)
     return _write(args, fast, prof, (block for stream, name in sources for block in read(stream, name)), report)
 
 
-def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blocks: Iterator[list[int]],
+def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blocks: Iterator[Words],
            report: Reporter) -> int:
-    """Render every block of values in the chosen style and write it."""
-    if args.line:  # the hot loop with its common case inlined
-        render = fast.line_block(owner_suffix(owner, fast, args.level) if owner else None)
+    """Render every block of values (with their tokens, where the reader has them) in the chosen
+    style and write it."""
+    if args.line:  # the hot loops: whole-line templates
+        render = fast.line_block(_owner_suffix(owner, fast, args.level) if owner else None)
+    elif args.json and owner is None:
+        render = fast.json_block()
     else:
         one = renderer(args, fast, owner)
 
-        def render(values: list[int]) -> list[str]:
+        def render(values: list[int], texts: list[str] | None = None) -> list[str]:
             return [one(v) for v in values]
 
     out = sys.stdout
-    for block in blocks:
-        out.write("\n".join(render(block)) + "\n")
+    for values, texts in blocks:
+        lines = render(values, texts)
+        # Written a few hundred lines at a time: a block of JSON is megabytes, and its copies
+        # (joined, encoded) cost more than the writes once they no longer fit in the cache.
+        for start in range(0, len(lines), WRITE_LINES):
+            out.write("\n".join(lines[start:start + WRITE_LINES]))
+            out.write("\n")
     return report.status

@@ -17,6 +17,16 @@ Lookups are list indexing, never a cache that can be thrashed.  Reserved-bit pro
 JSON take the object path (:meth:`Entry.problems`), so their text has one source.  Tests
 compare every output with the object path.
 
+Blocks of values (``line_block``/``json_block``, the CLI's loops) build the bits-11:0 and
+63:52 tables whole, field by field from each field's own words (the words of a field depend
+on its bits only).  A line is then one f-string of the value's digits (the token's own text
+when the reader has it, :func:`spte.tokens.stream_words`), the pfn's (a slice of them: the
+address is bits 12 and up), and table pieces; every memo is bounded and never cleared, and a
+sample of each block picks the loop (values that recur, patterns that recur, neither), so
+input that never repeats costs no failed lookups.  On a 2-CPU machine this runs at about
+1.1-1.5x a script that only parses each hex value and prints it back (bench/cli.py): one
+``%x`` of the value is most of that script, and a line needs the value and its pfn.
+
 Bits an owner names (``hide``) are left out of the hardware's *ignored* fields, so a bit
 renders once, under the owner's name.  A not-present entry shows the bits hardware still
 reads (EPT SUPPRESS_VE) and the rest as one raw ``ignored=`` value: its other bits mean
@@ -25,8 +35,9 @@ nothing to hardware, so no live-looking flags are shown for them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from functools import cached_property
+from typing import Any
 
 from spte.bits import FieldInfo, Role, field_words
 from spte.entry import CLASSES, Entry, Problem, canonical_format
@@ -35,8 +46,11 @@ from spte.platform import DEFAULT_PLATFORM, Platform
 LOW_BITS, HIGH_SHIFT = 12, 52
 LOW_MASK = (1 << LOW_BITS) - 1
 PATTERNS = 1 << 14  # memoised line endings per class (present values' non-address bits)
+BLOCK_TABLES = 512  # this many values build a class's whole tables (a few ms) for the block loops
 MID_TABLE_BITS = 16  # a middle pattern of at most this many bits gets a table (<= 64 Ki pieces)
 Render = Callable[[int], str]
+Block = Callable[..., list[str]]  # (values, their tokens or None) -> lines
+SAMPLE = 32  # values of a block that pick its loop: whole lines by value, the pattern memo, or the tables
 # Line pieces.  Flags carry a leading bar ("|R|W|X") so low, middle and high flags join by
 # concatenation; the line drops the first bar.
 LowLine = tuple[str, int, str, str, str, bool]  # name+flags, high-flags form, words, suffix, reserved suffix, present
@@ -44,9 +58,18 @@ HighLine = tuple[str, str, str]  # flags after low flags ("|SVE"), flags alone (
 LowJson = tuple[str, bool, str]  # fields, present, problems
 
 
-def _problem_list(problems: list[Problem]) -> str:
-    return json.dumps([{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message} for p in problems],
-                      separators=(",", ":"))
+_PROBLEM_LISTS: dict[tuple[Problem, ...], str] = {}  # a few distinct lists per layout
+
+
+def _problem_list(problems: list[Problem] | tuple[Problem, ...]) -> str:
+    key = tuple(problems)
+    text = _PROBLEM_LISTS.get(key)
+    if text is None:
+        import json  # only the JSON renderer's tables need it, built on first use
+
+        text = _PROBLEM_LISTS[key] = json.dumps(
+            [{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message} for p in problems], separators=(",", ":"))
+    return text
 
 
 def _text(fields: list[FieldInfo], value: int, enums: dict[str, dict[int, str]] | None) -> tuple[str, str]:
@@ -55,15 +78,55 @@ def _text(fields: list[FieldInfo], value: int, enums: dict[str, dict[int, str]] 
     return "".join("|" + f for f in flags), "".join(" " + w for w in words)
 
 
+def _product_table(fields: list[FieldInfo], shift: int, bits: int, pieces: list[list[str]]) -> list[str]:
+    """Every value of the ``bits``-bit window at ``shift`` to the concatenation, over the fields
+    inside it in layout order, of ``pieces[i][x]`` (field i's text when its bits are x).  The text
+    of a field depends on its own bits only, so the table is built field by field: a few thousand
+    joins, not a formatter call per value."""
+    table = [""]  # while the fields so far cover bits 0..n-1 of the window, in order: a list by value
+    acc: dict[int, str] | None = None
+    covered = 0
+    for f, own in zip(fields, pieces, strict=True):
+        at = f.lo - shift
+        if acc is None and 1 << at == len(table):
+            table = [a + p for p in own for a in table]  # index x << at | k
+        else:
+            if acc is None:
+                acc = dict(enumerate(table))
+            acc = {k | x << at: a + p for k, a in acc.items() for x, p in enumerate(own)}
+        covered |= f.max << at
+    if acc is None:
+        return table if len(table) == 1 << bits else [table[i & covered] for i in range(1 << bits)]
+    return [acc[i & covered] for i in range(1 << bits)]
+
+
+def _text_table(fields: list[FieldInfo], shift: int, bits: int, keep: int,
+                enums: dict[str, dict[int, str]] | None) -> tuple[list[str], list[str]]:
+    """``_text`` (flags, words) of every value of a window, its bits shown through ``keep``."""
+    flags: list[list[str]] = []
+    words: list[list[str]] = []
+    for f in fields:
+        # One field has at most one flag or word: ``_text`` of it, without the joins.
+        own = [field_words((f,), (x << f.lo) & keep, enums) for x in range(f.max + 1)]
+        flags.append(["|" + fl[0] if fl else "" for fl, _ in own])
+        words.append([" " + wd[0] if wd else "" for _, wd in own])
+    return _product_table(fields, shift, bits, flags), _product_table(fields, shift, bits, words)
+
+
 def _json_fields(fields: list[FieldInfo], value: int) -> str:
     return "".join(f'"{f.name}":{(value >> f.lo) & f.max},' for f in fields)
+
+
+def _json_pieces(f: FieldInfo) -> list[str]:
+    """``_json_fields`` of one field, by its value."""
+    return [_json_fields([f], x << f.lo) for x in range(f.max + 1)]
 
 
 class ClassRenderer:
     """Line and JSON text for one entry class on one platform: ``line(v)`` and ``json(v)``."""
 
     line: Render
-    json: Render
+    json_single: FieldInfo | None  # the middle's one address field, when that is all it holds
 
     def __init__(self, cls: type[Entry], platform: Platform, hide: int = 0) -> None:
         self.cls, self.platform = cls, platform
@@ -88,9 +151,6 @@ class ClassRenderer:
             (lambda v: v & layout.address_mask) if layout.address_is_mask else layout.address)
         self.digits = cls.WIDTH // 4 + 2
         self.head = f"{cls.__name__} "
-        self.json_head = json.dumps({"format": cls.FORMAT, "level": cls.LEVEL, "class": cls.__name__,
-                                     "leaf": cls.LEAF, "page_size": (1 << cls.SPAN_SHIFT) if cls.LEAF else None,
-                                     "span": 1 << cls.SPAN_SHIFT}, separators=(",", ":"))[1:-1]
         self.high_bits = max(cls.WIDTH - HIGH_SHIFT, 0)
         # The tables: list slots filled on first use, so their size is fixed by the layout.
         self.low_line: list[LowLine | None] = [None] * (1 << LOW_BITS)
@@ -104,8 +164,33 @@ class ClassRenderer:
         self.mid_line: dict[int, tuple[str, str]] = {0: ("", "")}
         self.reserved_json: dict[int, str] = {}
         self.presence_bit = layout.present_mask & -layout.present_mask
+        # Whole-line %-templates by bits 11:0 (``line_templates``), for the values whose other
+        # non-address bits are only those of bits 63:52: built when a block first needs them.
+        self.templated = layout.address_is_mask and layout.present_mask <= LOW_MASK
+        self.template_slow = self.mid_words_mask | (self.reserved_mask & ~LOW_MASK)
+        self.low_texts: tuple[list[str], list[str]] | None = None
+        self.low_jsons: list[str] | None = None
+        self.findings: dict[int, tuple[bool, tuple[Problem, ...]]] = {}
+        self.findings_mask = ~layout.ignored_mask & width_mask
+        self.high_texts: tuple[list[str], list[str], list[str]] | None = None
+        self.high_jsons: list[str] | None = None
         self.line = self._line_renderer()
-        self.json = self._json_renderer()
+        self.json_single = self.mid[0] if len(self.mid) == 1 and self.mid[0].role is Role.ADDRESS else None
+
+    # The JSON renderer is made on first use: a single decode's readable view never loads json.
+    @cached_property
+    def json(self) -> Render:
+        return self._json_renderer()
+
+    @cached_property
+    def json_head(self) -> str:
+        """The class's constant members of a JSON object, without braces."""
+        import json
+
+        cls = self.cls
+        return json.dumps({"format": cls.FORMAT, "level": cls.LEVEL, "class": cls.__name__, "leaf": cls.LEAF,
+                           "page_size": (1 << cls.SPAN_SHIFT) if cls.LEAF else None, "span": 1 << cls.SPAN_SHIFT},
+                          separators=(",", ":"))[1:-1]
 
     # -- pieces (pure functions of their key) ------------------------------------------------
     def low_line_piece(self, lo: int) -> LowLine:
@@ -113,11 +198,11 @@ class ClassRenderer:
         follows them, words, suffix, suffix if reserved bits are set, present."""
         piece = self.low_line[lo]
         if piece is None:
-            flags, words = _text(self.low, lo, self.enums)
-            entry = self.cls(lo, self.platform)
+            flags, words = (self.low_texts[0][lo], self.low_texts[1][lo]) if self.low_texts else _text(
+                self.low, lo, self.enums)
             # Reserved bits are checked per value (most lie outside bits 11:0).
-            kinds = ",!".join(p.kind for p in entry.problems() if p.kind != "reserved_bits")
-            present = entry.present
+            present, problems = self.low_findings(lo)
+            kinds = ",!".join(p.kind for p in problems)
             if present:
                 suffix = " !" + kinds if kinds else ""
                 reserved = suffix + (",!" if kinds else " !") + "reserved_bits"
@@ -155,10 +240,22 @@ class ClassRenderer:
         """Bits 11:0: JSON fields, present, and the problems other than reserved bits (a JSON list)."""
         piece = self.low_json[lo]
         if piece is None:
-            entry = self.cls(lo, self.platform)
-            problems = [p for p in entry.problems() if p.kind != "reserved_bits"]
-            piece = self.low_json[lo] = (_json_fields(self.low, lo), entry.present, _problem_list(problems))
+            present, problems = self.low_findings(lo)
+            fields = self.low_jsons[lo] if self.low_jsons else _json_fields(self.low, lo)
+            piece = self.low_json[lo] = (fields, present, _problem_list(problems))
         return piece
+
+    def low_findings(self, lo: int) -> tuple[bool, tuple[Problem, ...]]:
+        """Whether a value of bits 11:0 ``lo`` is present and its problems other than reserved
+        bits, from the object path.  Bits the hardware ignores make no finding, so values that
+        differ only there share one answer (a table of 4096 needs a few hundred entries)."""
+        key = lo & self.findings_mask
+        found = self.findings.get(key)
+        if found is None:
+            entry = self.cls(key, self.platform)
+            found = self.findings[key] = (entry.present,
+                                          tuple(p for p in entry.problems() if p.kind != "reserved_bits"))
+        return found
 
     def reserved_problem(self, r: int) -> str:
         """The reserved-bits problem of a present value whose reserved bits are ``r``, as JSON.
@@ -179,6 +276,46 @@ class ClassRenderer:
             piece = self.high_json[hi] = _json_fields(self.high, hi << HIGH_SHIFT)
         return piece
 
+    # -- whole-line templates (the block loops) ------------------------------------------------
+    def build_tables(self) -> None:
+        """Every piece of bits 11:0 and 63:52 at once, from the fields' own words (a few ms):
+        worth it for a block of values, not for one."""
+        if self.high_texts is None:
+            self.low_texts = _text_table(self.low, 0, LOW_BITS, self.keep, self.enums)
+            flags, words = _text_table(self.high, HIGH_SHIFT, self.high_bits, self.keep, self.enums)
+            self.high_texts = (flags, [f[1:] or "-" for f in flags], words)
+
+    def build_json_tables(self) -> None:
+        if self.high_jsons is None:
+            self.low_jsons = _product_table(self.low, 0, LOW_BITS, [_json_pieces(f) for f in self.low])
+            high = _product_table(self.high, HIGH_SHIFT, self.high_bits, [_json_pieces(f) for f in self.high])
+            self.high_jsons = ["," + h[:-1] if h else "" for h in high]
+
+    def line_pieces(self, lo: int) -> tuple[str, int, str, str] | None:
+        """The pieces of the text after the pfn of a present value whose raw bits 11:0 are ``lo``
+        and whose bits 51:12 are only its address: the class and low flags, which form of the
+        high flags follows (0: after low flags, 1: alone), the low words, the end (problems); the
+        high words come between the last two.  None where such values take another path."""
+        if not self.templated:
+            return None
+        name_flags, form, words, suffix, reserved, present = self.low_line_piece(lo & self.keep)
+        if not present:
+            return None
+        return name_flags, form, words, reserved if lo & self.reserved_mask else suffix
+
+    def json_pieces(self, lo: int) -> tuple[str, str] | None:
+        """The JSON of a value whose raw bits 11:0 are ``lo``, whose middle is one address field
+        and whose reserved bits all lie in bits 11:0, around its per-value parts: the low fields
+        (before the address field) and the tail after the high fields.  None where there is none."""
+        if self.json_single is None or not self.layout.address_is_mask:
+            return None
+        fields, present, problems = self.low_json_piece(lo)
+        reserved = lo & self.reserved_mask
+        if reserved and present:
+            problems = f"{problems[:-1]}{',' if len(problems) > 2 else ''}{self.reserved_problem(reserved)}]"
+        return fields, (f'}},"present":{"true" if present else "false"},"reserved_bits":"{reserved:#x}",'
+                        f'"problems":{problems}}}')
+
     # -- composition ---------------------------------------------------------------------------
     def _line_renderer(self) -> Render:
         keep, mid_mask, reserved_mask = self.keep, self.mid_words_mask, self.reserved_mask
@@ -196,8 +333,7 @@ class ClassRenderer:
         patterns: dict[int, str] = {}
         pattern_of = self.width_mask & ~amask if by_mask else 0
         get = patterns.get
-        self.patterns, self.pattern_of = patterns, pattern_of  # read by FastDecoder.line_batch
-        self.compose: Render  # set below: line() without the memo lookup
+        self.patterns = patterns  # (its bound is tested)
         room = PATTERNS if by_mask else 0
         low_table_bars = self.low_bars
 
@@ -232,7 +368,6 @@ class ClassRenderer:
                 patterns[v & pattern_of] = rest
             return f"{v:{hex_format}} pfn={pfn:#x} {rest}"
 
-        self.compose = compose
         return line
 
     def _json_renderer(self) -> Render:
@@ -241,7 +376,7 @@ class ClassRenderer:
         low_table, high_table = self.low_json, self.high_json
         low_piece, high_piece, reserved_problem = self.low_json_piece, self.high_json_piece, self.reserved_problem
         # The usual middle is one address field: its JSON is one number.
-        single = mid[0] if len(mid) == 1 and mid[0].role is Role.ADDRESS else None
+        single = self.json_single
         name, lo_bit, fmax = (f'"{single.name}":', single.lo, single.max) if single else ("", 0, 0)
 
         # With one address field found by a mask, everything but the value, address, pfn and that
@@ -299,7 +434,11 @@ class FastDecoder:
         self.large = ClassRenderer(large_cls, self.platform, hide) if large_cls and self.page_size_mask else None
 
         self.line: Render = self._pick("line")
-        self.json: Render = self._pick("json")
+
+    @cached_property
+    def json(self) -> Render:
+        """One value -> its JSON object (made on first use)."""
+        return self._pick("json")
 
     def renderer(self, v: int) -> ClassRenderer:
         if self.large is not None and v & self.page_size_mask:
@@ -322,32 +461,228 @@ class FastDecoder:
     def entry(self, v: int) -> Entry:
         return self.renderer(v).cls(v, self.platform)
 
-    def line_block(self, suffix: Render | None = None) -> Callable[[list[int]], list[str]]:
-        """``line`` (plus ``suffix(v)``, an owner's words) over a block of values, with the common
-        case inlined: a value whose pattern memo holds the text after the pfn."""
-        line: Render = self.line if suffix is None else (lambda v: self.line(v) + suffix(v))
+    def _digits_plan(self, slow: int) -> tuple[int, int, int, int] | None:
+        """How the block loops print a value and its pfn from the value's hex digits: (digits,
+        first and last pfn digit, the bits that send a value to the per-value path), or None
+        when the table form's address is not bits 12 and up of the value."""
         table = self.table
-        if not table.layout.address_is_mask:
-            return lambda values: [line(v) for v in values]
-        compose: Render = table.compose if suffix is None else (lambda v: table.compose(v) + suffix(v))
-        ps, hex_format = self.page_size_mask, f"#0{table.digits}x"
-        get, pattern_of, amask = table.patterns.get, table.pattern_of, table.address_mask
-        own = suffix or (lambda v: "")
+        amask = table.address_mask
+        if not table.layout.address_is_mask or amask & -amask != 1 << 12 or amask >> HIGH_SHIFT:
+            return None
+        digits = table.digits - 2
+        # Bits 51:12 outside the address would show in the pfn's digits: such values go the long way.
+        between = ((1 << min(self.width, HIGH_SHIFT)) - 1) & ~LOW_MASK & ~amask
+        return digits, max(digits - 13, 0), digits - 3, slow | self.page_size_mask | between
 
-        def block(values: list[int]) -> list[str]:
+    def line_block(self, suffix: Render | None = None) -> Block:
+        """``line`` (plus ``suffix(v)``, an owner's words) over a block of values and, where the
+        token reader has them, their tokens (:func:`spte.tokens.stream_words`).
+
+        Once ``BLOCK_TABLES`` values have come, the class's whole tables are built.  A
+        present value whose bits 51:12 are only its address is then one f-string: the value's
+        digits, the pfn's (a slice of them), and the pieces of its bits 11:0 and 63:52.  When
+        most patterns repeat (real SPTEs: judged per block from a sample), the text after the
+        pfn comes whole from a bounded memo by the non-address bits; when most values recur
+        (real traces), whole lines come from a bounded memo by value.  A not-present value is
+        composed here too; the rest (the large-page form, other bits in 51:12) take ``line``."""
+        line, table = self.line, self.table
+        plan = self._digits_plan(table.template_slow)
+        if not table.templated or plan is None:
+            if suffix is None:
+                return lambda values, texts=None: [line(v) for v in values]
+            return lambda values, texts=None: [line(v) + suffix(v) for v in values]
+        digits, first, last, slow = plan
+        value_format = f"%0{digits}x"
+        # Bits 11:0 -> (class and low flags, the high-flags table that follows them, low words,
+        # end); False: no pieces (see ``absent``); None: not looked at yet.
+        pieces: list[Any] = [None] * (1 << LOW_BITS)  # (one type for all three: the loops test truth)
+        absent = [False] * (1 << LOW_BITS)  # bits 11:0 of a not-present value
+        seen = [0]  # values rendered before the tables are built
+        memo: dict[int, str] = {}  # non-address bits -> the text after the pfn (bounded, never cleared)
+        amask = table.address_mask
+        get, pattern_of = memo.get, table.width_mask & ~amask
+        heads: dict[int, str] = {}  # a not-present value's class and flags, by the bits hardware still reads
+        absent_lines: dict[int, str] = {}  # not-present value -> its line (bounded, never cleared)
+        whole: dict[int, str] = {}  # value -> its line, for input whose values recur (bounded, never cleared)
+        seen_values: set[int] = set()  # the samples' values and patterns (bounded)
+        seen_patterns: set[int] = set()
+        np_read, np_ignored, keep = table.not_present_read_mask, table.not_present_ignored, table.keep
+
+        def fill(lo: int) -> Any:
+            assert table.high_texts is not None
+            found = table.line_pieces(lo)
+            piece = pieces[lo] = False if found is None else (
+                found[0], table.high_texts[found[1]], found[2], found[3])
+            absent[lo] = not table.low_line_piece(lo & keep)[5]
+            return piece
+
+        def other(v: int, d: str) -> str:
+            """The line of a value without pieces yet, or none: a not-present value (the class,
+            the flags hardware still reads, the rest as one raw value), else ``line``."""
+            lo = v & LOW_MASK
+            piece = pieces[lo]
+            if piece is None:
+                piece = fill(lo)
+            d = d.zfill(digits)
+            if v & slow:
+                return line(v)
+            if piece:
+                hi = v >> HIGH_SHIFT
+                words = table.high_texts[2] if table.high_texts else []
+                return (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {piece[0]}{piece[1][hi]}{piece[2]}"
+                        f"{words[hi]}{piece[3]}")
+            if not absent[lo]:
+                return line(v)
+            ignored = v & np_ignored
+            return (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {heads.get(v & np_read) or head_of(v & np_read)}"
+                    f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
+
+        def compose(v: int, d: str) -> str:
+            """The line of one value by the pattern memo or the pieces (for the loop over values)."""
+            r = get(v & pattern_of)
+            if r is None:
+                piece = pieces[v & LOW_MASK]
+                if not piece or v & slow:
+                    return other(v, d)
+                hi = v >> HIGH_SHIFT
+                words = table.high_texts[2] if table.high_texts else []
+                r = f"{piece[0]}{piece[1][hi]}{piece[2]}{words[hi]}{piece[3]}"
+                if len(memo) < PATTERNS:
+                    memo[v & pattern_of] = r
+            d = d.zfill(digits)
+            return f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {r}"
+
+        def head_of(r: int) -> str:
+            head = heads[r] = table.head + table.not_present_piece(r)
+            return head
+
+        def block(values: list[int], texts: list[str] | None = None) -> list[str]:
+            if table.high_texts is None:
+                seen[0] += len(values)
+                if seen[0] < BLOCK_TABLES:
+                    return [line(v) for v in values] if suffix is None else [line(v) + suffix(v) for v in values]
+            table.build_tables()
+            assert table.high_texts is not None
+            words = table.high_texts[2]
+            if texts is None:
+                texts = [value_format % v for v in values]
             out: list[str] = []
             append = out.append
-            for v in values:
-                if v & ps:
-                    append(line(v))
-                    continue
-                rest = get(v & pattern_of)
-                if rest is None:
-                    append(compose(v))
-                elif suffix is None:
-                    append(f"{v:{hex_format}} pfn={(v & amask) >> 12:#x} {rest}")
+            # A sample decides the loop: values that recur, patterns that recur, or neither.
+            hits = repeats = 0
+            for v in values[:SAMPLE]:
+                if v in seen_values:
+                    repeats += 1
+                elif len(seen_values) < PATTERNS:
+                    seen_values.add(v)
+                if v & pattern_of in seen_patterns:
+                    hits += 1
+                elif len(seen_patterns) < PATTERNS:
+                    seen_patterns.add(v & pattern_of)
+            if repeats * 2 >= SAMPLE:  # values recur (a trace logs the same SPTEs again and again)
+                whole_get = whole.get
+                for v, d in zip(values, texts, strict=True):
+                    r = whole_get(v)
+                    if r is None:
+                        r = compose(v, d)
+                        if len(whole) < PATTERNS:
+                            whole[v] = r
+                    append(r)
+            elif hits * 2 >= SAMPLE:
+                for v, d in zip(values, texts, strict=True):
+                    r = get(v & pattern_of)
+                    if r is None:
+                        piece = pieces[v & LOW_MASK]
+                        if not piece or v & slow:
+                            if absent[v & LOW_MASK] and not v & slow:
+                                # Not present: its raw ignored= value holds the address bits, so the
+                                # line is memoised whole, by the value, when they are clear (KVM's
+                                # empty SPTEs repeat; values with an address seldom do).
+                                r = None if v & amask else absent_lines.get(v)
+                                if r is None:
+                                    d = d.zfill(digits)
+                                    ignored = v & np_ignored
+                                    r = (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
+                                         f"{heads.get(v & np_read) or head_of(v & np_read)}"
+                                         f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
+                                    if not v & amask and len(absent_lines) < PATTERNS:
+                                        absent_lines[v] = r
+                                append(r)
+                            else:
+                                append(other(v, d))
+                            continue
+                        name_flags, high, low_words, end = piece
+                        hi = v >> HIGH_SHIFT
+                        r = f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}"
+                        if len(memo) < PATTERNS:
+                            memo[v & pattern_of] = r
+                    d = d.zfill(digits)
+                    append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {r}")
+            else:
+                for v, d in zip(values, texts, strict=True):
+                    piece = pieces[v & LOW_MASK]
+                    if piece and not v & slow:
+                        name_flags, high, low_words, end = piece
+                        hi = v >> HIGH_SHIFT
+                        d = d.zfill(digits)
+                        append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
+                               f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}")
+                    elif absent[v & LOW_MASK] and not v & slow:
+                        d = d.zfill(digits)
+                        ignored = v & np_ignored
+                        append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
+                               f"{heads.get(v & np_read) or head_of(v & np_read)}"
+                               f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
+                    else:
+                        append(other(v, d))
+            if suffix is not None:  # the owner's words, joined in C
+                return list(map(str.__add__, out, map(suffix, values)))
+            return out
+
+        return block
+
+    def json_block(self) -> Block:
+        """``json`` over a block of values (and their tokens), by bits-11:0 pieces as
+        :meth:`line_block`: the value's digits, the address and pfn (slices of them), the address
+        field's number and the bits-63:52 fields between them."""
+        json, table = self.json, self.table
+        single = table.json_single
+        plan = self._digits_plan(table.reserved_mask & ~LOW_MASK)
+        if single is None or plan is None:
+            return lambda values, texts=None: [json(v) for v in values]
+        digits, first, last, slow = plan
+        value_format = f"%0{digits}x"
+        pieces: list[Any] = [None] * (1 << LOW_BITS)  # bits 11:0 -> (low fields, tail), False, None
+        at, fmax = single.lo, single.max
+        seen = [0]
+        start, head, pfn_key = '{"value":"0x', f'",{table.json_head},"address":"0x', '","pfn":"0x'
+        fields_key = '","fields":{'
+        name = f'"{single.name}":'
+
+        def block(values: list[int], texts: list[str] | None = None) -> list[str]:
+            if table.high_jsons is None:
+                seen[0] += len(values)
+                if seen[0] < BLOCK_TABLES:
+                    return [json(v) for v in values]
+            table.build_json_tables()
+            assert table.high_jsons is not None
+            high = table.high_jsons
+            if texts is None:
+                texts = [value_format % v for v in values]
+            out: list[str] = []
+            append = out.append
+            for v, d in zip(values, texts, strict=True):
+                piece = pieces[v & LOW_MASK]
+                if piece and not v & slow:
+                    fields, tail = piece
+                    d = d.zfill(digits)
+                    pfn = d[first:last].lstrip("0") or "0"
+                    append(f'{start}{d}{head}{pfn}{"000" if pfn != "0" else ""}{pfn_key}{pfn}{fields_key}'
+                           f'{fields}{name}{(v >> at) & fmax}{high[v >> HIGH_SHIFT]}{tail}')
                 else:
-                    append(f"{v:{hex_format}} pfn={(v & amask) >> 12:#x} {rest}{own(v)}")
+                    if piece is None:
+                        pieces[v & LOW_MASK] = table.json_pieces(v & LOW_MASK) or False
+                    append(json(v))
             return out
 
         return block
