@@ -507,6 +507,8 @@ class FastDecoder:
         seen_values: set[int] = set()  # the samples' values and patterns (bounded)
         seen_patterns: set[int] = set()
         np_read, np_ignored, keep = table.not_present_read_mask, table.not_present_ignored, table.keep
+        mid_mask, reserved_mask = table.mid_words_mask, table.reserved_mask
+        slow_not_mid = slow & ~mid_mask  # a value with only these slow bits clear is composed in `other`
 
         def fill(lo: int) -> Any:
             assert table.high_texts is not None
@@ -525,6 +527,14 @@ class FastDecoder:
                 piece = fill(lo)
             d = d.zfill(digits)
             if v & slow:
+                if piece and not v & slow_not_mid:  # reserved address bits (MAXPHYADDR < 52): words only
+                    mid_flags, mid_words = table.mid_line_piece(v & mid_mask)
+                    if not mid_flags:
+                        hi = v >> HIGH_SHIFT
+                        words = table.high_texts[2] if table.high_texts else []
+                        low = table.low_line_piece(lo & keep)
+                        return (f"0x{d} pfn={(v & amask) >> 12:#x} {piece[0]}{piece[1][hi]}{piece[2]}{mid_words}"
+                                f"{words[hi]}{low[4] if v & reserved_mask else low[3]}")
                 return line(v)
             if piece:
                 hi = v >> HIGH_SHIFT
