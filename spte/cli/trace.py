@@ -18,6 +18,7 @@ from spte.cli.common import Reporter, UsageError, add_platform_options, quote, r
 from spte.entry import FORMATS
 from spte.kvm import identify
 from spte.logs import Context, LogReader, Renderer
+from spte.logs.fast import FastLog
 from spte.metadata.owner import Owner
 from spte.owners import resolve as resolve_owner
 from spte.platform import Platform
@@ -164,37 +165,39 @@ def run(args: argparse.Namespace) -> int:
     return report.status
 
 
+def _chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    """Whole lines, about ``size`` bytes at a time (a longer line is handed over whole)."""
+    rest: list[bytes] = []
+    while True:
+        data = stream.read(size)
+        if not data:
+            if rest:
+                yield b"".join(rest)
+            return
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            rest.append(data)
+            continue
+        if rest:
+            rest.append(data[:cut])
+            yield b"".join(rest)
+        else:
+            yield data[:cut] if cut < len(data) else data
+        rest = [data[cut:]] if cut < len(data) else []
+
+
 def process(stream: IO[bytes], source: str, args: argparse.Namespace, reader: LogReader, render: Renderer,
             report: Reporter, out: IO[bytes], chunk: int = CHUNK) -> None:
     """Annotate (or turn into JSON) one stream, a chunk of whole lines at a time."""
+    mode = "json" if args.json else "summary" if args.summary else "only" if args.only_spte else "whole"
+    fast = FastLog(reader, render, mode)
     first_line = 1
-    as_json, summary = args.json, args.summary
-    whole = not (args.only_spte or as_json or summary)
-    line_note, json_record = render.line_note, render.json_record
-    for lines in _batches(stream, chunk):
-        blob = b"".join(lines)
-        pieces: list[bytes] = []
-        append = pieces.append
-        last = 0
-        for result in reader.scan(blob, first_line):
-            if result.error is not None:
-                report.error(f"{source}:{result.line}", result.error)
-                continue
-            if not result.records and result.note is None:
-                continue  # an event that carries no entry: the line stays as it is
-            if as_json:
-                render.counts["event"][result.event] += 1
-                pieces += [json_record(rec).encode() + b"\n" for rec in result.records]
-            elif whole:
-                append(blob[last:result.end])
-                append(b"  ## " + line_note(result).encode())
-                last = result.end
-            elif summary:
-                line_note(result)
-            else:  # --only-spte: the whole line, annotated
-                append(blob[result.start:result.end] + b"  ## " + line_note(result).encode() + b"\n")
-        if whole:
-            append(blob[last:])
-        if pieces and not summary:
+    write = not args.summary
+    for blob in _chunks(stream, chunk):
+        pieces, errors = fast.chunk(blob, first_line)
+        for result in errors:
+            assert result.error is not None
+            report.error(f"{source}:{result.line}", result.error)
+        if pieces and write:
             out.write(b"".join(pieces))
-        first_line += len(lines)
+        first_line += blob.count(b"\n")

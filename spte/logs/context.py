@@ -8,6 +8,7 @@ protocol (:class:`~spte.metadata.owner.Owner`): a KVM profile, ``spte.owners.res
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from spte.bits import union
@@ -34,6 +35,25 @@ def read_owner(owner: Owner, value: int, level: int) -> OwnerView:
     r = owner.read(value, level)
     return OwnerView(r.kind, r.summary, dict(r.software), tuple(r.notes), r.plausible, tuple(r.reasons),
                      r.kind == "mmio")
+
+
+# (kind, names of the non-zero software fields in read().software order, plausible)
+Brief = tuple[str, tuple[str, ...], bool | None]
+
+
+def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
+    """The part of ``owner.read(v, level)`` a one-line annotation needs, as a function of ``v``.
+
+    The one adapter to the owners' fast path (``spte.metadata.owner.brief_reader``, where an
+    owner provides one); until then it is the protocol's ``read``.
+    """
+    read = owner.read
+
+    def brief(value: int) -> Brief:
+        r = read(value, level)
+        return r.kind, tuple(k for k, x in r.software.items() if x), r.plausible
+
+    return brief
 
 
 def owned_ignored_mask(owner: Owner, entry_cls: type[Entry], platform: Platform) -> int:

@@ -31,6 +31,9 @@ PAST_LEAF = "not an entry: the printer read past a leaf"
 PAST_NOT_PRESENT = "not an entry: the printer read past a not-present entry"
 
 
+StepTuple = tuple[int, str, str, int, str, int]
+
+
 class Walk:
     """An open walk: its family, the address walked (if printed), where it stands."""
 
@@ -41,8 +44,16 @@ class Walk:
         self.addr = addr
         self.last_level: int | None = None
         self.past: str | None = None  # set once the walk passed a leaf or a not-present entry
-        self.records: list[Record] = []
+        # Its entries so far; the fast path (fast.py) leaves (line, event, owner, value, format,
+        # level) tuples, made records only when a reserved-bits line needs the last one.
+        self.records: list[Record | StepTuple] = []
         self.format: str | None = None
+
+    def last_record(self) -> Record:
+        rec = self.records[-1]
+        if isinstance(rec, tuple):
+            rec = self.records[-1] = Record(*rec)
+        return rec
 
 
 FastHandler = Callable[[re.Match[bytes], int], "list[Record] | None"]
@@ -133,21 +144,26 @@ class LogReader:
     # -- scanning ------------------------------------------------------------------------
     def scan(self, blob: bytes, first_line: int = 1) -> list[LineResult]:
         """Every recognised line of ``blob`` (whole lines), in order."""
+        return self.scan_region(blob, 0, len(blob), first_line)
+
+    def scan_region(self, blob: bytes, start: int, stop: int, first_line: int) -> list[LineResult]:
+        """Every recognised line of ``blob[start:stop]`` (whole lines, the first numbered
+        ``first_line``), in order; positions in the results are positions in ``blob``."""
         hits: list[tuple[int, _Spec]] = []
         find = blob.find
         word = _WORD
         for needle, spec in self._specs:
-            i = find(needle)
+            i = find(needle, start, stop)
             step = len(needle)
             while i != -1:
                 if i == 0 or blob[i - 1] not in word:
                     hits.append((i, spec))
-                i = find(needle, i + step)
+                i = find(needle, i + step, stop)
         hits.sort(key=itemgetter(0))
         out: list[LineResult] = []
         append = out.append
         rfind, count, size = blob.rfind, blob.count, len(blob)
-        lineno, counted = first_line, 0
+        lineno, counted = first_line, start
         line_start, line_end, end, done = -1, -1, -1, False
         pending: LineResult | None = None
         for pos, (printouts, regex, offset, fast, name) in hits:
@@ -237,7 +253,7 @@ class LogReader:
             w = self.walk
             if w is None or not w.records:
                 return [], "reserved bits of an entry this log does not show"
-            rec = w.records[-1]
+            rec = w.last_record()
             self._check_rsvd(rec, _hex(m, "rsvd_set"), False)
             return [], f"for line {rec.line}: {rsvd_text(rec)}"
         if shape in (Shape.REGISTER, Shape.SWAP):

@@ -1,0 +1,282 @@
+"""The hot path of the log reader: the commonest kvmmmu tracepoint lines straight to text.
+
+A tracefs (or ``trace-cmd report``) line is ``<comm>-<pid> [cpu] flags timestamp: event: args``.
+One compiled pattern finds, in a single pass over a chunk, the lines of the events that
+dominate real traces -- ``kvm_mmu_set_spte``, ``kvm_mmu_paging_element``,
+``kvm_tdp_mmu_spte_changed``, ``kvm_mmu_pagetable_walk`` -- and the value-less
+``kvm_mmu_spte_requested`` / ``kvm_mmu_set_{accessed,dirty}_bit`` lines (matched to their
+end, so they are known to carry nothing).  Every other line (the gaps between matches) is
+read by :class:`~spte.logs.reader.LogReader` exactly as before, and only where a needle of
+the grammar occurs in it.
+
+The pattern is stricter than the declarations of :mod:`spte.logs.grammar` (single blanks,
+values of at most 16 hex digits, the whole tracefs prefix), so a line it takes is one the
+general reader would read the same way; anything unusual (a trimmed line, a 17-digit value,
+a level the format lacks, a task name that holds a needle, a chunk with a reserved-bits line
+that annotates an earlier line) goes to the general reader.  ``tests/test_logs_fast.py``
+compares both paths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from spte.entry import CLASSES
+from spte.logs.context import Context
+from spte.logs.grammar import BY_NAME, NEEDLES, PRINTOUTS, Shape
+from spte.logs.reader import PAST_LEAF, PAST_NOT_PRESENT, LogReader, Walk
+from spte.logs.records import LineResult, Record
+from spte.logs.render import Renderer
+
+HEX = rb"[0-9a-fA-F]"
+VALUE = HEX + rb"{1,16}"  # at most 64 bits; a longer value takes the general path (and its error)
+# <comm>-<pid> [(tgid)] [cpu] [flags] timestamp:  (comm is at most 15 characters, TASK_COMM_LEN).
+PREFIX = (rb"\n[ \t]*(?P<comm>[^\n\[]{1,16}?)-\d+ +(?:\( *[\d-]+\) +)?\[\d+\] +(?:[.a-zA-Z][.a-zA-Z0-9]{3,4} +)?"
+          rb"\d+\.\d+: ")
+# One alternative per event; the empty group that ends it names the event (``Match.lastgroup``).
+ALTERNATIVES = {
+    "kvm_mmu_paging_element": rb"kvm_mmu_paging_element: pte (?P<pte>" + VALUE + rb") level (?P<plevel>\d+)[^\n]*",
+    "kvm_mmu_set_spte": (rb"kvm_mmu_set_spte: gfn (?P<gfn>" + HEX + rb"+) spte (?P<spte>" + VALUE
+                         + rb") \((?P<r>[r-])(?P<w>[w-])(?P<x>[x-])(?P<u>[u-]?)\) level (?P<slevel>\d+) at "
+                         rb"(?P<sptep>" + HEX + rb"+)[^\n]*"),
+    "kvm_tdp_mmu_spte_changed": (rb"kvm_tdp_mmu_spte_changed: as id (?P<as_id>-?\d+) gfn (?P<tgfn>" + HEX
+                                 + rb"+) level (?P<tlevel>\d+) old_spte (?P<old>" + VALUE + rb") new_spte (?P<new>"
+                                 + VALUE + rb")(?!" + HEX + rb")[^\n]*"),
+    "kvm_mmu_pagetable_walk": rb"kvm_mmu_pagetable_walk: addr (?P<addr>" + VALUE + rb")(?!" + HEX + rb")[^\n]*",
+    # Value-less events, matched to the line's end: nothing else is on their lines.
+    "none": (rb"(?:kvm_mmu_spte_requested: gfn " + HEX + rb"+ pfn " + HEX + rb"+ level -?\d+|kvm_mmu_set_"
+             rb"(?:accessed|dirty)_bit: gpa " + HEX + rb"+)\r?(?=\n|\Z)"),
+}
+TAGS = {name: f"E{i}" for i, name in enumerate(ALTERNATIVES)}
+PATTERN = re.compile(PREFIX + rb"(?:" + rb"|".join(alt + b"(?P<" + TAGS[name].encode() + b">)"
+                                                   for name, alt in ALTERNATIVES.items()) + rb")")
+EVENT_OF_TAG = {tag: name for name, tag in TAGS.items()}
+# Needles the general reader looks for (value-less printouts are not looked for).
+SEARCHED = [n for n, ps in NEEDLES.items() if any(p.shape is not Shape.NONE for p in ps)]
+ANY_NEEDLE = re.compile(b"|".join(re.escape(n) for n in sorted(SEARCHED, key=len, reverse=True)))
+# A reserved-bits line annotates the entry printed before it (reader.py, Shape.RSVD_SET): a
+# chunk that has one is read whole by the general reader, which renders after reading.
+RSVD_NEEDLES = tuple({p.needle_bytes for p in PRINTOUTS if p.shape is Shape.RSVD_SET})
+
+
+class FastLog:
+    """Annotates (or turns into JSON) chunks of whole lines; the general reader does the rest.
+
+    ``mode`` is ``"whole"`` (every line, annotated), ``"only"`` (annotated lines only),
+    ``"json"`` or ``"summary"`` (counts only).
+    """
+
+    def __init__(self, reader: LogReader, render: Renderer, mode: str) -> None:
+        self.reader, self.render, self.mode = reader, render, mode
+        self._comm_ok: dict[bytes, bool] = {}
+        self._last = 0  # whole mode: data[:_last] is written
+
+    # -- the general reader over a region -------------------------------------------------------
+    def _general(self, data: bytes, start: int, end: int, lineno: int, out: list[bytes],
+                 errors: list[LineResult]) -> None:
+        """Lines ``data[start:end]`` (whole lines, ``lineno`` the first) through the general reader."""
+        if start >= end or ANY_NEEDLE.search(data, start, end) is None:
+            return
+        render, mode = self.render, self.mode
+        for result in self.reader.scan_region(data, start, end, lineno):
+            if result.error is not None:
+                errors.append(result)
+                continue
+            if not result.records and result.note is None:
+                continue
+            if mode == "json":
+                render.counts["event"][result.event] += 1
+                out += [render.json_record(rec).encode() + b"\n" for rec in result.records]
+            elif mode == "whole":
+                out.append(data[self._last:result.end])
+                out.append(b"  ## " + render.line_note(result).encode())
+                self._last = result.end
+            elif mode == "summary":
+                render.line_note(result)
+            else:
+                out.append(data[result.start:result.end] + b"  ## " + render.line_note(result).encode() + b"\n")
+
+    # -- chunks ------------------------------------------------------------------------------
+    def chunk(self, blob: bytes, first_line: int) -> tuple[list[bytes], list[LineResult]]:
+        """(output pieces, error results in order) of ``blob`` (whole lines, the first numbered ``first_line``)."""
+        out: list[bytes] = []
+        errors: list[LineResult] = []
+        data = b"\n" + blob  # every line starts after a newline
+        self._last = 1
+        mode = self.mode
+        if any(n in blob for n in RSVD_NEEDLES):
+            self._general(data, 1, len(data), first_line, out, errors)
+        else:
+            self._fast(data, first_line, out, errors)
+        if mode == "whole":
+            out.append(data[self._last:])
+        return out, errors
+
+    def _fast(self, data: bytes, first_line: int, out: list[bytes], errors: list[LineResult]) -> None:
+        reader, render, mode = self.reader, self.render, self.mode
+        ctx = reader.ctx
+        count = render.count
+        events, levels, kinds = render.counts["event"], render.levels, render.counts["kind"]
+        comm_ok = self._comm_ok
+        kvm_fmt, guest_fmt = ctx.table_format("host"), ctx.table_format("guest")
+        kvm_levels, guest_levels = frozenset(CLASSES[kvm_fmt]), frozenset(CLASSES[guest_fmt])
+        kvm_text = {lv: render.texter(kvm_fmt, lv, "kvm") for lv in kvm_levels}
+        guest_text = {lv: render.texter(guest_fmt, lv, "guest") for lv in guest_levels}
+        guest_past = {lv: past_verdict(ctx, guest_fmt, lv, "guest") for lv in guest_levels}
+        ranges = render.ranges
+        json_mode, whole, only = mode == "json", mode == "whole", mode == "only"
+        append = out.append
+        general = self._general
+        pos = 0  # data[pos] is the newline that ends the last line done (0: the one before the first line)
+        lineno = first_line - 1  # the number of that line
+        for m in PATTERN.finditer(data):
+            s = m.start()
+            if s == pos:
+                lineno += 1
+            else:
+                general(data, pos + 1, s, lineno + 1, out, errors)
+                lineno += data.count(b"\n", pos, s + 1)
+            pos = e = m.end()
+            tag = m.lastgroup
+            comm = m.group("comm")
+            ok = comm_ok.get(comm)
+            if ok is None:
+                ok = comm_ok[comm] = ANY_NEEDLE.search(comm) is None
+            if not ok:
+                general(data, s + 1, e, lineno, out, errors)
+                continue
+            if tag == "E0":  # kvm_mmu_paging_element: a step of a guest walk
+                lv = m.group("plevel")
+                level = int(lv) if len(lv) <= 3 else 0
+                if level not in guest_levels:
+                    general(data, s + 1, e, lineno, out, errors)
+                    continue
+                v = int(m.group("pte"), 16)
+                w = reader.walk
+                if w is None or w.family != "guest" or (w.last_level is not None and level >= w.last_level):
+                    w = reader.walk = Walk("guest")
+                w.last_level = level
+                w.records.append((lineno, "kvm_mmu_paging_element", "guest", v, guest_fmt, level))
+                past = w.past
+                if json_mode:
+                    rec = Record(lineno, "kvm_mmu_paging_element", "guest", v, guest_fmt, level, level, None, None,
+                                 m, ())
+                    if past is not None:
+                        rec.entry = False
+                        rec.notes.append(past)
+                    else:
+                        w.past = guest_past[level](v)
+                    events["kvm_mmu_paging_element"] += 1
+                    append(render.json_record(rec).encode() + b"\n")
+                    continue
+                if count:
+                    events["kvm_mmu_paging_element"] += 1
+                levels[level] += 1
+                if past is not None:
+                    note = past
+                else:
+                    w.past = guest_past[level](v)
+                    kind, note = guest_text[level](v)
+                    if count:
+                        kinds[kind] += 1
+            elif tag == "E1":  # kvm_mmu_set_spte: one SPTE at a printed level
+                lv = m.group("slevel")
+                level = int(lv) if len(lv) <= 3 else 0
+                if level not in kvm_levels:
+                    general(data, s + 1, e, lineno, out, errors)
+                    continue
+                v = int(m.group("spte"), 16)
+                if json_mode:
+                    rec = Record(lineno, "kvm_mmu_set_spte", "kvm", v, kvm_fmt, level, level, None, None, m,
+                                 SET_SPTE_INFO)
+                    events["kvm_mmu_set_spte"] += 1
+                    append(render.json_record(rec).encode() + b"\n")
+                    continue
+                if count:
+                    events["kvm_mmu_set_spte"] += 1
+                levels[level] += 1
+                kind, note = kvm_text[level](v)
+                if count:
+                    kinds[kind] += 1
+            elif tag == "E2":  # kvm_tdp_mmu_spte_changed: old -> new
+                lv = m.group("tlevel")
+                level = int(lv) if len(lv) <= 3 else 0
+                if level not in kvm_levels:
+                    general(data, s + 1, e, lineno, out, errors)
+                    continue
+                old, new = int(m.group("old"), 16), int(m.group("new"), 16)
+                if json_mode:
+                    events["kvm_tdp_mmu_spte_changed"] += 1
+                    for value, role in ((old, "old"), (new, "new")):
+                        rec = Record(lineno, "kvm_tdp_mmu_spte_changed", "kvm", value, kvm_fmt, level, level, role,
+                                     None, Renamed(m, TDP_NAMES), TDP_INFO)
+                        append(render.json_record(rec).encode() + b"\n")
+                    continue
+                if count:
+                    events["kvm_tdp_mmu_spte_changed"] += 1
+                text = kvm_text[level]
+                levels[level] += 1
+                kind, old_text = text(old)
+                if count:
+                    kinds[kind] += 1
+                levels[level] += 1
+                kind, new_text = text(new)
+                if count:
+                    kinds[kind] += 1
+                note = f"old {old_text} -> new {new_text}"
+                if old != new:
+                    note += f"; bits changed {ranges(old ^ new)}"
+            elif tag == "E3":  # kvm_mmu_pagetable_walk: a guest walk starts
+                reader.walk = Walk("guest", int(m.group("addr"), 16))
+                continue
+            else:  # a line that carries no entry
+                continue
+            if json_mode:
+                continue
+            end = e - 1 if data[e - 1] == 13 else e
+            if whole:
+                append(data[self._last:end])
+                append(b"  ## " + note.encode())
+                self._last = end
+            elif only:
+                append(data[s + 1:end] + b"  ## " + note.encode() + b"\n")
+        general(data, pos + 1, len(data), lineno + 1, out, errors)
+
+
+class Renamed:
+    """The fast pattern's groups under the names the declaration gives them (the pattern's own
+    names are unique across its alternatives)."""
+
+    __slots__ = ("m", "names")
+
+    def __init__(self, m: re.Match[bytes], names: dict[str, str]) -> None:
+        self.m, self.names = m, names
+
+    def __getitem__(self, name: str) -> bytes | None:
+        return self.m[self.names.get(name, name)]
+
+
+TDP_NAMES = {"gfn": "tgfn", "level": "tlevel"}
+SET_SPTE_INFO = BY_NAME["kvm_mmu_set_spte"].info_args
+TDP_INFO = BY_NAME["kvm_tdp_mmu_spte_changed"].info_args
+assert TAGS == {"kvm_mmu_paging_element": "E0", "kvm_mmu_set_spte": "E1", "kvm_tdp_mmu_spte_changed": "E2",
+                "kvm_mmu_pagetable_walk": "E3", "none": "E4"}
+
+
+def past_verdict(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int], str | None]:
+    """``v`` -> what a walk that reached ``v`` has passed (reader.py ``_past``), from masks."""
+    table_cls, large_cls = CLASSES[fmt][level]
+    platform = ctx.platform_for(owner)
+    small = table_cls.layout(platform)
+    ps = small.page_size_mask if large_cls else 0
+    large = large_cls.layout(platform) if large_cls else small
+    small_leaf, large_leaf = table_cls.LEAF, large_cls.LEAF if large_cls else table_cls.LEAF
+    sp, lp = small.present_mask, large.present_mask
+
+    def past(v: int) -> str | None:
+        if v & ps:
+            return (PAST_LEAF if large_leaf else None) if v & lp else PAST_NOT_PRESENT
+        return (PAST_LEAF if small_leaf else None) if v & sp else PAST_NOT_PRESENT
+
+    return past
