@@ -125,21 +125,24 @@ class FastLog:
         guest_text = {lv: render.texter(guest_fmt, lv, "guest") for lv in guest_levels}
         guest_past = {lv: past_verdict(ctx, guest_fmt, lv, "guest") for lv in guest_levels}
         ranges = render.ranges
+        json_tail = render.entry_json_tail
+        kvm_fmt_b = kvm_fmt.encode()
         json_mode, whole, only = mode == "json", mode == "whole", mode == "only"
         append = out.append
         general = self._general
         pos = 0  # data[pos] is the newline that ends the last line done (0: the one before the first line)
         lineno = first_line - 1  # the number of that line
+        span = re.Match.span
         for m in PATTERN.finditer(data):
-            s = m.start()
+            s, e = span(m)
             if s == pos:
                 lineno += 1
             else:
                 general(data, pos + 1, s, lineno + 1, out, errors)
                 lineno += data.count(b"\n", pos, s + 1)
-            pos = e = m.end()
+            pos = e
             tag = m.lastgroup
-            comm = m.group("comm")
+            comm = m.group(1)
             ok = comm_ok.get(comm)
             if ok is None:
                 ok = comm_ok[comm] = ANY_NEEDLE.search(comm) is None
@@ -147,12 +150,12 @@ class FastLog:
                 general(data, s + 1, e, lineno, out, errors)
                 continue
             if tag == "E0":  # kvm_mmu_paging_element: a step of a guest walk
-                lv = m.group("plevel")
+                pte, lv = m.group(G_PTE, G_PLEVEL)
                 level = int(lv) if len(lv) <= 3 else 0
                 if level not in guest_levels:
                     general(data, s + 1, e, lineno, out, errors)
                     continue
-                v = int(m.group("pte"), 16)
+                v = int(pte, 16)
                 w = reader.walk
                 if w is None or w.family != "guest" or (w.last_level is not None and level >= w.last_level):
                     w = reader.walk = Walk("guest")
@@ -160,15 +163,21 @@ class FastLog:
                 w.records.append((lineno, "kvm_mmu_paging_element", "guest", v, guest_fmt, level))
                 past = w.past
                 if json_mode:
-                    rec = Record(lineno, "kvm_mmu_paging_element", "guest", v, guest_fmt, level, level, None, None,
-                                 m, ())
+                    events["kvm_mmu_paging_element"] += 1
                     if past is not None:
+                        rec = Record(lineno, "kvm_mmu_paging_element", "guest", v, guest_fmt, level, level, None,
+                                     None, m, ())
                         rec.entry = False
                         rec.notes.append(past)
-                    else:
-                        w.past = guest_past[level](v)
-                    events["kvm_mmu_paging_element"] += 1
-                    append(render.json_record(rec).encode() + b"\n")
+                        append(render.json_record(rec).encode() + b"\n")
+                        continue
+                    w.past = guest_past[level](v)
+                    kind, tail = json_tail(guest_fmt, level, "guest", v)
+                    if kind is not None:
+                        kinds[kind] += 1
+                    levels[level] += 1
+                    append(f'{{"line": {lineno}, "value": "{v:#x}", "format": "{guest_fmt}", "level": {level}, '
+                           f'"owner": "guest", "event": "kvm_mmu_paging_element", "entry": true{tail}\n'.encode())
                     continue
                 if count:
                     events["kvm_mmu_paging_element"] += 1
@@ -181,17 +190,23 @@ class FastLog:
                     if count:
                         kinds[kind] += 1
             elif tag == "E1":  # kvm_mmu_set_spte: one SPTE at a printed level
-                lv = m.group("slevel")
+                spte, lv = m.group(G_SPTE, G_SLEVEL)
                 level = int(lv) if len(lv) <= 3 else 0
                 if level not in kvm_levels:
                     general(data, s + 1, e, lineno, out, errors)
                     continue
-                v = int(m.group("spte"), 16)
+                v = int(spte, 16)
                 if json_mode:
-                    rec = Record(lineno, "kvm_mmu_set_spte", "kvm", v, kvm_fmt, level, level, None, None, m,
-                                 SET_SPTE_INFO)
                     events["kvm_mmu_set_spte"] += 1
-                    append(render.json_record(rec).encode() + b"\n")
+                    kind, tail = json_tail(kvm_fmt, level, "kvm", v)
+                    if kind is not None:
+                        kinds[kind] += 1
+                    levels[level] += 1
+                    gfn, r, w_, x, u, sptep = m.group(G_GFN, G_R, G_W, G_X, G_U, G_SPTEP)
+                    append(b'{"line": %d, "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", '
+                           b'"event": "kvm_mmu_set_spte", "entry": true, "args": {"gfn": "%s", "r": "%s", "w": "%s", '
+                           b'"x": "%s", "u": "%s", "sptep": "%s"}%s\n'
+                           % (lineno, v, kvm_fmt_b, level, gfn, r, w_, x, u, sptep, tail.encode()))
                     continue
                 if count:
                     events["kvm_mmu_set_spte"] += 1
@@ -208,10 +223,16 @@ class FastLog:
                 old, new = int(m.group("old"), 16), int(m.group("new"), 16)
                 if json_mode:
                     events["kvm_tdp_mmu_spte_changed"] += 1
-                    for value, role in ((old, "old"), (new, "new")):
-                        rec = Record(lineno, "kvm_tdp_mmu_spte_changed", "kvm", value, kvm_fmt, level, level, role,
-                                     None, Renamed(m, TDP_NAMES), TDP_INFO)
-                        append(render.json_record(rec).encode() + b"\n")
+                    as_id, gfn = m.group(G_AS_ID, G_TGFN)
+                    for value, role in ((old, b"old"), (new, b"new")):
+                        kind, tail = json_tail(kvm_fmt, level, "kvm", value)
+                        if kind is not None:
+                            kinds[kind] += 1
+                        levels[level] += 1
+                        append(b'{"line": %d, "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", '
+                               b'"event": "kvm_tdp_mmu_spte_changed", "entry": true, "role": "%s", "args": '
+                               b'{"as_id": "%s", "gfn": "%s"}%s\n'
+                               % (lineno, value, kvm_fmt_b, level, role, as_id, gfn, tail.encode()))
                     continue
                 if count:
                     events["kvm_tdp_mmu_spte_changed"] += 1
@@ -244,22 +265,16 @@ class FastLog:
         general(data, pos + 1, len(data), lineno + 1, out, errors)
 
 
-class Renamed:
-    """The fast pattern's groups under the names the declaration gives them (the pattern's own
-    names are unique across its alternatives)."""
-
-    __slots__ = ("m", "names")
-
-    def __init__(self, m: re.Match[bytes], names: dict[str, str]) -> None:
-        self.m, self.names = m, names
-
-    def __getitem__(self, name: str) -> bytes | None:
-        return self.m[self.names.get(name, name)]
+G_PTE, G_PLEVEL = PATTERN.groupindex["pte"], PATTERN.groupindex["plevel"]
+G_SPTE, G_SLEVEL = PATTERN.groupindex["spte"], PATTERN.groupindex["slevel"]
+G_GFN, G_R, G_W, G_X, G_U, G_SPTEP = (PATTERN.groupindex[n] for n in ("gfn", "r", "w", "x", "u", "sptep"))
+G_AS_ID, G_TGFN = PATTERN.groupindex["as_id"], PATTERN.groupindex["tgfn"]
+assert PATTERN.groupindex["comm"] == 1
 
 
-TDP_NAMES = {"gfn": "tgfn", "level": "tlevel"}
-SET_SPTE_INFO = BY_NAME["kvm_mmu_set_spte"].info_args
-TDP_INFO = BY_NAME["kvm_tdp_mmu_spte_changed"].info_args
+# The records the JSON text stands for print these arguments (grammar.py), in this order.
+assert BY_NAME["kvm_mmu_set_spte"].info_args == ("gfn", "r", "w", "x", "u", "sptep")
+assert BY_NAME["kvm_tdp_mmu_spte_changed"].info_args == ("as_id", "gfn")
 assert TAGS == {"kvm_mmu_paging_element": "E0", "kvm_mmu_set_spte": "E1", "kvm_tdp_mmu_spte_changed": "E2",
                 "kvm_mmu_pagetable_walk": "E3", "none": "E4"}
 

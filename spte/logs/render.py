@@ -33,6 +33,7 @@ class Renderer:
         self._events, self._kinds = self.counts["event"], self.counts["kind"]
         self.levels: Counter[int] = Counter()  # by level number (summary() names them)
         self._texters: dict[tuple[str, int, str], Callable[[int], tuple[str, str]]] = {}
+        self._json_tails: dict[tuple[str, int, str, int], tuple[str | None, str]] = {}
         self._owned: dict[tuple[str, int, str, int], int] = {}
         self._range_cache: dict[int, str] = {}
 
@@ -181,6 +182,30 @@ class Renderer:
         if rec.level is not None:
             self.levels[rec.level] += 1
         return obj
+
+
+    def entry_json_tail(self, fmt: str, level: int, owner: str, value: int) -> tuple[str | None, str]:
+        """(the owner's kind or None, ``, "decoded_level": ... "notes": [...]}``): the part of
+        :meth:`record_dict`'s JSON after ``entry``/``role``/``args`` of an entry at a printed
+        level with no notes of its own (the fast path's records), memoised by value."""
+        key = (fmt, level, owner, value)
+        hit = self._json_tails.get(key)
+        if hit is None:
+            rec = Record(0, "", owner, value, fmt, level)
+            counts, levels = self.counts, self.levels
+            self.counts = {"event": Counter(), "level": Counter(), "kind": Counter()}
+            self.levels = Counter()
+            try:
+                obj = self.record_dict(rec)
+                kinds = list(self.counts["kind"])
+            finally:
+                self.counts, self.levels = counts, levels
+            for k in ("line", "value", "format", "level", "owner", "event", "entry"):
+                del obj[k]
+            hit = (kinds[0] if kinds else None, ", " + json.dumps(obj)[1:])
+            if len(self._json_tails) < 1 << 15:
+                self._json_tails[key] = hit
+        return hit
 
 
 def _level_note(rec: Record) -> str:
