@@ -58,7 +58,7 @@ def _mutated(lines: list[str], n: int, seed: int) -> list[str]:
             line = line.swapcase()
         elif r < 0.48:  # a value past 64 bits, or leading zeros
             line = re.sub(r"([0-9a-f]{3,})", lambda m: rng.choice(["0000", m[1], "1"]) + m[1]
-                          + "%x" % rng.getrandbits(rng.choice([4, 16, 40, 64])), line, count=1)
+                          + f"{rng.getrandbits(rng.choice([4, 16, 40, 64])):x}", line, count=1)
         elif r < 0.54:
             line = re.sub(r"level (\d)", lambda m: f"level {rng.choice([0, 1, 2, 3, 4, 5, 6, 12, 1234])}", line)
         elif r < 0.6:
@@ -68,7 +68,7 @@ def _mutated(lines: list[str], n: int, seed: int) -> list[str]:
                                                                    "CPU 0/KVM", "<...>", "a:b"]) + "-" + m[1],
                           line, count=1)
         elif r < 0.72:
-            line = re.sub(r"([0-9a-f]{3,})", lambda m: "%x" % rng.getrandbits(64), line)
+            line = re.sub(r"([0-9a-f]{3,})", lambda m: f"{rng.getrandbits(64):x}", line)
         out.append(line)
     return out
 
@@ -124,7 +124,7 @@ def test_fast_path_across_chunk_edges(chunk: int) -> None:
     """Walks and line numbers carry across chunks as in the general reader; a chunk with a
     reserved-bits line is read whole by the general reader (it annotates the line before)."""
     lines = _lines()
-    text = lines[:600] + ["ept_misconfig_inspect_spte: rsvd_bits = 0x38"] + lines[600:900]
+    text = [*lines[:600], "ept_misconfig_inspect_spte: rsvd_bits = 0x38", *lines[600:900]]
     data = ("\n".join(text) + "\n").encode()
     ctx_of = _contexts()["shadow"]
     for mode in ("whole", "json"):
