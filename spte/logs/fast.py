@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any, Literal
 
 from spte.entry import CLASSES
 from spte.logs.context import Context
@@ -60,6 +61,14 @@ ANY_NEEDLE = re.compile(b"|".join(re.escape(n) for n in sorted(SEARCHED, key=len
 RSVD_NEEDLES = tuple({p.needle_bytes for p in PRINTOUTS if p.shape is Shape.RSVD_SET})
 
 
+MEMO = 1 << 15
+Key = tuple[Any, ...]  # the printed value and level (Match.group's bytes)
+# (level, value, what a walk is past after it, kind, annotation) of a guest walk step
+StepHit = tuple[int, int, "str | None", str, bytes]
+SpteHit = tuple[int, int, str, bytes]  # (level, value, kind, annotation)
+PAST_NOTES = {PAST_LEAF: b"  ## " + PAST_LEAF.encode(), PAST_NOT_PRESENT: b"  ## " + PAST_NOT_PRESENT.encode()}
+
+
 class FastLog:
     """Annotates (or turns into JSON) chunks of whole lines; the general reader does the rest.
 
@@ -72,6 +81,9 @@ class FastLog:
         self.fast = fast  # False: every line through the general reader (the reference the tests compare with)
         self._comm_ok: dict[bytes, bool] = {}
         self._last = 0  # whole mode: data[:_last] is written
+        # Printed (value, level) -> the line's reading, for as many lines as MEMO (then per line).
+        self._step_memo: dict[Key, StepHit | Literal[False]] = {}
+        self._spte_memo: dict[Key, SpteHit | Literal[False]] = {}
 
     # -- the general reader over a region -------------------------------------------------------
     def _general(self, data: bytes, start: int, end: int, lineno: int, out: list[bytes],
@@ -127,6 +139,32 @@ class FastLog:
         guest_past = {lv: past_verdict(ctx, guest_fmt, lv, "guest") for lv in guest_levels}
         ranges = render.ranges
         json_tail = render.entry_json_tail
+        step_memo, spte_memo = self._step_memo, self._spte_memo
+
+        def step_entry(key: Key) -> StepHit | Literal[False]:
+            pte, lv = key
+            level = int(lv) if len(lv) <= 3 else 0
+            if level not in guest_levels:
+                return False
+            v = int(pte, 16)
+            kind, text = guest_text[level](v)
+            hit = (level, v, guest_past[level](v), kind, b"  ## " + text.encode())
+            if len(step_memo) < MEMO:
+                step_memo[key] = hit
+            return hit
+
+        def spte_entry(key: Key) -> SpteHit | Literal[False]:
+            spte, lv = key
+            level = int(lv) if len(lv) <= 3 else 0
+            if level not in kvm_levels:
+                return False
+            v = int(spte, 16)
+            kind, text = kvm_text[level](v)
+            hit = (level, v, kind, b"  ## " + text.encode())
+            if len(spte_memo) < MEMO:
+                spte_memo[key] = hit
+            return hit
+
         kvm_fmt_b = kvm_fmt.encode()
         json_mode, whole, only = mode == "json", mode == "whole", mode == "only"
         append = out.append
@@ -151,12 +189,14 @@ class FastLog:
                 general(data, s + 1, e, lineno, out, errors)
                 continue
             if tag == "E0":  # kvm_mmu_paging_element: a step of a guest walk
-                pte, lv = m.group(G_PTE, G_PLEVEL)
-                level = int(lv) if len(lv) <= 3 else 0
-                if level not in guest_levels:
+                key = m.group(G_PTE, G_PLEVEL)
+                hit = step_memo.get(key)
+                if hit is None:
+                    hit = step_entry(key)
+                if hit is False:
                     general(data, s + 1, e, lineno, out, errors)
                     continue
-                v = int(pte, 16)
+                level, v, verdict, kind, note_b = hit
                 w = reader.walk
                 if w is None or w.family != "guest" or (w.last_level is not None and level >= w.last_level):
                     w = reader.walk = Walk("guest")
@@ -172,10 +212,10 @@ class FastLog:
                         rec.notes.append(past)
                         append(render.json_record(rec).encode() + b"\n")
                         continue
-                    w.past = guest_past[level](v)
-                    kind, tail = json_tail(guest_fmt, level, "guest", v)
-                    if kind is not None:
-                        kinds[kind] += 1
+                    w.past = verdict
+                    jkind, tail = json_tail(guest_fmt, level, "guest", v)
+                    if jkind is not None:
+                        kinds[jkind] += 1
                     levels[level] += 1
                     append(f'{{"line": {lineno}, "value": "{v:#x}", "format": "{guest_fmt}", "level": {level}, '
                            f'"owner": "guest", "event": "kvm_mmu_paging_element", "entry": true{tail}\n'.encode())
@@ -184,25 +224,26 @@ class FastLog:
                     events["kvm_mmu_paging_element"] += 1
                 if past is not None:
                     levels[level] += 1  # as Renderer.value_text counts
-                    note = past
+                    note_b = PAST_NOTES[past]
                 else:
-                    w.past = guest_past[level](v)
-                    kind, note = guest_text[level](v)
+                    w.past = verdict
                     if count:  # as Renderer.line_note's one-entry path counts
                         levels[level] += 1
                         kinds[kind] += 1
             elif tag == "E1":  # kvm_mmu_set_spte: one SPTE at a printed level
-                spte, lv = m.group(G_SPTE, G_SLEVEL)
-                level = int(lv) if len(lv) <= 3 else 0
-                if level not in kvm_levels:
+                key = m.group(G_SPTE, G_SLEVEL)
+                shit = spte_memo.get(key)
+                if shit is None:
+                    shit = spte_entry(key)
+                if shit is False:
                     general(data, s + 1, e, lineno, out, errors)
                     continue
-                v = int(spte, 16)
+                level, v, kind, note_b = shit
                 if json_mode:
                     events["kvm_mmu_set_spte"] += 1
-                    kind, tail = json_tail(kvm_fmt, level, "kvm", v)
-                    if kind is not None:
-                        kinds[kind] += 1
+                    jkind, tail = json_tail(kvm_fmt, level, "kvm", v)
+                    if jkind is not None:
+                        kinds[jkind] += 1
                     levels[level] += 1
                     gfn, r, w_, x, u, sptep = m.group(G_GFN, G_R, G_W, G_X, G_U, G_SPTEP)
                     append(b'{"line": %d, "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", '
@@ -210,7 +251,6 @@ class FastLog:
                            b'"x": "%s", "u": "%s", "sptep": "%s"}%s\n'
                            % (lineno, v, kvm_fmt_b, level, gfn, r, w_, x, u, sptep, tail.encode()))
                     continue
-                kind, note = kvm_text[level](v)
                 if count:
                     events["kvm_mmu_set_spte"] += 1
                     levels[level] += 1
@@ -226,9 +266,9 @@ class FastLog:
                     events["kvm_tdp_mmu_spte_changed"] += 1
                     as_id, gfn = m.group(G_AS_ID, G_TGFN)
                     for value, role in ((old, b"old"), (new, b"new")):
-                        kind, tail = json_tail(kvm_fmt, level, "kvm", value)
-                        if kind is not None:
-                            kinds[kind] += 1
+                        jkind, tail = json_tail(kvm_fmt, level, "kvm", value)
+                        if jkind is not None:
+                            kinds[jkind] += 1
                         levels[level] += 1
                         append(b'{"line": %d, "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", '
                                b'"event": "kvm_tdp_mmu_spte_changed", "entry": true, "role": "%s", "args": '
@@ -246,9 +286,10 @@ class FastLog:
                 kind, new_text = text(new)
                 if count:
                     kinds[kind] += 1
-                note = f"old {old_text} -> new {new_text}"
+                note = f"  ## old {old_text} -> new {new_text}"
                 if old != new:
                     note += f"; bits changed {ranges(old ^ new)}"
+                note_b = note.encode()
             elif tag == "E3":  # kvm_mmu_pagetable_walk: a guest walk starts
                 reader.walk = Walk("guest", int(m.group("addr"), 16))
                 continue
@@ -259,10 +300,10 @@ class FastLog:
             end = e - 1 if data[e - 1] == 13 else e
             if whole:
                 append(data[self._last:end])
-                append(b"  ## " + note.encode())
+                append(note_b)
                 self._last = end
             elif only:
-                append(data[s + 1:end] + b"  ## " + note.encode() + b"\n")
+                append(data[s + 1:end] + note_b + b"\n")
         general(data, pos + 1, len(data), lineno + 1, out, errors)
 
 
