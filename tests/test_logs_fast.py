@@ -177,3 +177,12 @@ def test_the_pattern_reads_what_the_declarations_read() -> None:
         assert d is not None and int(d[declared], 16) == int(m[value], 16) and int(d["level"]) == int(m[level])
         seen.add(event)
     assert seen == set(names)
+
+
+def test_deferred_linux_owner_formats_are_the_owners() -> None:
+    """spte trace resolves the default Linux owner lazily only for formats a Linux owner reads
+    (any other --linux-format is a usage error up front)."""
+    from spte.cli.trace import LINUX_OWNER_FORMATS
+    from spte.owners import LINUX_FORMATS
+
+    assert LINUX_OWNER_FORMATS == LINUX_FORMATS

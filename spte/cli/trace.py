@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from typing import IO
 
 from spte.cli.common import Reporter, UsageError, add_platform_options, quote, resolve
 from spte.entry import FORMATS
-from spte.kvm import identify
 from spte.logs import Context, LogReader, Renderer
 from spte.logs.fast import FastLog
 from spte.metadata.owner import Owner
-from spte.owners import resolve as resolve_owner
 from spte.platform import Platform
 
 CHUNK = 1 << 18  # bytes of log per scan (whole lines)
 # Linux printouts rarely say their release: the newest carried one names the software bits
 # unless --owner says otherwise (the output names the owner it used).
 DEFAULT_LINUX = "linux:6.19"
+LINUX_OWNER_FORMATS = ("x86-64", "pae", "x86-32")  # the formats a Linux owner reads (spte.owners.LINUX_FORMATS)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,6 +65,8 @@ def _batches(stream: IO[bytes], chunk: int) -> Iterator[list[bytes]]:
 
 def log_owners(args: argparse.Namespace) -> tuple[Owner | None, Owner | None]:
     """The ``--owner`` specs of Linux's entries and of Xen's."""
+    from spte.owners import resolve as resolve_owner
+
     owners: dict[str, Owner] = {}
     for spec in [f"{DEFAULT_LINUX}:{args.linux_format}", *args.owner]:
         try:
@@ -85,6 +84,8 @@ def log_owners(args: argparse.Namespace) -> tuple[Owner | None, Owner | None]:
 def auto_kvm(args: argparse.Namespace, stdin: IO[bytes] | None) -> str:
     """``--kvm auto``: the newest release of the first kernel that could have made every KVM SPTE
     in the input (a first pass over it), said on stderr with the candidates' count."""
+    from spte.kvm import identify
+
     reader = LogReader(Context(host_format=args.format or "ept"))
     values: list[tuple[int, int]] = []
     events: set[str] = set()
@@ -120,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     stdin: IO[bytes] = sys.stdin.buffer
     if args.kvm == "auto":
         if not args.files or "-" in args.files:  # stdin is read twice: keep a copy
+            import shutil
+            import tempfile
+
             spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
             shutil.copyfileobj(sys.stdin.buffer, spool)
             spool.seek(0)
@@ -134,7 +138,10 @@ def run(args: argparse.Namespace) -> int:
     other = Platform() if args.maxphyaddr is None else Platform(maxphyaddr=args.maxphyaddr)
     ctx = Context(host_format=fmt, platform=platform, kvm=prof, guest_format=args.guest_format,
                   linux_format=args.linux_format, other_platform=other)
-    ctx.linux, ctx.xen = log_owners(args)
+    if args.owner or args.linux_format not in LINUX_OWNER_FORMATS:
+        ctx.linux, ctx.xen = log_owners(args)  # now: a bad spec is a usage error before any output
+    else:  # the default Linux owner: resolved when a Linux printout is met (most logs have none)
+        ctx.defer_owners(lambda: log_owners(args))
     render = Renderer(ctx, count=args.summary)
     report = Reporter(args.strict)
     out = sys.stdout.buffer

@@ -86,6 +86,7 @@ class Context:
     _entries: dict[tuple[str, int, int], Entry] = field(default_factory=dict, repr=False)
     _masks: dict[tuple[str, int, bool, bool], int] = field(default_factory=dict, repr=False)
     _ps: dict[tuple[str, int, bool], int] = field(default_factory=dict, repr=False)
+    _owners: Callable[[], tuple[Owner | None, Owner | None]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.host_format = canonical_format(self.host_format)
@@ -101,8 +102,15 @@ class Context:
     def platform_for(self, owner: str) -> Platform:
         return self.platform if owner == "kvm" else self.other_platform
 
+    def defer_owners(self, make: Callable[[], tuple[Owner | None, Owner | None]]) -> None:
+        """Set ``linux``/``xen`` from ``make()`` when a Linux or Xen entry is first read."""
+        self._owners = make
+
     def owner_object(self, owner: str, format: str) -> Owner | None:
         """The owner that reads ``format`` entries printed by ``owner`` (each reads its own format only)."""
+        if self._owners is not None and owner in ("linux", "xen"):
+            self.linux, self.xen = self._owners()
+            self._owners = None
         obj = {"kvm": self.kvm, "linux": self.linux, "xen": self.xen}.get(owner)
         return obj if obj is not None and obj.format == format else None
 

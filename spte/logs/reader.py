@@ -57,8 +57,9 @@ class Walk:
 
 
 FastHandler = Callable[[re.Match[bytes], int], "list[Record] | None"]
-# Per needle: its printouts, and for a lone printout with a fast path its regex, offset, handler and name.
-_Spec = tuple[tuple[Printout, ...], re.Pattern[bytes], int, "FastHandler | None", str]
+# Per needle: its printouts, and for a lone printout with a fast path: it (its regex is compiled on first use),
+# its offset, handler and name.
+_Spec = tuple[tuple[Printout, ...], Printout, int, "FastHandler | None", str]
 
 
 class LogReader:
@@ -73,7 +74,7 @@ class LogReader:
         for needle, printouts in self._needles:
             p = printouts[0]
             fast = self._fast_handler(p) if len(printouts) == 1 else None
-            self._specs.append((needle, (printouts, p.regex, p.offset, fast, p.name)))
+            self._specs.append((needle, (printouts, p, p.offset, fast, p.name)))
 
     def _fast_handler(self, p: Printout) -> FastHandler | None:
         """The common lines' path: a value at a printed level, alone or as a step of a walk.
@@ -166,7 +167,7 @@ class LogReader:
         lineno, counted = first_line, start
         line_start, line_end, end, done = -1, -1, -1, False
         pending: LineResult | None = None
-        for pos, (printouts, regex, offset, fast, name) in hits:
+        for pos, (printouts, first, offset, fast, name) in hits:
             if pos >= line_end:  # a new line
                 if pending is not None:
                     append(pending)
@@ -182,7 +183,7 @@ class LogReader:
             elif done:
                 continue  # the line has been read by an earlier needle
             if fast is not None:  # the common lines: one printout, a value at a printed level
-                m = regex.match(blob, pos + offset, end)
+                m = first.regex.match(blob, pos + offset, end)
                 recs = fast(m, lineno) if m is not None else None
                 if recs is not None:
                     if recs:  # a walk's header carries no value: nothing to hand on
