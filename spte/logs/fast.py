@@ -26,7 +26,7 @@ from typing import Any, Literal
 from spte.entry import CLASSES
 from spte.logs.context import Context
 from spte.logs.grammar import BY_NAME, NEEDLES, PRINTOUTS, Shape
-from spte.logs.reader import PAST_LEAF, PAST_NOT_PRESENT, LogReader, Walk
+from spte.logs.reader import PAST_LEAF, PAST_NOT_PRESENT, LogReader, RecordFields, Walk
 from spte.logs.records import LineResult, Record
 from spte.logs.render import Renderer
 
@@ -64,7 +64,7 @@ RSVD_NEEDLES = tuple({p.needle_bytes for p in PRINTOUTS if p.shape is Shape.RSVD
 MEMO = 1 << 15
 Key = tuple[Any, ...]  # the printed value and level (Match.group's bytes)
 # (level, value, what a walk is past after it, kind, annotation) of a guest walk step
-StepHit = tuple[int, int, "str | None", str, bytes]
+StepHit = tuple[int, int, "str | None", str, bytes, RecordFields]
 SpteHit = tuple[int, int, str, bytes]  # (level, value, kind, annotation)
 PAST_NOTES = {PAST_LEAF: b"  ## " + PAST_LEAF.encode(), PAST_NOT_PRESENT: b"  ## " + PAST_NOT_PRESENT.encode()}
 
@@ -148,7 +148,8 @@ class FastLog:
                 return False
             v = int(pte, 16)
             kind, text = guest_text[level](v)
-            hit = (level, v, guest_past[level](v), kind, b"  ## " + text.encode())
+            hit = (level, v, guest_past[level](v), kind, b"  ## " + text.encode(),
+                   ("kvm_mmu_paging_element", "guest", v, guest_fmt, level))
             if len(step_memo) < MEMO:
                 step_memo[key] = hit
             return hit
@@ -168,7 +169,14 @@ class FastLog:
         kvm_fmt_b = kvm_fmt.encode()
         json_mode, whole, only = mode == "json", mode == "whole", mode == "only"
         append = out.append
-        general = self._general
+        last = self._last  # whole mode: data[:last] is written (self._last while the general reader runs)
+
+        def general(start: int, end: int, lineno: int) -> None:
+            nonlocal last
+            self._last = last
+            self._general(data, start, end, lineno, out, errors)
+            last = self._last
+
         pos = 0  # data[pos] is the newline that ends the last line done (0: the one before the first line)
         lineno = first_line - 1  # the number of that line
         span = re.Match.span
@@ -177,7 +185,7 @@ class FastLog:
             if s == pos:
                 lineno += 1
             else:
-                general(data, pos + 1, s, lineno + 1, out, errors)
+                general(pos + 1, s, lineno + 1)
                 lineno += data.count(b"\n", pos, s + 1)
             pos = e
             tag = m.lastgroup
@@ -186,7 +194,7 @@ class FastLog:
             if ok is None:
                 ok = comm_ok[comm] = ANY_NEEDLE.search(comm) is None
             if not ok:
-                general(data, s + 1, e, lineno, out, errors)
+                general(s + 1, e, lineno)
                 continue
             if tag == "E0":  # kvm_mmu_paging_element: a step of a guest walk
                 key = m.group(G_PTE, G_PLEVEL)
@@ -194,14 +202,14 @@ class FastLog:
                 if hit is None:
                     hit = step_entry(key)
                 if hit is False:
-                    general(data, s + 1, e, lineno, out, errors)
+                    general(s + 1, e, lineno)
                     continue
-                level, v, verdict, kind, note_b = hit
+                level, v, verdict, kind, note_b, _ = hit
                 w = reader.walk
                 if w is None or w.family != "guest" or (w.last_level is not None and level >= w.last_level):
                     w = reader.walk = Walk("guest")
                 w.last_level = level
-                w.records.append((lineno, "kvm_mmu_paging_element", "guest", v, guest_fmt, level))
+                w.records.append((lineno, hit[5]))
                 past = w.past
                 if json_mode:
                     events["kvm_mmu_paging_element"] += 1
@@ -236,7 +244,7 @@ class FastLog:
                 if shit is None:
                     shit = spte_entry(key)
                 if shit is False:
-                    general(data, s + 1, e, lineno, out, errors)
+                    general(s + 1, e, lineno)
                     continue
                 level, v, kind, note_b = shit
                 if json_mode:
@@ -259,7 +267,7 @@ class FastLog:
                 lv = m.group("tlevel")
                 level = int(lv) if len(lv) <= 3 else 0
                 if level not in kvm_levels:
-                    general(data, s + 1, e, lineno, out, errors)
+                    general(s + 1, e, lineno)
                     continue
                 old, new = int(m.group("old"), 16), int(m.group("new"), 16)
                 if json_mode:
@@ -299,12 +307,13 @@ class FastLog:
                 continue
             end = e - 1 if data[e - 1] == 13 else e
             if whole:
-                append(data[self._last:end])
+                append(data[last:end])
                 append(note_b)
-                self._last = end
+                last = end
             elif only:
                 append(data[s + 1:end] + note_b + b"\n")
-        general(data, pos + 1, len(data), lineno + 1, out, errors)
+        general(pos + 1, len(data), lineno + 1)
+        self._last = last
 
 
 G_PTE, G_PLEVEL = PATTERN.groupindex["pte"], PATTERN.groupindex["plevel"]

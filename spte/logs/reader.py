@@ -31,7 +31,8 @@ PAST_LEAF = "not an entry: the printer read past a leaf"
 PAST_NOT_PRESENT = "not an entry: the printer read past a not-present entry"
 
 
-StepTuple = tuple[int, str, str, int, str, int]
+RecordFields = tuple[str, str, int, str, int]  # (event, owner, value, format, level) of a Record
+StepTuple = tuple[int, RecordFields]  # a fast path step: its line and record fields
 
 
 class Walk:
@@ -44,15 +45,15 @@ class Walk:
         self.addr = addr
         self.last_level: int | None = None
         self.past: str | None = None  # set once the walk passed a leaf or a not-present entry
-        # Its entries so far; the fast path (fast.py) leaves (line, event, owner, value, format,
-        # level) tuples, made records only when a reserved-bits line needs the last one.
+        # Its entries so far; the fast path (fast.py) leaves (line, (event, owner, value, format,
+        # level)) tuples, made records only when a reserved-bits line needs the last one.
         self.records: list[Record | StepTuple] = []
         self.format: str | None = None
 
     def last_record(self) -> Record:
         rec = self.records[-1]
         if isinstance(rec, tuple):
-            rec = self.records[-1] = Record(*rec)
+            rec = self.records[-1] = Record(rec[0], *rec[1])
         return rec
 
 
