@@ -186,3 +186,18 @@ def test_deferred_linux_owner_formats_are_the_owners() -> None:
     from spte.owners import LINUX_FORMATS
 
     assert LINUX_OWNER_FORMATS == LINUX_FORMATS
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_guest_value_and_a_host_value_are_decoded_on_their_own_platforms(fast: bool) -> None:
+    """The same value at the same level in the guest's walk and in the host's SPTEs: the host's
+    entry has MAXPHYADDR 48 (6.19:shadow -M 48), so bits 51:48 of its PML4E are reserved (SDM
+    Vol. 3A 4.5, Table 4-15); the guest's (no MAXPHYADDR given: 52) has none.  The decoded-entry
+    cache once keyed by value alone and gave the second the first one's platform."""
+    import json
+
+    text = ("  a-1 [000] ..... 1.0: kvm_mmu_paging_element: pte 0 level 4\n"
+            "  a-1 [000] ..... 1.0: kvm_tdp_mmu_spte_changed: as id 0 gfn 0 level 4 old_spte 0 new_spte 0\n")
+    rows = [json.loads(x) for x in _read(_contexts()["shadow"], text.encode(), "json", fast)[0].splitlines()]
+    assert [(r["owner"], "reserved_48_51" in r["fields"]) for r in rows] == [("guest", False), ("kvm", True),
+                                                                               ("kvm", True)]

@@ -83,7 +83,7 @@ class Context:
     linux_format: str = "x86-64"
     other_platform: Platform = field(default_factory=Platform)
     formats: dict[str, str] = field(default_factory=dict, repr=False)
-    _entries: dict[tuple[str, int, int], Entry] = field(default_factory=dict, repr=False)
+    _entries: dict[tuple[str, int, int, bool], Entry] = field(default_factory=dict, repr=False)
     _masks: dict[tuple[str, int, bool, bool], int] = field(default_factory=dict, repr=False)
     _ps: dict[tuple[str, int, bool], int] = field(default_factory=dict, repr=False)
     _owners: Callable[[], tuple[Owner | None, Owner | None]] | None = field(default=None, repr=False)
@@ -119,7 +119,7 @@ class Context:
 
     def entry(self, value: int, format: str, level: int, owner: str) -> Entry:
         """The decoded entry (its class picked by PS where the level has large pages)."""
-        key = (format, level, value)
+        key = (format, level, value, owner == "kvm")  # the KVM host's platform, or the other machines'
         e = self._entries.get(key)
         if e is None:
             if len(self._entries) > 1 << 14:

@@ -58,7 +58,9 @@ SEARCHED = [n for n, ps in NEEDLES.items() if any(p.shape is not Shape.NONE for 
 ANY_NEEDLE = re.compile(b"|".join(re.escape(n) for n in sorted(SEARCHED, key=len, reverse=True)))
 # A reserved-bits line annotates the entry printed before it (reader.py, Shape.RSVD_SET): a
 # chunk that has one is read whole by the general reader, which renders after reading.
-RSVD_NEEDLES = tuple({p.needle_bytes for p in PRINTOUTS if p.shape is Shape.RSVD_SET})
+# Such a line has its needle and the first word its format prints after the needle.
+RSVD_MARKS = tuple({(p.needle_bytes, p.fmt[len(p.needle):].split()[0].encode())
+                    for p in PRINTOUTS if p.shape is Shape.RSVD_SET})
 
 
 MEMO = 1 << 15
@@ -118,7 +120,7 @@ class FastLog:
         data = b"\n" + blob  # every line starts after a newline
         self._last = 1
         mode = self.mode
-        if not self.fast or any(n in blob for n in RSVD_NEEDLES):
+        if not self.fast or any(n in blob and word in blob for n, word in RSVD_MARKS):
             self._general(data, 1, len(data), first_line, out, errors)
         else:
             self._fast(data, first_line, out, errors)
