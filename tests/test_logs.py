@@ -276,3 +276,44 @@ def test_bad_page_map_names_linux_software_bits() -> None:
     ctx = Context(linux=resolve_owner("linux:6.12"))
     rec = read_text("BUG: Bad page map in process a  pte:800000018f8a9227 pmd:1234067\n", ctx)[0]
     assert Renderer(ctx).record_dict(rec)["software"] == {"_PAGE_SPECIAL": 1}
+
+
+# -- messages that span lines ------------------------------------------------------------------
+def test_invalid_spte_change_bug_is_read_with_its_header() -> None:
+    """A real TDP MMU BUG (AMDESE/AMDSEV issue #235, Linux 6.9.0-rc7-snp-host, AMD NPT): the
+    pr_err() in handle_changed_spte() prints its message over three lines and the values on the
+    fourth.  The kernel printed it because ``was_leaf && is_leaf && pfn_changed``: both sides are
+    present leaves with different PFNs (spte_to_pfn: bits 51:12, 0x68b805 and 0x1a9069)."""
+    prof = profile("6.9", "npt")
+    ctx = Context(host_format="npt", platform=prof.platform, kvm=prof)
+    text = golden_text("logs/tdp_mmu_invalid_spte_6.9.txt")
+    reader, render = LogReader(ctx), Renderer(ctx)
+    results = [r for r in reader.scan(text.encode()) if r.records]
+    assert [(r.line, r.event) for r in results] == [(4, "handle_changed_spte")]
+    old, new = results[0].records
+    assert (old.value, new.value, old.level, new.level) == (0x68B805E67, 0x1A9069E27, 1, 1)
+    message = ("Invalid SPTE change: cannot replace a present leaf SPTE with another present leaf SPTE mapping a "
+               "different PFN! (line 1)")
+    assert old.printout == new.printout == message
+    note = render.line_note(results[0])
+    assert note.startswith("old [present_leaf] pfn=0x68b805 NptPte ") and " -> new [present_leaf] pfn=0x1a9069 " in note
+    assert note.endswith(" | " + message)
+    assert [render.record_dict(r)["printout"] for r in (old, new)] == [message, message]
+
+
+def test_unexpected_spte_change_header_and_limits() -> None:
+    """The other multi-line pr_err() of handle_changed_spte() (Linux 5.15-6.10 text, tdp_mmu.c);
+    values without a header, or too far below one, are read without a message."""
+    lines = ["kvm: Unexpected SPTE change! Nonpresent SPTEs", "should not be replaced with another,",
+             "different nonpresent SPTE, unless one or both", "are MMIO SPTEs, or the new SPTE is",
+             "a temporary removed SPTE.", "as_id: 0 gfn: 1000 old_spte: 5a0 new_spte: 600 level: 1"]
+    recs = [r for r in read_text("\n".join(lines) + "\n") if r.event == "handle_changed_spte"]
+    assert len(recs) == 2 and recs[0].printout is not None and recs[0].printout.startswith("Unexpected SPTE change!")
+    assert recs[0].printout.endswith("(line 1)")
+    alone = read_text(lines[-1] + "\n")
+    assert [r.printout for r in alone] == [None, None]
+    far = read_text("\n".join([lines[0], *["x"] * 9, lines[-1]]) + "\n")
+    assert [r.printout for r in far] == [None, None]
+    # One header names one set of values only.
+    twice = read_text("\n".join([*lines, lines[-1]]) + "\n")
+    assert [r.printout is not None for r in twice] == [True, True, False, False]
