@@ -331,3 +331,43 @@ def test_page_table_check_reports_are_named_honestly() -> None:
         (7, "page_table_check", [], None)]
     assert all("prints no entry value" in (r.note or "") for r in results)
     assert read_text(text) == []
+
+
+# -- 32-bit and early Xen page-table walks ---------------------------------------------------------
+# Lines as the format strings print them (values chosen here; expectations from the SDM):
+# Xen 3.2-4.2 xen/arch/x86/x86_32/traps.c show_page_walk(): "Pagetable walk from %08lx:",
+# " L3[0x%03lx] = %"PRIpte" %08lx" ... with PRIpte "016llx" (PAE);
+# Xen 3.0-3.1 x86_32/traps.c: "  L2 = %"PRIpte" %08lx %s", "   L1 = %"PRIpte" %08lx" (PRIpte "08lx"
+# without PAE); Xen 3.0-3.1 x86_64/traps.c: " L4 = %"PRIpte" %016lx" down to "    L1 = ...".
+def test_xen_x86_32_pae_walk_decodes_pae_entries() -> None:
+    text = ("(XEN) Pagetable walk from c0100000:\n"
+            "(XEN)  L3[0x003] = 000000003f5d8003 0003f5d8\n"
+            "(XEN)  L2[0x000] = 000000003f5d9067 0003f5d9 \n"
+            "(XEN)  L1[0x100] = 0000000000100063 00000100\n")
+    recs = read_text(text)
+    assert [(r.format, r.level, r.value) for r in recs] == [("pae", 3, 0x3F5D8003), ("pae", 2, 0x3F5D9067),
+                                                              ("pae", 1, 0x100063)]
+    assert all(not r.notes for r in recs)  # each printed index is that of 0xc0100000 (2-bit L3, 9-bit L2/L1)
+    render = Renderer(Context())
+    # SDM Vol. 3A 4.4.1 (Table 4-8): bits 2:1 of a PAE PDPTE are reserved; as a 4-level PDPTE bit 1 is R/W.
+    assert "!reserved_bits" in render.value_text(recs[0])
+    assert "!reserved_bits" not in render.value_text(Record(1, "x", "xen", 0x3F5D8003, "x86-64", 3))
+
+
+def test_xen_3_0_walks_without_indexes() -> None:
+    narrow = ("(XEN) Pagetable walk from c0100000:\n"
+              "(XEN)   L2 = 01234067 00001234 \n"
+              "(XEN)    L1 = 00100063 00000100\n")
+    assert [(r.format, r.level, r.value) for r in read_text(narrow)] == [("x86-32", 2, 0x1234067),
+                                                                         ("x86-32", 1, 0x100063)]
+    wide = ("(XEN) Pagetable walk from ffff830000100000:\n"
+            "(XEN)  L4 = 000000000010f063 000000000000010f\n"
+            "(XEN)   L3 = 0000000000110063 0000000000000110\n"
+            "(XEN)    L2 = 00000000002000e3 0000000000000200 (PSE)\n")
+    recs = read_text(wide)
+    assert [(r.format, r.level, r.entry) for r in recs] == [("x86-64", 4, True), ("x86-64", 3, True),
+                                                              ("x86-64", 2, True)]
+    # "L2 = " is a common phrase: read only as the next step of an open walk.
+    assert read_text("L2 = 1234 5678\n") == []
+    assert read_text(narrow + "L2 = 1234 5678\n")[-1].value == 0x100063
+    assert len(read_text("(XEN) Pagetable walk from c0100000:\nsomething else\n(XEN)   L2 = 01234067 00001234\n")) == 0
