@@ -142,6 +142,7 @@ class FastLog:
         ranges = render.ranges
         json_tail = render.entry_json_tail
         step_memo, spte_memo = self._step_memo, self._spte_memo
+        json_mode = mode == "json"
 
         def step_entry(key: Key) -> StepHit | Literal[False]:
             pte, lv = key
@@ -149,7 +150,7 @@ class FastLog:
             if level not in guest_levels:
                 return False
             v = int(pte, 16)
-            kind, text = guest_text[level](v)
+            kind, text = guest_text[level](v) if not json_mode else ("", "")  # JSON has its own text
             hit = (level, v, guest_past[level](v), kind, b"  ## " + text.encode(),
                    ("kvm_mmu_paging_element", "guest", v, guest_fmt, level))
             if len(step_memo) < MEMO:
@@ -162,14 +163,14 @@ class FastLog:
             if level not in kvm_levels:
                 return False
             v = int(spte, 16)
-            kind, text = kvm_text[level](v)
+            kind, text = kvm_text[level](v) if not json_mode else ("", "")  # JSON has its own text
             hit = (level, v, kind, b"  ## " + text.encode())
             if len(spte_memo) < MEMO:
                 spte_memo[key] = hit
             return hit
 
         kvm_fmt_b = kvm_fmt.encode()
-        json_mode, whole, only = mode == "json", mode == "whole", mode == "only"
+        whole, only = mode == "whole", mode == "only"
         append = out.append
         last = self._last  # whole mode: data[:last] is written (self._last while the general reader runs)
 
