@@ -63,8 +63,6 @@ class Printout:
     # other CPUs' messages may come between on a console).
     within: int = 8
     message: str = ""  # HEADER lines: the whole message, as the kernel's format string spells it over its lines
-    label_level: bool = False  # STEP lines: the label (L4 .. L1) is the level (``first_level``)
-    needs_walk: bool = False  # read only inside an open walk of its family (a needle common in prose)
     after_needle: bool = field(init=False, repr=False, compare=False)  # a tracepoint: fmt follows "event:"
     strict: bool = field(init=False, repr=False, compare=False)  # a needle hit that does not parse is an error
     offset: int = field(init=False, repr=False, compare=False)  # where fmt starts, from the needle
@@ -180,9 +178,6 @@ def diagnose(p: Printout, text: bytes) -> str:
     return f"{p.name}: the line does not match the format {p.fmt!r}"
 
 
-# The table word of Xen's own page-table walks: x86-64, or on a 32-bit Xen (an 8-digit walk
-# address or M2P pfn) PAE entries (16 digits, PRIpte "016llx") or 32-bit ones (8 digits).
-XEN_PV = "xen_pv"
 PAGE_TABLE_CHECK = ("page_table_check (CONFIG_PAGE_TABLE_CHECK) found a page mapped against its counts or flags; "
                     "the kernel prints no entry value")
 TRACE = "Linux 5.4-7.1 arch/x86/kvm/mmu/mmutrace.h (arch/x86/kvm/mmutrace.h before 5.8)"
@@ -329,17 +324,9 @@ PRINTOUTS: tuple[Printout, ...] = (
     Printout("show_page_walk", "xen", "Pagetable walk from ", "Pagetable walk from %016lx:", ("addr",),
              Shape.WALK_START, "Xen xen/arch/x86/x86_64/traps.c show_page_walk()", walk="xen"),
     *(Printout("show_page_walk", "xen", f"L{n}[0x", f"L{n}[0x%03lx] = %016lx %016lx%s", ("index", "pte", "pfn", "pse"),
-               Shape.STEP, "Xen xen/arch/x86/x86_64/traps.c show_page_walk(): l{n}e_get_intpte, M2P pfn; Xen "
-               "3.2-4.2 xen/arch/x86/x86_32/traps.c: the same with PRIpte 016llx (PAE) and the pfn as %08lx",
-               walk="xen", table=XEN_PV, required=("index", "pte"), first_level=n, label_level=True,
+               Shape.STEP, "Xen xen/arch/x86/x86_64/traps.c show_page_walk(): l{n}e_get_intpte, M2P pfn",
+               walk="xen", table="x86-64", required=("index", "pte"), first_level=n,
                patterns={"pse": r" \(PSE\)"}) for n in (4, 3, 2, 1)),
-    # Xen 3.0-3.1 printed no index: " L4 = " (x86_64) / " L3 = " (x86_32 PAE) down to L1, each one
-    # blank deeper; 3.0.0's x86_64 printed the entry alone.  A common phrase: read inside a walk only.
-    *(Printout("show_page_walk", "xen", f"L{n} = ", f"L{n} = %lx %lx%s", ("pte", "pfn", "pse"), Shape.STEP,
-               "Xen 3.0-3.1 xen/arch/x86/x86_64/traps.c and x86_32/traps.c show_page_walk(): "
-               f"printk(\"{' ' * (5 - n)}L{n} = %\"PRIpte\" %016lx\") (%08lx on x86_32)",
-               walk="xen", table=XEN_PV, required=("pte",), first_level=n, label_level=True, needs_walk=True,
-               patterns={"pse": r" ?\((?:PSE|2MB|4MB)\)"}) for n in (4, 3, 2, 1)),
     Printout("ept_walk_table", "xen", "Walking EPT tables for GFN ", "Walking EPT tables for GFN %lx:", ("gfn",),
              Shape.WALK_START, "Xen 4.7+ xen/arch/x86/mm/p2m-ept.c ept_walk_table()", walk="xen_ept"),
     Printout("ept_walk_table", "xen", "Walking EPT tables for domain ", "Walking EPT tables for domain %d gfn %lx",

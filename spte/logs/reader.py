@@ -21,7 +21,7 @@ from typing import Any
 from spte.bits import format_ranges, genmask
 from spte.entry import CLASSES, Entry
 from spte.logs.context import Context
-from spte.logs.grammar import LABEL_LEVELS, NEEDLES, XEN_PV, Printout, Shape, diagnose
+from spte.logs.grammar import LABEL_LEVELS, NEEDLES, Printout, Shape, diagnose
 from spte.logs.records import LineResult, Record
 from spte.logs.registers import FORMAT_NAMES
 
@@ -38,7 +38,7 @@ StepTuple = tuple[int, RecordFields]  # a fast path step: its line and record fi
 class Walk:
     """An open walk: its family, the address walked (if printed), where it stands."""
 
-    __slots__ = ("family", "addr", "last_level", "past", "records", "format", "narrow", "last_line")
+    __slots__ = ("family", "addr", "last_level", "past", "records", "format")
 
     def __init__(self, family: str, addr: int | None = None) -> None:
         self.family = family
@@ -49,8 +49,6 @@ class Walk:
         # level)) tuples, made records only when a reserved-bits line needs the last one.
         self.records: list[Record | StepTuple] = []
         self.format: str | None = None
-        self.narrow = False  # the header printed the address in 8 digits or fewer (a 32-bit printer)
-        self.last_line = 0  # the line of its header or last step read by the general path (0: unknown)
 
     def last_record(self) -> Record:
         rec = self.records[-1]
@@ -89,13 +87,10 @@ class LogReader:
         name, owner, info, family = p.name, p.owner, p.info_args, p.walk or p.name
         if p.shape is Shape.WALK_START and "addr" in p.args:
             def start(m: re.Match[bytes], lineno: int) -> list[Record] | None:
-                text = m["addr"]
-                addr = int(text, 16)
+                addr = int(m["addr"], 16)
                 if addr > MAX64:
                     return None
-                w = self.walk = Walk(family, addr)
-                w.narrow = len(text) <= 8
-                w.last_line = lineno
+                self.walk = Walk(family, addr)
                 return []
 
             return start
@@ -216,16 +211,13 @@ class LogReader:
         best: tuple[re.Match[bytes], Printout] | None = None
         first = None
         for p in printouts:
-            w = self.walk
-            if p.needs_walk and (w is None or w.family != p.walk or not 0 < lineno - w.last_line <= 1
-                                 or (w.last_level is not None and (p.first_level or 0) >= w.last_level)):
-                continue  # only as the next step of an open walk: the line after its header or last step
             first = first or p
             m = p.regex.match(blob, pos + p.offset, end)
             if m is not None and (best is None or m.end() > best[0].end()):
                 best = (m, p)
         if best is None:
-            if first is None or not first.strict:
+            assert first is not None
+            if not first.strict:
                 return None  # a common word in prose, not a printout
             return LineResult(line_start, end, lineno, first.name, [], diagnose(first, blob[pos + first.offset:end]))
         m, p = best
@@ -263,9 +255,7 @@ class LogReader:
             return self._labels(m, p, lineno), None
         if shape is Shape.WALK_START:
             addr = _hex(m, "addr") if "addr" in p.args else None
-            start = self.walk = Walk(p.walk or p.name, addr)
-            start.narrow = addr is not None and len(m["addr"]) <= 8
-            start.last_line = lineno
+            self.walk = Walk(p.walk or p.name, addr)
             return [], None
         if shape is Shape.NOTE:
             return [], p.message
@@ -310,7 +300,7 @@ class LogReader:
         printed = _level(m) if "level" in p.args else None
         family = p.walk or p.name
         w = self.walk if self.walk is not None and self.walk.family == family else None
-        if p.label_level:
+        if "index" in p.args:
             printed = p.first_level  # Xen's L4[..] .. L1[..]: the label is the level
         if printed is not None:
             level = printed
@@ -320,23 +310,16 @@ class LogReader:
             level, w = p.first_level or 1, None
         if w is not None and w.last_level is not None and level >= w.last_level:
             w = None  # a level at or above the last one starts another walk
-        fmt = None
-        if p.table == XEN_PV:  # x86-64, or a 32-bit Xen's PAE or 32-bit entries (grammar.XEN_PV)
-            pfn = m["pfn"] if "pfn" in p.args else None
-            narrow = (w is not None and w.narrow) or (pfn is not None and len(pfn) <= 8)
-            fmt = ("pae" if len(m[value_name]) > 8 else "x86-32") if narrow else "x86-64"
         if w is None:
             w = self.walk = Walk(family)
-        rec = self._entry_record(m, p, lineno, value, level, value_name, fmt=fmt)
+        rec = self._entry_record(m, p, lineno, value, level, value_name)
         if "index" in p.args and w.addr is not None:
             index = _hex(m, "index")
-            bits = 10 if rec.format == "x86-32" else 9  # 1024-entry tables without PAE
-            expected = (w.addr >> (12 + bits * (level - 1))) & ((1 << bits) - 1)
+            expected = (w.addr >> (12 + 9 * (level - 1))) & 0x1FF
             if index != expected:
                 rec.notes.append(f"printed index {index:#x} is not that of address {w.addr:#x} at level {level} "
                                  f"({expected:#x})")
         self._advance(w, rec, level)
-        w.last_line = lineno
         if "rsvd" in p.args and m["rsvd"] is not None and rec.entry:
             self._check_rsvd(rec, _hex(m, "rsvd"), True)
         return rec
