@@ -317,17 +317,3 @@ def test_unexpected_spte_change_header_and_limits() -> None:
     # One header names one set of values only.
     twice = read_text("\n".join([*lines, lines[-1]]) + "\n")
     assert [r.printout is not None for r in twice] == [True, True, False, False]
-
-
-def test_page_table_check_reports_are_named_honestly() -> None:
-    """page_table_check BUG_ON()s and WARN_ON_ONCE()s print no entry value (Linux 5.17+
-    mm/page_table_check.c): the lines are recognised and say so; nothing is decoded from them
-    (not the Oops error code, not the RIP line's source reference)."""
-    ctx = Context()
-    text = golden_text("logs/page_table_check.txt")
-    results = [r for r in LogReader(ctx).scan(text.encode()) if r.note or r.records or r.error]
-    assert [(r.line, r.event, r.records, r.error) for r in results] == [
-        (2, "page_table_check", [], None), (5, "page_table_check", [], None), (6, "page_table_check", [], None),
-        (7, "page_table_check", [], None)]
-    assert all("prints no entry value" in (r.note or "") for r in results)
-    assert read_text(text) == []

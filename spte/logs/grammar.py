@@ -39,7 +39,6 @@ class Shape(StrEnum):
     REGISTER = "register"  # a value that points at a root table (EPTP, nCR3): level null
     SWAP = "swap"  # a swp_entry_t: an architecture-independent swap entry, not a PTE
     HEADER = "header"  # a message's first line; its values follow on a later line (the ``walk`` family's)
-    NOTE = "note"  # a printout about page tables that prints no entry value: the line says so (``message``)
     NONE = "none"  # a known event that carries no entry
 
 
@@ -178,8 +177,6 @@ def diagnose(p: Printout, text: bytes) -> str:
     return f"{p.name}: the line does not match the format {p.fmt!r}"
 
 
-PAGE_TABLE_CHECK = ("page_table_check (CONFIG_PAGE_TABLE_CHECK) found a page mapped against its counts or flags; "
-                    "the kernel prints no entry value")
 TRACE = "Linux 5.4-7.1 arch/x86/kvm/mmu/mmutrace.h (arch/x86/kvm/mmutrace.h before 5.8)"
 PFERR = r"[A-Z|]*"
 PRINTOUTS: tuple[Printout, ...] = (
@@ -314,12 +311,8 @@ PRINTOUTS: tuple[Printout, ...] = (
     Printout("swap_entry", "linux", "Bad swap file entry ", "Bad swap file entry %08lx", ("swp",), Shape.SWAP,
              "Linux mm/swapfile.c: pr_err(\"%s: %s%08lx\\n\", __func__, Bad_file, entry.val)", table="swp"),
     Printout("page_table_check", "linux", "kernel BUG at mm/page_table_check.c:",
-             "kernel BUG at mm/page_table_check.c:%d!", ("line",), Shape.NOTE,
-             "Linux 5.17+ mm/page_table_check.c BUG_ON()s on a page's map counts: no entry value is printed",
-             message=PAGE_TABLE_CHECK),
-    Printout("page_table_check", "linux", "at mm/page_table_check.c:", "at mm/page_table_check.c:%d", ("line",),
-             Shape.NOTE, "Linux 6.x mm/page_table_check.c WARN_ON_ONCE()s (e.g. page_table_check_pte_flags(): "
-             "uffd-wp with write): the WARNING line names the source line, no entry value", message=PAGE_TABLE_CHECK),
+             "kernel BUG at mm/page_table_check.c:%d!", ("line",), Shape.NONE,
+             "Linux 5.17+ mm/page_table_check.c BUG_ON(): no entry value is printed"),
     # -- Xen ---------------------------------------------------------------------------------
     Printout("show_page_walk", "xen", "Pagetable walk from ", "Pagetable walk from %016lx:", ("addr",),
              Shape.WALK_START, "Xen xen/arch/x86/x86_64/traps.c show_page_walk()", walk="xen"),

@@ -257,8 +257,6 @@ class LogReader:
             addr = _hex(m, "addr") if "addr" in p.args else None
             self.walk = Walk(p.walk or p.name, addr)
             return [], None
-        if shape is Shape.NOTE:
-            return [], p.message
         if shape is Shape.HEADER:
             self.header = (p, lineno)
             return [], None
