@@ -38,7 +38,6 @@ class Shape(StrEnum):
     RSVD_SET = "rsvd_set"  # the reserved bits the kernel found set in the previous entry
     REGISTER = "register"  # a value that points at a root table (EPTP, nCR3): level null
     SWAP = "swap"  # a swp_entry_t: an architecture-independent swap entry, not a PTE
-    HEADER = "header"  # a message's first line; its values follow on a later line (the ``walk`` family's)
     NONE = "none"  # a known event that carries no entry
 
 
@@ -58,10 +57,6 @@ class Printout:
     required: tuple[str, ...] = ()  # conversions a trimmed line must still have (default: all)
     patterns: dict[str, str] = field(default_factory=dict)  # regexes for %s conversions, by name
     first_level: int | None = None  # STEP lines that print no level: the level of the first step
-    # HEADER lines: the values' line comes at most this many lines later (the message's own lines;
-    # other CPUs' messages may come between on a console).
-    within: int = 8
-    message: str = ""  # HEADER lines: the whole message, as the kernel's format string spells it over its lines
     after_needle: bool = field(init=False, repr=False, compare=False)  # a tracepoint: fmt follows "event:"
     strict: bool = field(init=False, repr=False, compare=False)  # a needle hit that does not parse is an error
     offset: int = field(init=False, repr=False, compare=False)  # where fmt starts, from the needle
@@ -255,26 +250,10 @@ PRINTOUTS: tuple[Printout, ...] = (
              "ept_misconfig_inspect_spte: rsvd_bits = 0x%llx", ("rsvd_set",), Shape.RSVD_SET,
              "Linux 3.x-4.x arch/x86/kvm/vmx.c ept_misconfig_inspect_spte(): spte & ept_rsvd_mask()",
              walk="ept_misconfig", table="ept"),
-    # handle_changed_spte()'s pr_err()s print their message over several lines ("\n" inside the
-    # format), the values on the last: the header is remembered and named on the values' line.
-    Printout("handle_changed_spte", "kvm", "Invalid SPTE change: cannot replace a present leaf",
-             "Invalid SPTE change: cannot replace a present leaf", (), Shape.HEADER,
-             "Linux 5.10+ arch/x86/kvm/mmu/tdp_mmu.c handle_changed_spte(): pr_err(\"Invalid SPTE change: cannot "
-             "replace a present leaf\\nSPTE with another present leaf SPTE mapping a\\ndifferent PFN!\\n...\"), "
-             "then BUG()", walk="tdp_spte_change",
-             message="Invalid SPTE change: cannot replace a present leaf SPTE with another present leaf SPTE mapping "
-                     "a different PFN!"),
-    Printout("handle_changed_spte", "kvm", "Unexpected SPTE change! Nonpresent SPTEs",
-             "Unexpected SPTE change! Nonpresent SPTEs", (), Shape.HEADER,
-             "Linux 5.10+ arch/x86/kvm/mmu/tdp_mmu.c handle_changed_spte(): WARN_ON(...) pr_err(\"Unexpected SPTE "
-             "change! Nonpresent SPTEs\\nshould not be replaced with another,\\ndifferent nonpresent SPTE, unless "
-             "one or both\\nare MMIO SPTEs...\")", walk="tdp_spte_change",
-             message="Unexpected SPTE change! Nonpresent SPTEs should not be replaced with another, different "
-                     "nonpresent SPTE, unless one or both are MMIO SPTEs (or the new one is the frozen SPTE)"),
     Printout("handle_changed_spte", "kvm", "as_id: ", "as_id: %d gfn: %llx old_spte: %llx new_spte: %llx level: %d",
              ("as_id", "gfn", "old", "new", "level"), Shape.TRANSITION,
-             "Linux 5.10+ arch/x86/kvm/mmu/tdp_mmu.c handle_changed_spte(): the last line of the 'Invalid SPTE "
-             "change' and 'Unexpected SPTE change' pr_err()s", walk="tdp_spte_change"),
+             "Linux 5.10+ arch/x86/kvm/mmu/tdp_mmu.c handle_changed_spte(): 'Invalid SPTE change' and "
+             "'Unexpected SPTE change' pr_err()s"),
     Printout("dump_vmcs", "kvm", "EPT pointer = 0x", "EPT pointer = 0x%016llx", ("eptp",), Shape.REGISTER,
              "Linux arch/x86/kvm/vmx/vmx.c dump_vmcs(); Xen xen/arch/x86/hvm/vmx/vmcs.c vmcs_dump_vcpu()",
              table="eptp"),

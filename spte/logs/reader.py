@@ -69,7 +69,6 @@ class LogReader:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.walk: Walk | None = None
-        self.header: tuple[Printout, int] | None = None  # the last HEADER line's printout and line
         # Needles of printouts that carry no entry are not looked for: their lines pass through.
         self._needles = tuple((n, ps) for n, ps in NEEDLES.items() if any(p.shape is not Shape.NONE for p in ps))
         self._specs: list[tuple[bytes, _Spec]] = []
@@ -106,8 +105,6 @@ class LogReader:
             old, new, level = int(m["old"], 16), int(m["new"], 16), level_number(m["level"])
             if old > MAX64 or new > MAX64 or level not in levels:
                 return None
-            if self.header is not None and p.walk is not None:
-                return None  # the general path names the message this line ends
             return [Record(lineno, name, owner, old, fmt, level, level, "old", None, m, info),
                     Record(lineno, name, owner, new, fmt, level, level, "new", None, m, info)]
 
@@ -242,12 +239,6 @@ class LogReader:
             level = _level(m)
             old = self._entry_record(m, p, lineno, _hex(m, "old"), level, "old", role="old")
             new = self._entry_record(m, p, lineno, _hex(m, "new"), level, "new", role="new")
-            header = self.header
-            if header is not None and p.walk is not None and header[0].walk == p.walk:
-                self.header = None
-                if 0 < lineno - header[1] <= header[0].within:
-                    old.printout = new.printout = f"{header[0].message} (line {header[1]})"
-                    return [old, new], new.printout
             return [old, new], None
         if shape is Shape.STEP:
             return [self._step(m, p, lineno)], None
@@ -256,9 +247,6 @@ class LogReader:
         if shape is Shape.WALK_START:
             addr = _hex(m, "addr") if "addr" in p.args else None
             self.walk = Walk(p.walk or p.name, addr)
-            return [], None
-        if shape is Shape.HEADER:
-            self.header = (p, lineno)
             return [], None
         if shape is Shape.WALK_END:
             self.walk = None

@@ -22,7 +22,7 @@ class Record:
     """
 
     __slots__ = ("line", "event", "owner", "value", "format", "level", "decode_level", "entry", "role", "label",
-                 "notes", "rsvd", "printout", "_match", "_info")
+                 "notes", "rsvd", "_match", "_info")
 
     def __init__(self, line: int, event: str, owner: str, value: int, format: str, level: int | None,
                  decode_level: int | None = None, role: str | None = None, label: str | None = None,
@@ -41,7 +41,6 @@ class Record:
         self._info = info
         self.notes: list[str] = []
         self.rsvd: dict[str, Any] | None = None  # the printed reserved mask and its comparison
-        self.printout: str | None = None  # the message of a printout spread over lines (its header's line)
 
     @property
     def args(self) -> dict[str, str]:

@@ -156,8 +156,6 @@ class Renderer:
             obj["role"] = rec.role
         if rec.args:
             obj["args"] = rec.args
-        if rec.printout:
-            obj["printout"] = rec.printout
         notes = list(rec.notes)
         kind = REGISTER_KINDS.get(rec.format)
         if kind is not None:
