@@ -195,7 +195,9 @@ class FastLog:
             comm = m.group(1)
             ok = comm_ok.get(comm)
             if ok is None:
-                ok = comm_ok[comm] = ANY_NEEDLE.search(comm) is None
+                ok = ANY_NEEDLE.search(comm) is None
+                if len(comm_ok) < MEMO:
+                    comm_ok[comm] = ok
             if not ok:
                 general(s + 1, e, lineno)
                 continue
