@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from spte.bits import union
 from spte.entry import CLASSES, Entry, canonical_format, decode, entry_class_for
+from spte.metadata import owner as owner_api
 from spte.metadata.owner import Owner
 from spte.platform import Platform
 
@@ -44,9 +46,12 @@ Brief = tuple[str, tuple[str, ...], bool | None]
 def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
     """The part of ``owner.read(v, level)`` a one-line annotation needs, as a function of ``v``.
 
-    The one adapter to the owners' fast path (``spte.metadata.owner.brief_reader``, where an
-    owner provides one); until then it is the protocol's ``read``.
+    The one adapter to the owners' fast path: ``spte.metadata.owner.brief_reader`` where the
+    owner layer provides it (bounded pattern tables for KVM profiles), else the protocol's ``read``.
     """
+    fast = getattr(owner_api, "brief_reader", None)
+    if fast is not None:
+        return cast(Callable[[int], Brief], fast(owner, level))
     read = owner.read
 
     def brief(value: int) -> Brief:
