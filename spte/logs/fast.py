@@ -150,9 +150,16 @@ class FastLog:
             if level not in guest_levels:
                 return False
             v = int(pte, 16)
-            kind, text = guest_text[level](v) if not json_mode else ("", "")  # JSON has its own text
-            hit = (level, v, guest_past[level](v), kind, b"  ## " + text.encode(),
-                   ("kvm_mmu_paging_element", "guest", v, guest_fmt, level))
+            if json_mode:  # the JSON object after its line number, and the owner's kind (if any)
+                jkind, tail = json_tail(guest_fmt, level, "guest", v)
+                kind = jkind or ""
+                note_b = (f', "value": "{v:#x}", "format": "{guest_fmt}", "level": {level}, "owner": "guest", '
+                          f'"event": "kvm_mmu_paging_element", "entry": true{tail}\n').encode()
+            else:
+                kind, text = guest_text[level](v)
+                note_b = b"  ## " + text.encode()
+            hit = (level, v, guest_past[level](v), kind, note_b, ("kvm_mmu_paging_element", "guest", v, guest_fmt,
+                                                                  level))
             if len(step_memo) < MEMO:
                 step_memo[key] = hit
             return hit
@@ -163,8 +170,13 @@ class FastLog:
             if level not in kvm_levels:
                 return False
             v = int(spte, 16)
-            kind, text = kvm_text[level](v) if not json_mode else ("", "")  # JSON has its own text
-            hit = (level, v, kind, b"  ## " + text.encode())
+            if json_mode:  # the JSON object's tail (and the owner's kind, counted per record)
+                jkind, tail = json_tail(kvm_fmt, level, "kvm", v)
+                kind, note_b = jkind or "", tail.encode() + b"\n"
+            else:
+                kind, text = kvm_text[level](v)
+                note_b = b"  ## " + text.encode()
+            hit = (level, v, kind, note_b)
             if len(spte_memo) < MEMO:
                 spte_memo[key] = hit
             return hit
@@ -226,12 +238,10 @@ class FastLog:
                         append(render.json_record(rec).encode() + b"\n")
                         continue
                     w.past = verdict
-                    jkind, tail = json_tail(guest_fmt, level, "guest", v)
-                    if jkind is not None:
-                        kinds[jkind] += 1
+                    if kind:  # as Renderer.record_dict counts: the owner's kind, then the level
+                        kinds[kind] += 1
                     levels[level] += 1
-                    append(f'{{"line": {lineno}, "value": "{v:#x}", "format": "{guest_fmt}", "level": {level}, '
-                           f'"owner": "guest", "event": "kvm_mmu_paging_element", "entry": true{tail}\n'.encode())
+                    append(b'{"line": %d%s' % (lineno, note_b))
                     continue
                 if count:
                     events["kvm_mmu_paging_element"] += 1
@@ -254,15 +264,14 @@ class FastLog:
                 level, v, kind, note_b = shit
                 if json_mode:
                     events["kvm_mmu_set_spte"] += 1
-                    jkind, tail = json_tail(kvm_fmt, level, "kvm", v)
-                    if jkind is not None:
-                        kinds[jkind] += 1
+                    if kind:
+                        kinds[kind] += 1
                     levels[level] += 1
                     gfn, r, w_, x, u, sptep = m.group(G_GFN, G_R, G_W, G_X, G_U, G_SPTEP)
                     append(b'{"line": %d, "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", '
                            b'"event": "kvm_mmu_set_spte", "entry": true, "args": {"gfn": "%s", "r": "%s", "w": "%s", '
-                           b'"x": "%s", "u": "%s", "sptep": "%s"}%s\n'
-                           % (lineno, v, kvm_fmt_b, level, gfn, r, w_, x, u, sptep, tail.encode()))
+                           b'"x": "%s", "u": "%s", "sptep": "%s"}%s'
+                           % (lineno, v, kvm_fmt_b, level, gfn, r, w_, x, u, sptep, note_b))
                     continue
                 if count:
                     events["kvm_mmu_set_spte"] += 1
