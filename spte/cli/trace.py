@@ -8,24 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from typing import IO
 
 from spte.cli.common import Reporter, UsageError, add_platform_options, quote, resolve
 from spte.entry import FORMATS
-from spte.kvm import identify
 from spte.logs import Context, LogReader, Renderer
+from spte.logs.fast import FastLog
 from spte.metadata.owner import Owner
-from spte.owners import resolve as resolve_owner
 from spte.platform import Platform
 
 CHUNK = 1 << 18  # bytes of log per scan (whole lines)
 # Linux printouts rarely say their release: the newest carried one names the software bits
 # unless --owner says otherwise (the output names the owner it used).
 DEFAULT_LINUX = "linux:6.19"
+LINUX_OWNER_FORMATS = ("x86-64", "pae", "x86-32")  # the formats a Linux owner reads (spte.owners.LINUX_FORMATS)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,6 +65,8 @@ def _batches(stream: IO[bytes], chunk: int) -> Iterator[list[bytes]]:
 
 def log_owners(args: argparse.Namespace) -> tuple[Owner | None, Owner | None]:
     """The ``--owner`` specs of Linux's entries and of Xen's."""
+    from spte.owners import resolve as resolve_owner
+
     owners: dict[str, Owner] = {}
     for spec in [f"{DEFAULT_LINUX}:{args.linux_format}", *args.owner]:
         try:
@@ -84,6 +84,8 @@ def log_owners(args: argparse.Namespace) -> tuple[Owner | None, Owner | None]:
 def auto_kvm(args: argparse.Namespace, stdin: IO[bytes] | None) -> str:
     """``--kvm auto``: the newest release of the first kernel that could have made every KVM SPTE
     in the input (a first pass over it), said on stderr with the candidates' count."""
+    from spte.kvm import identify
+
     reader = LogReader(Context(host_format=args.format or "ept"))
     values: list[tuple[int, int]] = []
     events: set[str] = set()
@@ -119,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     stdin: IO[bytes] = sys.stdin.buffer
     if args.kvm == "auto":
         if not args.files or "-" in args.files:  # stdin is read twice: keep a copy
+            import shutil
+            import tempfile
+
             spool = tempfile.SpooledTemporaryFile(max_size=64 << 20)
             shutil.copyfileobj(sys.stdin.buffer, spool)
             spool.seek(0)
@@ -133,7 +138,10 @@ def run(args: argparse.Namespace) -> int:
     other = Platform() if args.maxphyaddr is None else Platform(maxphyaddr=args.maxphyaddr)
     ctx = Context(host_format=fmt, platform=platform, kvm=prof, guest_format=args.guest_format,
                   linux_format=args.linux_format, other_platform=other)
-    ctx.linux, ctx.xen = log_owners(args)
+    if args.owner or args.linux_format not in LINUX_OWNER_FORMATS:
+        ctx.linux, ctx.xen = log_owners(args)  # now: a bad spec is a usage error before any output
+    else:  # the default Linux owner: resolved when a Linux printout is met (most logs have none)
+        ctx.defer_owners(lambda: log_owners(args))
     render = Renderer(ctx, count=args.summary)
     report = Reporter(args.strict)
     out = sys.stdout.buffer
@@ -164,37 +172,39 @@ def run(args: argparse.Namespace) -> int:
     return report.status
 
 
+def _chunks(stream: IO[bytes], size: int) -> Iterator[bytes]:
+    """Whole lines, about ``size`` bytes at a time (a longer line is handed over whole)."""
+    rest: list[bytes] = []
+    while True:
+        data = stream.read(size)
+        if not data:
+            if rest:
+                yield b"".join(rest)
+            return
+        cut = data.rfind(b"\n") + 1
+        if not cut:
+            rest.append(data)
+            continue
+        if rest:
+            rest.append(data[:cut])
+            yield b"".join(rest)
+        else:
+            yield data[:cut] if cut < len(data) else data
+        rest = [data[cut:]] if cut < len(data) else []
+
+
 def process(stream: IO[bytes], source: str, args: argparse.Namespace, reader: LogReader, render: Renderer,
             report: Reporter, out: IO[bytes], chunk: int = CHUNK) -> None:
     """Annotate (or turn into JSON) one stream, a chunk of whole lines at a time."""
+    mode = "json" if args.json else "summary" if args.summary else "only" if args.only_spte else "whole"
+    fast = FastLog(reader, render, mode)
     first_line = 1
-    as_json, summary = args.json, args.summary
-    whole = not (args.only_spte or as_json or summary)
-    line_note, json_record = render.line_note, render.json_record
-    for lines in _batches(stream, chunk):
-        blob = b"".join(lines)
-        pieces: list[bytes] = []
-        append = pieces.append
-        last = 0
-        for result in reader.scan(blob, first_line):
-            if result.error is not None:
-                report.error(f"{source}:{result.line}", result.error)
-                continue
-            if not result.records and result.note is None:
-                continue  # an event that carries no entry: the line stays as it is
-            if as_json:
-                render.counts["event"][result.event] += 1
-                pieces += [json_record(rec).encode() + b"\n" for rec in result.records]
-            elif whole:
-                append(blob[last:result.end])
-                append(b"  ## " + line_note(result).encode())
-                last = result.end
-            elif summary:
-                line_note(result)
-            else:  # --only-spte: the whole line, annotated
-                append(blob[result.start:result.end] + b"  ## " + line_note(result).encode() + b"\n")
-        if whole:
-            append(blob[last:])
-        if pieces and not summary:
+    write = not args.summary
+    for blob in _chunks(stream, chunk):
+        pieces, errors = fast.chunk(blob, first_line)
+        for result in errors:
+            assert result.error is not None
+            report.error(f"{source}:{result.line}", result.error)
+        if pieces and write:
             out.write(b"".join(pieces))
-        first_line += len(lines)
+        first_line += blob.count(b"\n")

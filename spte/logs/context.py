@@ -8,10 +8,13 @@ protocol (:class:`~spte.metadata.owner.Owner`): a KVM profile, ``spte.owners.res
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from spte.bits import union
 from spte.entry import CLASSES, Entry, canonical_format, decode, entry_class_for
+from spte.metadata import owner as owner_api
 from spte.metadata.owner import Owner
 from spte.platform import Platform
 
@@ -34,6 +37,28 @@ def read_owner(owner: Owner, value: int, level: int) -> OwnerView:
     r = owner.read(value, level)
     return OwnerView(r.kind, r.summary, dict(r.software), tuple(r.notes), r.plausible, tuple(r.reasons),
                      r.kind == "mmio")
+
+
+# (kind, names of the non-zero software fields in read().software order, plausible)
+Brief = tuple[str, tuple[str, ...], bool | None]
+
+
+def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
+    """The part of ``owner.read(v, level)`` a one-line annotation needs, as a function of ``v``.
+
+    The one adapter to the owners' fast path: ``spte.metadata.owner.brief_reader`` where the
+    owner layer provides it (bounded pattern tables for KVM profiles), else the protocol's ``read``.
+    """
+    fast = getattr(owner_api, "brief_reader", None)
+    if fast is not None:
+        return cast(Callable[[int], Brief], fast(owner, level))
+    read = owner.read
+
+    def brief(value: int) -> Brief:
+        r = read(value, level)
+        return r.kind, tuple(k for k, x in r.software.items() if x), r.plausible
+
+    return brief
 
 
 def owned_ignored_mask(owner: Owner, entry_cls: type[Entry], platform: Platform) -> int:
@@ -63,9 +88,10 @@ class Context:
     linux_format: str = "x86-64"
     other_platform: Platform = field(default_factory=Platform)
     formats: dict[str, str] = field(default_factory=dict, repr=False)
-    _entries: dict[tuple[str, int, int], Entry] = field(default_factory=dict, repr=False)
+    _entries: dict[tuple[str, int, int, bool], Entry] = field(default_factory=dict, repr=False)
     _masks: dict[tuple[str, int, bool, bool], int] = field(default_factory=dict, repr=False)
     _ps: dict[tuple[str, int, bool], int] = field(default_factory=dict, repr=False)
+    _owners: Callable[[], tuple[Owner | None, Owner | None]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.host_format = canonical_format(self.host_format)
@@ -81,8 +107,15 @@ class Context:
     def platform_for(self, owner: str) -> Platform:
         return self.platform if owner == "kvm" else self.other_platform
 
+    def defer_owners(self, make: Callable[[], tuple[Owner | None, Owner | None]]) -> None:
+        """Set ``linux``/``xen`` from ``make()`` when a Linux or Xen entry is first read."""
+        self._owners = make
+
     def owner_object(self, owner: str, format: str) -> Owner | None:
         """The owner that reads ``format`` entries printed by ``owner`` (each reads its own format only)."""
+        if self._owners is not None and owner in ("linux", "xen"):
+            self.linux, self.xen = self._owners()
+            self._owners = None
         obj = {"kvm": self.kvm, "linux": self.linux, "xen": self.xen}.get(owner)
         return obj if obj is not None and obj.format == format else None
 
@@ -91,7 +124,7 @@ class Context:
 
     def entry(self, value: int, format: str, level: int, owner: str) -> Entry:
         """The decoded entry (its class picked by PS where the level has large pages)."""
-        key = (format, level, value)
+        key = (format, level, value, owner == "kvm")  # the KVM host's platform, or the other machines'
         e = self._entries.get(key)
         if e is None:
             if len(self._entries) > 1 << 14:

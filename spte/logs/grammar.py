@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 
 class Shape(StrEnum):
@@ -64,9 +65,6 @@ class Printout:
     strict: bool = field(init=False, repr=False, compare=False)  # a needle hit that does not parse is an error
     offset: int = field(init=False, repr=False, compare=False)  # where fmt starts, from the needle
     info_args: tuple[str, ...] = field(init=False, repr=False, compare=False)  # printed args that are not values
-    regex: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
-    stages: tuple[re.Pattern[bytes], ...] = field(init=False, repr=False, compare=False)
-    stage_names: tuple[str | None, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Tracepoints print "event: <TP_printk text>"; printk lines are matched from the needle on.
@@ -76,10 +74,24 @@ class Printout:
         object.__setattr__(self, "strict", after or len(self.needle) >= 12)
         object.__setattr__(self, "offset", len(self.needle) if after else 0)
         object.__setattr__(self, "info_args", tuple(a for a in self.args if a not in VALUE_ARGS))
-        regex, stages, names = compile_printout(self)
-        object.__setattr__(self, "regex", regex)
-        object.__setattr__(self, "stages", stages)
-        object.__setattr__(self, "stage_names", names)
+
+    # Compiled on first use: a run meets few of the printouts (and a short one pays for none).
+    @cached_property
+    def _compiled(self) -> tuple[re.Pattern[bytes], tuple[re.Pattern[bytes], ...], tuple[str | None, ...]]:
+        return compile_printout(self)
+
+    @property
+    def regex(self) -> re.Pattern[bytes]:
+        """The line regex (from the needle on; see :func:`compile_printout`)."""
+        return self._compiled[0]
+
+    @property
+    def stages(self) -> tuple[re.Pattern[bytes], ...]:
+        return self._compiled[1]
+
+    @property
+    def stage_names(self) -> tuple[str | None, ...]:
+        return self._compiled[2]
 
     @property
     def needle_bytes(self) -> bytes:

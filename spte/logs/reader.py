@@ -51,6 +51,10 @@ def _nonpresent_changed(old: Kind, new: Kind) -> tuple[str, bool]:
 CLAIMS = {"leaf_pfn_changed": _leaf_pfn_changed, "nonpresent_changed": _nonpresent_changed}
 
 
+RecordFields = tuple[str, str, int, str, int]  # (event, owner, value, format, level) of a Record
+StepTuple = tuple[int, RecordFields]  # a fast path step: its line and record fields
+
+
 class Walk:
     """An open walk: its family, the address walked (if printed), where it stands."""
 
@@ -61,13 +65,22 @@ class Walk:
         self.addr = addr
         self.last_level: int | None = None
         self.past: str | None = None  # set once the walk passed a leaf or a not-present entry
-        self.records: list[Record] = []
+        # Its entries so far; the fast path (fast.py) leaves (line, (event, owner, value, format,
+        # level)) tuples, made records only when a reserved-bits line needs the last one.
+        self.records: list[Record | StepTuple] = []
         self.format: str | None = None
+
+    def last_record(self) -> Record:
+        rec = self.records[-1]
+        if isinstance(rec, tuple):
+            rec = self.records[-1] = Record(rec[0], *rec[1])
+        return rec
 
 
 FastHandler = Callable[[re.Match[bytes], int], "list[Record] | None"]
-# Per needle: its printouts, and for a lone printout with a fast path its regex, offset, handler and name.
-_Spec = tuple[tuple[Printout, ...], re.Pattern[bytes], int, "FastHandler | None", str]
+# Per needle: its printouts, and for a lone printout with a fast path: it (its regex is compiled on first use),
+# its offset, handler and name.
+_Spec = tuple[tuple[Printout, ...], Printout, int, "FastHandler | None", str]
 
 
 class LogReader:
@@ -83,7 +96,7 @@ class LogReader:
         for needle, printouts in self._needles:
             p = printouts[0]
             fast = self._fast_handler(p) if len(printouts) == 1 else None
-            self._specs.append((needle, (printouts, p.regex, p.offset, fast, p.name)))
+            self._specs.append((needle, (printouts, p, p.offset, fast, p.name)))
 
     def _fast_handler(self, p: Printout) -> FastHandler | None:
         """The common lines' path: a value at a printed level, alone or as a step of a walk.
@@ -155,24 +168,29 @@ class LogReader:
     # -- scanning ------------------------------------------------------------------------
     def scan(self, blob: bytes, first_line: int = 1) -> list[LineResult]:
         """Every recognised line of ``blob`` (whole lines), in order."""
+        return self.scan_region(blob, 0, len(blob), first_line)
+
+    def scan_region(self, blob: bytes, start: int, stop: int, first_line: int) -> list[LineResult]:
+        """Every recognised line of ``blob[start:stop]`` (whole lines, the first numbered
+        ``first_line``), in order; positions in the results are positions in ``blob``."""
         hits: list[tuple[int, _Spec]] = []
         find = blob.find
         word = _WORD
         for needle, spec in self._specs:
-            i = find(needle)
+            i = find(needle, start, stop)
             step = len(needle)
             while i != -1:
                 if i == 0 or blob[i - 1] not in word:
                     hits.append((i, spec))
-                i = find(needle, i + step)
+                i = find(needle, i + step, stop)
         hits.sort(key=itemgetter(0))
         out: list[LineResult] = []
         append = out.append
         rfind, count, size = blob.rfind, blob.count, len(blob)
-        lineno, counted = first_line, 0
+        lineno, counted = first_line, start
         line_start, line_end, end, done = -1, -1, -1, False
         pending: LineResult | None = None
-        for pos, (printouts, regex, offset, fast, name) in hits:
+        for pos, (printouts, first, offset, fast, name) in hits:
             if pos >= line_end:  # a new line
                 if pending is not None:
                     append(pending)
@@ -188,7 +206,7 @@ class LogReader:
             elif done:
                 continue  # the line has been read by an earlier needle
             if fast is not None:  # the common lines: one printout, a value at a printed level
-                m = regex.match(blob, pos + offset, end)
+                m = first.regex.match(blob, pos + offset, end)
                 recs = fast(m, lineno) if m is not None else None
                 if recs is not None:
                     if recs:  # a walk's header carries no value: nothing to hand on
@@ -268,7 +286,7 @@ class LogReader:
             w = self.walk
             if w is None or not w.records:
                 return [], "reserved bits of an entry this log does not show"
-            rec = w.records[-1]
+            rec = w.last_record()
             self._check_rsvd(rec, _hex(m, "rsvd_set"), False)
             return [], f"for line {rec.line}: {rsvd_text(rec)}"
         if shape in (Shape.REGISTER, Shape.SWAP):

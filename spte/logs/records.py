@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from typing import Any
+from typing import Any, Protocol
+
+
+class Groups(Protocol):
+    """A line's printed conversions by name (a ``re.Match``, or the fast path's renaming of one)."""
+
+    def __getitem__(self, name: str) -> bytes | None: ...
 
 
 class Record:
@@ -21,7 +26,7 @@ class Record:
 
     def __init__(self, line: int, event: str, owner: str, value: int, format: str, level: int | None,
                  decode_level: int | None = None, role: str | None = None, label: str | None = None,
-                 match: re.Match[bytes] | None = None, info: tuple[str, ...] = ()) -> None:
+                 match: Groups | None = None, info: tuple[str, ...] = ()) -> None:
         self.line = line
         self.event = event
         self.owner = owner

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from spte.bits import field_words, format_ranges
 from spte.logs.context import Context, OwnerView, owned_ignored_mask, read_owner
+from spte.logs.pieces import value_texter
 from spte.logs.reader import rsvd_text
 from spte.logs.records import LineResult, Record
 from spte.logs.registers import FORMAT_NAMES, decode_register
@@ -29,15 +31,15 @@ class Renderer:
         self.count = count  # keep counts for summary() (off: a little faster)
         self.counts: dict[str, Counter[str]] = {"event": Counter(), "level": Counter(), "kind": Counter()}
         self._events, self._kinds = self.counts["event"], self.counts["kind"]
-        self._levels: Counter[int] = Counter()
-        self._templates: dict[tuple[Any, ...], tuple[str, str, bool]] = {}
-        self._am: dict[tuple[str, int, str, int], int] = {}
+        self.levels: Counter[int] = Counter()  # by level number (summary() names them)
+        self._texters: dict[tuple[str, int, str], Callable[[int], tuple[str, str]]] = {}
+        self._json_tails: dict[tuple[str, int, str, int], tuple[str | None, str]] = {}
         self._owned: dict[tuple[str, int, str, int], int] = {}
         self._range_cache: dict[int, str] = {}
 
     def summary(self) -> dict[str, dict[str, int]]:
         """Counts by event, level and kind."""
-        self.counts["level"] = Counter({str(k): n for k, n in self._levels.items()})
+        self.counts["level"] = Counter({str(k): n for k, n in self.levels.items()})
         return {k: dict(v) for k, v in self.counts.items()}
 
     # -- text ----------------------------------------------------------------------------
@@ -50,14 +52,14 @@ class Renderer:
             rec = recs[0]
             if rec.label is None and rec.entry and not rec.notes and rec.rsvd is None and rec.level:
                 if self.count:
-                    self._levels[rec.level] += 1  # the hot path: one entry at a printed level
+                    self.levels[rec.level] += 1  # the hot path: one entry at a printed level
                 return self._entry_text(rec)
         parts = []
         if len(recs) == 2 and recs[0].role == "old":
             old, new = recs
             text = f"old {self.value_text(old)} -> new {self.value_text(new)}"
             if old.value != new.value:
-                text += f"; bits changed {self._ranges(old.value ^ new.value)}"
+                text += f"; bits changed {self.ranges(old.value ^ new.value)}"
             parts.append(text + _level_note(new))
         else:
             for rec in recs:
@@ -72,7 +74,7 @@ class Renderer:
 
     def value_text(self, rec: Record) -> str:
         if rec.level is not None:
-            self._levels[rec.level] += 1
+            self.levels[rec.level] += 1
         if not rec.entry:
             return rec.notes[0]
         extra = "".join(f"; {n}" for n in rec.notes if not n.startswith("level not printed")) if rec.notes else ""
@@ -83,7 +85,7 @@ class Renderer:
             return decode_register(kind, rec.value, self.ctx.platform_for(rec.owner).maxphyaddr).text() + extra
         return self._entry_text(rec) + extra
 
-    def _ranges(self, mask: int) -> str:
+    def ranges(self, mask: int) -> str:
         text = self._range_cache.get(mask)
         if text is None:
             if len(self._range_cache) > 1 << 14:
@@ -92,24 +94,26 @@ class Renderer:
         return text
 
     def _entry_text(self, rec: Record) -> str:
-        v, fmt, level = rec.value, rec.format, rec.decode_level or 1
-        akey = (fmt, level, rec.owner, v & self.ctx.page_size_mask(fmt, level, rec.owner))
-        am = self._am.get(akey)
-        if am is None:
-            am = self._am[akey] = self.ctx.address_mask(fmt, level, v, rec.owner)
-        key = (akey, v & ~am, not v & am)
-        hit = self._templates.get(key)
-        if hit is None:
-            kind, template, cacheable = self._template(rec, level, am)
-            if not cacheable:
-                self._kinds[kind] += 1
-                return template.replace("%%", "%")
-            if len(self._templates) > 1 << 16:
-                self._templates.clear()
-            hit = self._templates[key] = (kind, template, "%#x" in template)
+        kind, text = self.texter(rec.format, rec.decode_level or 1, rec.owner)(rec.value)
         if self.count:
-            self._kinds[hit[0]] += 1
-        return hit[1] % ((v & am) >> 12) if hit[2] else hit[1]
+            self._kinds[kind] += 1
+        return text
+
+    def texter(self, fmt: str, level: int, owner: str) -> Callable[[int], tuple[str, str]]:
+        """``v`` -> (kind, annotation) for entries of ``fmt`` at ``level`` printed by ``owner``."""
+        key = (fmt, level, owner)
+        t = self._texters.get(key)
+        if t is None:
+            t = self._texters[key] = value_texter(self.ctx, fmt, level, owner)
+        return t
+
+    def reference_text(self, rec: Record) -> tuple[str, str]:
+        """(kind, annotation) from the entry objects and the owner's full reading: what
+        :meth:`texter` composes from tables (the tests compare the two)."""
+        level = rec.decode_level or 1
+        am = self.ctx.address_mask(rec.format, level, rec.value, rec.owner)
+        kind, template, _ = self._template(rec, level, am)
+        return kind, template % ((rec.value & am) >> 12) if "%#x" in template else template.replace("%%", "%")
 
     def _template(self, rec: Record, level: int, am: int) -> tuple[str, str, bool]:
         """(kind, text with ``%#x`` for the pfn, whether it holds for every pfn)."""
@@ -176,8 +180,32 @@ class Renderer:
             obj["rsvd"] = rec.rsvd
         obj["notes"] = notes
         if rec.level is not None:
-            self._levels[rec.level] += 1
+            self.levels[rec.level] += 1
         return obj
+
+
+    def entry_json_tail(self, fmt: str, level: int, owner: str, value: int) -> tuple[str | None, str]:
+        """(the owner's kind or None, ``, "decoded_level": ... "notes": [...]}``): the part of
+        :meth:`record_dict`'s JSON after ``entry``/``role``/``args`` of an entry at a printed
+        level with no notes of its own (the fast path's records), memoised by value."""
+        key = (fmt, level, owner, value)
+        hit = self._json_tails.get(key)
+        if hit is None:
+            rec = Record(0, "", owner, value, fmt, level)
+            counts, levels = self.counts, self.levels
+            self.counts = {"event": Counter(), "level": Counter(), "kind": Counter()}
+            self.levels = Counter()
+            try:
+                obj = self.record_dict(rec)
+                kinds = list(self.counts["kind"])
+            finally:
+                self.counts, self.levels = counts, levels
+            for k in ("line", "value", "format", "level", "owner", "event", "entry"):
+                del obj[k]
+            hit = (kinds[0] if kinds else None, ", " + json.dumps(obj)[1:])
+            if len(self._json_tails) < 1 << 15:
+                self._json_tails[key] = hit
+        return hit
 
 
 def _level_note(rec: Record) -> str:

@@ -1,0 +1,203 @@
+"""The log reader's hot path (spte/logs/fast.py, spte/logs/pieces.py) against the general reader.
+
+The fast path must not change one byte: every input here is read twice, once with the one
+compiled pattern for the commonest kvmmmu lines and the annotation composed from piece
+tables, once with every line through the general reader and the entry objects, and the
+outputs (annotated text, --only-spte, JSON, summary counts, errors) must be equal.
+
+Inputs: the project's real kvmmmu traces (tests/data/traces/long4k.trace.gz, a Linux 6.18/6.19
+shadow-paging host; tests/data/logs/npt_tdp_mmu_6.1.trace, a Linux 6.1.192 AMD NPT/TDP MMU
+host: sources in tests/data/README.md and tests/data/logs/README.md), the console printouts
+of tests/data/logs, and seeded mutations of all of them (cut lines, changed bytes, swapped
+case, values past 64 bits, levels a format lacks, CRLF, task names that hold a needle).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+
+import pytest
+
+from spte.entry import CLASSES
+from spte.kvm import profile
+from spte.logs import Context, LogReader, Record, Renderer
+from spte.logs.fast import PATTERN, FastLog
+from spte.logs.grammar import BY_NAME
+from spte.owners import resolve
+from tests.conftest import golden_text
+
+SOURCES = ("traces/long4k.trace.gz", "traces/fault_nx.trace.gz", "logs/npt_tdp_mmu_6.1.trace",
+           "logs/xen_walks.txt", "logs/linux_oops.txt", "logs/kvm_mmio_walk_sev_5.12.txt",
+           "logs/kvm_mmio_walk_icelake_5.10.txt", "logs/ept_misconfig_3.10.txt", "logs/vmcs_dumps.txt")
+
+
+def _lines() -> list[str]:
+    out: list[str] = []
+    for src in SOURCES:
+        out += golden_text(src).splitlines()
+    return out
+
+
+def _mutated(lines: list[str], n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    hexd = "0123456789abcdefABCDEF"
+    out = []
+    for _ in range(n):
+        line = rng.choice(lines)
+        r = rng.random()
+        if r < 0.12 and line:
+            line = line[:rng.randrange(len(line))]
+        elif r < 0.3 and line:
+            chars = list(line)
+            for _ in range(rng.randrange(1, 4)):
+                chars[rng.randrange(len(chars))] = rng.choice(hexd + " x-=.:\t[")
+            line = "".join(chars)
+        elif r < 0.38:
+            line = line.swapcase()
+        elif r < 0.48:  # a value past 64 bits, or leading zeros
+            line = re.sub(r"([0-9a-f]{3,})", lambda m: rng.choice(["0000", m[1], "1"]) + m[1]
+                          + f"{rng.getrandbits(rng.choice([4, 16, 40, 64])):x}", line, count=1)
+        elif r < 0.54:
+            line = re.sub(r"level (\d)", lambda m: f"level {rng.choice([0, 1, 2, 3, 4, 5, 6, 12, 1234])}", line)
+        elif r < 0.6:
+            line += "\r"
+        elif r < 0.66:  # a task name that holds a printout's needle: the general reader reads the line
+            line = re.sub(r"^\s*\S+-(\d+)", lambda m: rng.choice(["PGD 0", "epte 5", "x L4[0x1] = 3", "pgd:1",
+                                                                   "CPU 0/KVM", "<...>", "a:b"]) + "-" + m[1],
+                          line, count=1)
+        elif r < 0.72:
+            line = re.sub(r"([0-9a-f]{3,})", lambda m: f"{rng.getrandbits(64):x}", line)
+        out.append(line)
+    return out
+
+
+def _contexts() -> dict[str, Callable[[], Context]]:
+    shadow = profile("6.19", "shadow", maxphyaddr=48)
+    ept = profile("6.19", "ept-ad")
+    npt = profile("6.1", "npt", maxphyaddr=40)
+    return {
+        "shadow": lambda: Context(host_format="x86-64", platform=shadow.platform, kvm=shadow),
+        "ept": lambda: Context(host_format="ept", platform=ept.platform, kvm=ept, linux=resolve("linux:6.12"),
+                               xen=resolve("xen:4.19:pv")),
+        "npt": lambda: Context(host_format="npt", platform=npt.platform, kvm=npt, guest_format="pae"),
+        "none": lambda: Context(),
+    }
+
+
+def _read(ctx_of: Callable[[], Context], data: bytes, mode: str, fast: bool, chunk: int = 1 << 14,
+          count: bool = False) -> tuple[bytes, list[tuple[int, str]], dict[str, dict[str, int]]]:
+    ctx = ctx_of()
+    render = Renderer(ctx, count=count)
+    reader = FastLog(LogReader(ctx), render, mode, fast=fast)
+    out: list[bytes] = []
+    errors: list[tuple[int, str]] = []
+    lines = data.splitlines(keepends=True)
+    first = 1
+    for i in range(0, len(lines), chunk):
+        blob = b"".join(lines[i:i + chunk])
+        pieces, errs = reader.chunk(blob, first)
+        out += pieces
+        errors += [(e.line, e.error or "") for e in errs]
+        first += blob.count(b"\n")
+    return b"".join(out), errors, render.summary()
+
+
+@pytest.mark.parametrize("ctx_name", ["shadow", "ept", "npt", "none"])
+@pytest.mark.parametrize("mode", ["whole", "only", "json", "summary"])
+def test_fast_path_output_is_the_general_readers(ctx_name: str, mode: str) -> None:
+    lines = _lines()
+    data = ("\n".join(lines + _mutated(lines, 3000, seed=11)) + "\n").encode("utf-8", "surrogateescape")
+    ctx_of = _contexts()[ctx_name]
+    count = mode == "summary"
+    fast = _read(ctx_of, data, mode, True, count=count)
+    slow = _read(ctx_of, data, mode, False, count=count)
+    assert fast == slow
+    if mode == "whole":
+        assert fast[0].count(b"\n") == data.count(b"\n")
+        assert fast[0].count(b"  ## ") > 3000  # the real traces are read, not passed through
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 50, 4096])
+def test_fast_path_across_chunk_edges(chunk: int) -> None:
+    """Walks and line numbers carry across chunks as in the general reader; a chunk with a
+    reserved-bits line is read whole by the general reader (it annotates the line before)."""
+    lines = _lines()
+    text = [*lines[:600], "ept_misconfig_inspect_spte: rsvd_bits = 0x38", *lines[600:900]]
+    data = ("\n".join(text) + "\n").encode()
+    ctx_of = _contexts()["shadow"]
+    for mode in ("whole", "json"):
+        assert _read(ctx_of, data, mode, True, chunk) == _read(ctx_of, data, mode, False, 1 << 20)
+
+
+def test_no_trailing_newline_and_crlf() -> None:
+    line = ("          kvmcap-9624    [001] ...1.  1286.855957: kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) "
+            "level 1 at 15e8b4100")
+    ctx_of = _contexts()["ept"]
+    for data in ((line + "\r\n") * 3, line, line + "\r", "x\n" + line, "\n\n" + line + "\n\n"):
+        for mode in ("whole", "only", "json"):
+            assert _read(ctx_of, data.encode(), mode, True) == _read(ctx_of, data.encode(), mode, False)
+
+
+def test_composed_annotation_is_the_object_paths() -> None:
+    """The piece tables (spte/logs/pieces.py) against the entry objects and the owner's full
+    reading, on random words at every level of every format, with and without an owner."""
+    rng = random.Random(5)
+    for ctx_name, ctx_of in _contexts().items():
+        ctx = ctx_of()
+        render = Renderer(ctx)
+        for owner, fmt in (("kvm", ctx.host_format), ("guest", ctx.guest_format), ("linux", ctx.linux_format),
+                           ("xen", "x86-64"), ("xen", "ept")):
+            for level in CLASSES[fmt]:
+                text = render.texter(fmt, level, owner)
+                for _ in range(150):
+                    v = rng.getrandbits(64) if rng.random() < 0.7 else rng.getrandbits(64) & 0xFFF0_0000_0000_0FFF
+                    if fmt == "x86-32":
+                        v &= 0xFFFF_FFFF
+                    rec = Record(1, "e", owner, v, fmt, level)
+                    assert text(v) == render.reference_text(rec), (ctx_name, owner, fmt, level, hex(v))
+
+
+def test_the_pattern_reads_what_the_declarations_read() -> None:
+    """Each line the fast pattern takes, the printout's own regex (grammar.py) reads with the
+    same value and level."""
+    data = ("\n" + "\n".join(_lines()) + "\n").encode()
+    names = {"kvm_mmu_paging_element": ("pte", "plevel", "pte"), "kvm_mmu_set_spte": ("spte", "slevel", "spte"),
+             "kvm_tdp_mmu_spte_changed": ("new", "tlevel", "new")}
+    seen = set()
+    for m in PATTERN.finditer(data):
+        event = next((n for n in names if m[0].find(n.encode() + b":") >= 0), None)
+        if event is None:
+            continue
+        value, level, declared = names[event]
+        p = BY_NAME[event]
+        at = data.index(p.needle_bytes, m.start())
+        d = p.regex.match(data, at + p.offset, data.index(b"\n", at))
+        assert d is not None and int(d[declared], 16) == int(m[value], 16) and int(d["level"]) == int(m[level])
+        seen.add(event)
+    assert seen == set(names)
+
+
+def test_deferred_linux_owner_formats_are_the_owners() -> None:
+    """spte trace resolves the default Linux owner lazily only for formats a Linux owner reads
+    (any other --linux-format is a usage error up front)."""
+    from spte.cli.trace import LINUX_OWNER_FORMATS
+    from spte.owners import LINUX_FORMATS
+
+    assert LINUX_OWNER_FORMATS == LINUX_FORMATS
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_guest_value_and_a_host_value_are_decoded_on_their_own_platforms(fast: bool) -> None:
+    """The same value at the same level in the guest's walk and in the host's SPTEs: the host's
+    entry has MAXPHYADDR 48 (6.19:shadow -M 48), so bits 51:48 of its PML4E are reserved (SDM
+    Vol. 3A 4.5, Table 4-15); the guest's (no MAXPHYADDR given: 52) has none.  The decoded-entry
+    cache once keyed by value alone and gave the second the first one's platform."""
+    import json
+
+    text = ("  a-1 [000] ..... 1.0: kvm_mmu_paging_element: pte 0 level 4\n"
+            "  a-1 [000] ..... 1.0: kvm_tdp_mmu_spte_changed: as id 0 gfn 0 level 4 old_spte 0 new_spte 0\n")
+    rows = [json.loads(x) for x in _read(_contexts()["shadow"], text.encode(), "json", fast)[0].splitlines()]
+    assert [(r["owner"], "reserved_48_51" in r["fields"]) for r in rows] == [("guest", False), ("kvm", True),
+                                                                               ("kvm", True)]
