@@ -61,6 +61,8 @@ class Printout:
     first_level: int | None = None  # STEP lines that print no level: the level of the first step
     claim: str | None = None  # CLAIM: which check of the kernel failed (a key of spte.logs.reader.CLAIMS)
     notice: str | None = None  # NOTICE: the annotation of the line
+    label_level: bool = False  # STEP lines: the label (Xen's L4 .. L1) is the level (``first_level``)
+    needs_walk: bool = False  # read only as the next line of an open walk of its family (a needle common in prose)
     after_needle: bool = field(init=False, repr=False, compare=False)  # a tracepoint: fmt follows "event:"
     strict: bool = field(init=False, repr=False, compare=False)  # a needle hit that does not parse is an error
     offset: int = field(init=False, repr=False, compare=False)  # where fmt starts, from the needle
@@ -311,13 +313,26 @@ PRINTOUTS: tuple[Printout, ...] = (
                     "The RIP (pc) line names the check: page_table_check_set (mapping: anon and file at once, or a "
                     "writable anon page mapped twice), page_table_check_clear (unmapping more often than mapped), "
                     "__page_table_check_zero (freeing a page that is still mapped)"),
+    Printout("page_table_check", "linux", "at mm/page_table_check.c:", "at mm/page_table_check.c:%d", ("line",),
+             Shape.NOTICE, "Linux 6.x mm/page_table_check.c WARN_ON_ONCE()s, named by the WARNING line",
+             notice="page_table_check: a WARN in the page-table check: page_table_check_pte_flags()/_pmd_flags() "
+                    "warn on a userfaultfd write-protected entry that is writable (or a uffd-wp swap entry of a "
+                    "writable migration or device entry); the WARNING prints no entry value"),
     # -- Xen ---------------------------------------------------------------------------------
     Printout("show_page_walk", "xen", "Pagetable walk from ", "Pagetable walk from %016lx:", ("addr",),
              Shape.WALK_START, "Xen xen/arch/x86/x86_64/traps.c show_page_walk()", walk="xen"),
     *(Printout("show_page_walk", "xen", f"L{n}[0x", f"L{n}[0x%03lx] = %016lx %016lx%s", ("index", "pte", "pfn", "pse"),
                Shape.STEP, "Xen xen/arch/x86/x86_64/traps.c show_page_walk(): l{n}e_get_intpte, M2P pfn",
-               walk="xen", table="x86-64", required=("index", "pte"), first_level=n,
+               walk="xen", table="x86-64", required=("index", "pte"), first_level=n, label_level=True,
                patterns={"pse": r" \(PSE\)"}) for n in (4, 3, 2, 1)),
+    # Xen 3.0-3.1 printed no index (" L3 = %"PRIpte" %08lx" on x86_32, one blank deeper per
+    # level): "L2 = " is common prose, so such a line is read only right below its walk's header
+    # or previous step.
+    *(Printout("show_page_walk", "xen", f"L{n} = ", f"L{n} = %lx %lx%s", ("pte", "pfn", "pse"), Shape.STEP,
+               "Xen 3.0-3.1 xen/arch/x86/x86_32/traps.c (and x86_64) show_page_walk(): "
+               f"printk(\"{' ' * (5 - n)}L{n} = %\"PRIpte\" %08lx\")",
+               walk="xen", table="x86-64", required=("pte",), first_level=n, label_level=True, needs_walk=True,
+               patterns={"pse": r" ?\(PSE\)"}) for n in (4, 3, 2, 1)),
     Printout("ept_walk_table", "xen", "Walking EPT tables for GFN ", "Walking EPT tables for GFN %lx:", ("gfn",),
              Shape.WALK_START, "Xen 4.7+ xen/arch/x86/mm/p2m-ept.c ept_walk_table()", walk="xen_ept"),
     Printout("ept_walk_table", "xen", "Walking EPT tables for domain ", "Walking EPT tables for domain %d gfn %lx",

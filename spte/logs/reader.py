@@ -58,7 +58,7 @@ StepTuple = tuple[int, RecordFields]  # a fast path step: its line and record fi
 class Walk:
     """An open walk: its family, the address walked (if printed), where it stands."""
 
-    __slots__ = ("family", "addr", "last_level", "past", "records", "format")
+    __slots__ = ("family", "addr", "last_level", "past", "records", "format", "last_line")
 
     def __init__(self, family: str, addr: int | None = None) -> None:
         self.family = family
@@ -69,6 +69,7 @@ class Walk:
         # level)) tuples, made records only when a reserved-bits line needs the last one.
         self.records: list[Record | StepTuple] = []
         self.format: str | None = None
+        self.last_line = 0  # the line of its header or last step read by the general reader (0: unknown)
 
     def last_record(self) -> Record:
         rec = self.records[-1]
@@ -111,7 +112,7 @@ class LogReader:
                 if addr > MAX64:
                     return None
                 self.walk = Walk(family, addr)
-                self.walk.format = walk_format(p, m)
+                self.walk.format, self.walk.last_line = walk_format(p, m), lineno
                 return []
 
             return start
@@ -230,13 +231,14 @@ class LogReader:
         best: tuple[re.Match[bytes], Printout] | None = None
         first = None
         for p in printouts:
+            if p.needs_walk and not self._next_step(p, lineno):
+                continue
             first = first or p
             m = p.regex.match(blob, pos + p.offset, end)
             if m is not None and (best is None or m.end() > best[0].end()):
                 best = (m, p)
         if best is None:
-            assert first is not None
-            if not first.strict:
+            if first is None or not first.strict:
                 return None  # a common word in prose, not a printout
             return LineResult(line_start, end, lineno, first.name, [], diagnose(first, blob[pos + first.offset:end]))
         m, p = best
@@ -277,7 +279,7 @@ class LogReader:
         if shape is Shape.WALK_START:
             addr = _hex(m, "addr") if "addr" in p.args else None
             self.walk = Walk(p.walk or p.name, addr)
-            self.walk.format = walk_format(p, m)
+            self.walk.format, self.walk.last_line = walk_format(p, m), lineno
             return [], None
         if shape is Shape.WALK_END:
             self.walk = None
@@ -317,7 +319,7 @@ class LogReader:
         printed = _level(m) if "level" in p.args else None
         family = p.walk or p.name
         w = self.walk if self.walk is not None and self.walk.family == family else None
-        if "index" in p.args:
+        if p.label_level:
             printed = p.first_level  # Xen's L4[..] .. L1[..]: the label is the level
         if printed is not None:
             level = printed
@@ -345,9 +347,16 @@ class LogReader:
             self._check_rsvd(rec, _hex(m, "rsvd"), True)
         return rec
 
+    def _next_step(self, p: Printout, lineno: int) -> bool:
+        """Whether a ``needs_walk`` line can be the next step of the open walk: right below its
+        header or last step, and below its level."""
+        w = self.walk
+        return (w is not None and w.family == p.walk and lineno - w.last_line == 1
+                and (w.last_level is None or (p.first_level or 0) < w.last_level))
+
     def _advance(self, w: Walk, rec: Record, level: int) -> None:
         """Put ``rec`` on walk ``w``: past a leaf or a not-present entry nothing is an entry."""
-        w.last_level = level
+        w.last_level, w.last_line = level, rec.line
         w.records.append(rec)
         if w.past is not None:
             rec.entry = False
