@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from spte.bits import Runs, bit_list, format_ranges, gather, value_runs
 from spte.platform import Platform
@@ -95,6 +95,8 @@ def names_by_bit(owner: Owner, state: str) -> dict[int, str]:
 
 # -- readings as a function of bounded pieces of the value (the fast paths of decode and the log reader) --
 Brief = tuple[str, tuple[str, ...], bool | None]  # (kind, names of the non-zero fields, plausible)
+T = TypeVar("T")
+MISSING: Any = object()  # not in a memo whose entries may be None
 PATTERN_CAP = 1 << 14  # a memo of patterns stops growing here (never cleared, so input cannot thrash it)
 
 
@@ -160,6 +162,60 @@ def patterns_of(owner: Owner, level: int) -> Patterns | None:
     return None
 
 
+def pattern_reader(patterns: Patterns, piece: Callable[[str, dict[str, int], bool | None], T]) -> Callable[[int], T]:
+    """A function of a value giving ``piece(kind, non-zero software fields, plausible)`` of its
+    reading, from ``patterns``: composed once per pattern key and field bits (a bounded memo,
+    never cleared), the verdict's must-be-clear bits tested per value; exact values and values
+    whose reading depends on more bits (KVM's MMIO SPTEs: the gfn) are read on their own."""
+    exact = {v: piece(r.kind, r.software, r.plausible) for v, r in patterns.exact.items()}
+    key_mask, match = patterns.key_mask, patterns.match
+    kind_of, software, value = patterns.kind, patterns.software, patterns.value
+    mask = key_mask | patterns.field_mask  # the memo's key: the pattern key and every kind's field bits
+    mm, mv = match or (0, 1)  # v & 0 == 1 never holds: no match bit
+    # Memo entries: (bits the value must keep clear, the piece if they are, the piece if not), or
+    # None for keys of exact values and MMIO keys: those values are read below.
+    exact_keys = {e & mask | (e & mm == mv) << 64 for e in exact}
+    kinds: dict[int, KindPattern | None] = {}
+    others: dict[int, tuple[int, T, T] | None] = {}  # a None key -> its non-exact values' pieces (None: read each)
+    memo: dict[int, tuple[int, T, T] | None] = {}
+    get = memo.get
+
+    def compose(v: int) -> tuple[int, T, T] | None:
+        key = v & key_mask | (v & mm == mv) << 64
+        p = kinds[key] if key in kinds else kinds.setdefault(key, kind_of(key))
+        if p is None:
+            return None
+        fields = software(p.kind, v & p.fields)
+        return p.clear, piece(p.kind, fields, p.plausible), piece(
+            p.kind, fields, False if p.plausible is not None else None)
+
+    def fill(v: int, key: int) -> tuple[int, T, T] | None:
+        known = compose(v)
+        if known is None or key in exact_keys:
+            others[key] = known  # bounded: keys of the memo's kind
+            known = None
+        if len(memo) < PATTERN_CAP:  # bounded anyway: 2 ** (popcount(mask) + 1) keys
+            memo[key] = known
+        return known
+
+    def read(v: int) -> T:
+        key = v & mask | (v & mm == mv) << 64
+        known: tuple[int, T, T] | None = get(key, MISSING)
+        if known is MISSING:
+            known = fill(v, key)
+        if known is not None:
+            return known[2] if v & known[0] else known[1]
+        if v in exact:
+            return exact[v]
+        known = others[key] if key in others else compose(v)
+        if known is None:  # e.g. an MMIO SPTE: read on its own
+            kind, fields, plausible = value(v)
+            return piece(kind, fields, plausible)
+        return known[2] if v & known[0] else known[1]
+
+    return read
+
+
 def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
     """``(kind, names of the non-zero software fields, plausible)`` of a value at ``level``,
     exactly as ``owner.read(value, level)`` gives them; from the owner's :class:`Patterns`
@@ -171,52 +227,4 @@ def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
             return r.kind, tuple(r.software), r.plausible
 
         return slow
-    exact = {v: (r.kind, tuple(r.software), r.plausible) for v, r in patterns.exact.items()}
-    exact_get = exact.get
-    key_mask, match = patterns.key_mask, patterns.match
-    kind_of, software, value = patterns.kind, patterns.software, patterns.value
-    mask = key_mask | patterns.field_mask  # the memo's key: the pattern key and every kind's field bits
-    mm, mv = match or (0, 1)  # v & 0 == 1 never holds: no match bit
-    Known = tuple[int, Brief, Brief]  # (bits the value must keep clear, brief if they are, brief if not)
-    special: Known = (0, ("", (), None), ("", (), None))  # keys of exact values, MMIO keys: read below
-    exact_keys = {e & mask | (e & mm == mv) << 64 for e in exact}
-    kinds: dict[int, KindPattern | None] = {}
-    others: dict[int, Known | None] = {}
-    memo: dict[int, Known] = {}
-    get = memo.get
-
-    def compose(v: int) -> Known | None:
-        key = v & key_mask | (v & mm == mv) << 64
-        p = kinds[key] if key in kinds else kinds.setdefault(key, kind_of(key))
-        if p is None:
-            return None
-        names = tuple(software(p.kind, v & p.fields))
-        return p.clear, (p.kind, names, p.plausible), (p.kind, names, False if p.plausible is not None else None)
-
-    def fill(v: int, key: int) -> Known:
-        known = compose(v)
-        if known is None or key in exact_keys:
-            others[key] = known  # bounded: keys of the memo's kind
-            known = special
-        if len(memo) < PATTERN_CAP:  # bounded anyway: 2 ** (popcount(mask) + 1) keys
-            memo[key] = known
-        return known
-
-    def brief(v: int) -> Brief:
-        key = v & mask | (v & mm == mv) << 64
-        known = get(key)
-        if known is None:
-            known = fill(v, key)
-        clear, ok, bad = known
-        if ok[0]:
-            return bad if v & clear else ok
-        b = exact_get(v)
-        if b is not None:
-            return b
-        known = others[key] if key in others else compose(v)
-        if known is None:  # an MMIO SPTE: read on its own
-            kind, fields, plausible = value(v)
-            return kind, tuple(fields), plausible
-        return known[2] if v & known[0] else known[1]
-
-    return brief
+    return pattern_reader(patterns, lambda kind, fields, plausible: (kind, tuple(fields), plausible))

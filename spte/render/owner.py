@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from spte.metadata.owner import KindPattern, Owner, Reading, patterns_of
+from spte.metadata.owner import Owner, Reading, pattern_reader, patterns_of
 from spte.metadata.states import STATES
 from spte.render.fast import PATTERNS, FastDecoder
 
@@ -83,91 +83,17 @@ def owner_pattern_mask(owner: Owner, fast: FastDecoder) -> int:
 def owner_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
     """The owner's `` [kvm-6.19:ept-ad present_leaf] mmu_present=0x1 ...`` for one value.
 
-    From the owner's :class:`~spte.metadata.owner.Patterns` when it has them (KVM profiles):
-    the text of a kind and its fields is composed once per key and field bits (bounded
-    tables), the verdict's clear bits are one mask test per value, and MMIO SPTEs (whose gfn
-    is address bits) are composed per value.  Other owners: memoised per non-address pattern
-    (:func:`_memo_suffix`).
+    From the owner's :class:`~spte.metadata.owner.Patterns` when it has them (KVM profiles,
+    :func:`~spte.metadata.owner.pattern_reader`: composed once per pattern key and field bits,
+    MMIO SPTEs, whose gfn is address bits, per value).  Other owners: memoised per non-address
+    pattern (:func:`_memo_suffix`).
     """
     patterns = patterns_of(owner, level)
     if patterns is None:
         return _memo_suffix(owner, fast, level)
     names = getattr(owner, "value_name", None)
     name = owner.name
-    exact = {v: reading_suffix(r, names) for v, r in patterns.exact.items()}
-    exact_get = exact.get
-    key_mask, match = patterns.key_mask, patterns.match
-    kind_of, software, value = patterns.kind, patterns.software, patterns.value
-    # The memo's key: the pattern key and the bits of every field a kind shows (a handful of
-    # bits, so the memo is bounded by construction; PATTERNS caps it anyway).
-    mask = key_mask | patterns.field_mask
-    mm, mv = match or (0, 1)  # v & 0 == 1 never holds: no match bit
-    kinds: dict[int, KindPattern | None] = {}  # pattern key -> its kind and verdict
-    Known = tuple[int, str, str]  # (bits the value must keep clear, suffix if they are, suffix if not)
-    # Keys shared with an exact value, and MMIO keys, have no text in the memo ("" marks them):
-    # ``other`` reads those values, from ``others`` (key -> the non-exact values' texts, None: MMIO).
-    special: Known = (0, "", "")
-    exact_keys = {e & mask | (e & mm == mv) << 64 for e in exact}
-    others: dict[int, Known | None] = {}
-
-    words: dict[tuple[str, int], str] = {}  # (kind, field bits) -> its words: bounded by the field bits
-
-    def compose(v: int) -> Known | None:
-        key = v & key_mask | (v & mm == mv) << 64
-        p = kinds[key] if key in kinds else kinds.setdefault(key, kind_of(key))
-        if p is None:
-            return None
-        f = v & p.fields
-        text = words.get((p.kind, f))
-        if text is None:
-            text = words[p.kind, f] = suffix_words(software(p.kind, f), names)
-        text = f" [{name} {p.kind}]{text}"
-        return p.clear, text + (IMPLAUSIBLE if p.plausible is False else ""), text + (
-            IMPLAUSIBLE if p.plausible is not None else "")
-
-    memo: dict[int, Known] = {}
-    get = memo.get
-
-    def fill(v: int, key: int) -> Known:
-        known = compose(v)
-        if known is None or key in exact_keys:
-            others[key] = known  # bounded like the memo: keys of the memo's kind
-            known = special
-        if len(memo) < PATTERNS:
-            memo[key] = known
-        return known
-
-    def other(v: int, key: int) -> str:
-        """A non-exact value whose key is an exact value's, or an MMIO SPTE (its gfn is address bits)."""
-        known = others[key] if key in others else compose(v)
-        if known is None:
-            kind, fields, ok = value(v)
-            return suffix_text(name, kind, fields, ok, names)
-        return known[2] if v & known[0] else known[1]
-
-    def suffix(v: int) -> str:
-        key = v & mask
-        known = get(key)
-        if known is None:
-            known = fill(v, key)
-        clear, ok, bad = known
-        if ok:
-            return bad if v & clear else ok
-        text = exact_get(v)
-        return other(v, key) if text is None else text
-
-    def suffix_matched(v: int) -> str:
-        key = v & mask | (v & mm == mv) << 64
-        known = get(key)
-        if known is None:
-            known = fill(v, key)
-        clear, ok, bad = known
-        if ok:
-            return bad if v & clear else ok
-        text = exact_get(v)
-        return other(v, key) if text is None else text
-
-    return suffix if match is None else suffix_matched
+    return pattern_reader(patterns, lambda kind, fields, plausible: suffix_text(name, kind, fields, plausible, names))
 
 
 def _memo_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
