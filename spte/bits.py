@@ -18,10 +18,9 @@ positions, roles and masks, checked to cover every bit exactly once.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from spte.platform import Platform
 
@@ -138,12 +137,36 @@ def size_text(n: int) -> str:
     return f"{n} B"
 
 
-@dataclass(frozen=True)
 class PhysBound:
-    """A bit number relative to MAXPHYADDR: ``min(M, cap) + offset``."""
+    """A bit number relative to MAXPHYADDR: ``min(M, cap) + offset``.
 
-    offset: int = 0
-    cap: int | None = None
+    (The records of this module are plain classes and named tuples, not dataclasses: importing
+    ``dataclasses`` pulls in ``inspect``, a third of a single ``spte decode``'s start-up.)"""
+
+    __slots__ = ("offset", "cap")
+    offset: int
+    cap: int | None
+
+    def __init__(self, offset: int = 0, cap: int | None = None) -> None:
+        object.__setattr__(self, "offset", offset)
+        object.__setattr__(self, "cap", cap)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"PhysBound is immutable: cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PhysBound):
+            return NotImplemented
+        return (self.offset, self.cap) == (other.offset, other.cap)
+
+    def __hash__(self) -> int:
+        return hash((PhysBound, self.offset, self.cap))
+
+    def __repr__(self) -> str:
+        return f"PhysBound(offset={self.offset!r}, cap={self.cap!r})"
+
+    def __reduce__(self) -> tuple[type[PhysBound], tuple[int, int | None]]:
+        return PhysBound, (self.offset, self.cap)
 
     def __add__(self, n: int) -> PhysBound:
         return PhysBound(self.offset + n, self.cap)
@@ -168,8 +191,7 @@ def _resolve_bound(b: Bound, platform: Platform) -> int:
     return b if isinstance(b, int) else b.resolve(platform)
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(NamedTuple):
     """One row of a field table.
 
     ``bits`` is a bit number or an inclusive ``(hi, lo)`` pair; either end may be
@@ -226,8 +248,7 @@ def range_name(role: Role, lo: int, hi: int) -> str:
     return f"{role.value}_{lo}" if lo == hi else f"{role.value}_{lo}_{hi}"
 
 
-@dataclass(frozen=True)
-class FieldInfo:
+class FieldInfo(NamedTuple):
     """A field resolved for one platform: exports offset, width and mask."""
 
     name: str
@@ -298,26 +319,52 @@ class LayoutError(AssertionError):
     """A field table breaks an invariant (raised at import or resolve time)."""
 
 
-@dataclass(frozen=True)
 class Layout:
-    """A table resolved for one platform; every mask is derived here, once."""
+    """A table resolved for one platform; every mask is derived here, once.
 
+    Compared, hashed and pickled by its fields, width and platform."""
+
+    __slots__ = ("fields", "width", "platform", "by_name", "present_mask", "not_present_read_mask",
+                 "page_size_mask", "address_mask", "reserved_mask", "ignored_mask", "hardware_mask",
+                 "address_is_mask", "_extract")
     fields: tuple[FieldInfo, ...]
     width: int
     platform: Platform
-    by_name: dict[str, FieldInfo] = field(init=False, repr=False, compare=False, hash=False)
-    present_mask: int = field(init=False, repr=False, compare=False, hash=False)
-    not_present_read_mask: int = field(init=False, repr=False, compare=False, hash=False)
-    page_size_mask: int = field(init=False, repr=False, compare=False, hash=False)
-    address_mask: int = field(init=False, repr=False, compare=False, hash=False)
-    reserved_mask: int = field(init=False, repr=False, compare=False, hash=False)
-    ignored_mask: int = field(init=False, repr=False, compare=False, hash=False)
-    hardware_mask: int = field(init=False, repr=False, compare=False, hash=False)
-    address_is_mask: bool = field(init=False, repr=False, compare=False, hash=False)
-    # (name, lo, max) per field: the fields() hot path.
-    _extract: tuple[tuple[str, int, int], ...] = field(init=False, repr=False, compare=False, hash=False)
+    by_name: dict[str, FieldInfo]
+    present_mask: int
+    not_present_read_mask: int
+    page_size_mask: int
+    address_mask: int
+    reserved_mask: int
+    ignored_mask: int
+    hardware_mask: int
+    address_is_mask: bool
+    _extract: tuple[tuple[str, int, int], ...]  # (name, lo, max) per field: the fields() hot path
 
-    def __post_init__(self) -> None:
+    def __init__(self, fields: tuple[FieldInfo, ...], width: int, platform: Platform) -> None:
+        object.__setattr__(self, "fields", fields)
+        object.__setattr__(self, "width", width)
+        object.__setattr__(self, "platform", platform)
+        self._derive()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Layout is immutable: cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Layout):
+            return NotImplemented
+        return (self.fields, self.width, self.platform) == (other.fields, other.width, other.platform)
+
+    def __hash__(self) -> int:
+        return hash((self.fields, self.width, self.platform))
+
+    def __repr__(self) -> str:
+        return f"Layout(fields={self.fields!r}, width={self.width!r}, platform={self.platform!r})"
+
+    def __reduce__(self) -> tuple[type[Layout], tuple[tuple[FieldInfo, ...], int, Platform]]:
+        return Layout, (self.fields, self.width, self.platform)
+
+    def _derive(self) -> None:
         # Like spte.h's static_asserts: every bit is described exactly once.
         seen = 0
         for f in self.fields:
@@ -428,7 +475,7 @@ def _merge_anonymous(fields: list[FieldInfo]) -> list[FieldInfo]:
             out[-1] = FieldInfo("", prev.lo, prev.width + f.width, Role.IGNORED, "; ".join(["ignored", *parts]))
         else:
             out.append(f)
-    return [f if f.name else replace(f, name=range_name(f.role, f.lo, f.hi)) for f in out]
+    return [f if f.name else f._replace(name=range_name(f.role, f.lo, f.hi)) for f in out]
 
 
 def resolve(table: tuple[Field, ...], platform: Platform, width: int = 64) -> Layout:

@@ -12,8 +12,7 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Vendor = Literal["intel", "amd"]
 
@@ -21,14 +20,9 @@ MAXPHYADDR_MIN = 32
 MAXPHYADDR_MAX = 52  # architectural limit of 64-bit entries
 
 
-@dataclass(frozen=True, slots=True)
-class Platform:
-    """CPU and VMCS state that decides which bits are hardware, reserved or ignored.
-
-    The default is the most permissive modern Intel host: MAXPHYADDR 52 (so no
-    physical-address bit is reserved), NX, 1 GiB pages, EPT A/D and execute-only
-    support, everything optional (MBEC, HLAT, PKE/PKS, SPP, ...) off.
-    """
+class _Controls(NamedTuple):
+    """The fields of :class:`Platform` (a named tuple rather than a dataclass: importing
+    ``dataclasses`` costs a third of a single ``spte decode``'s start-up)."""
 
     maxphyaddr: int = 52
     vendor: Vendor = "intel"
@@ -53,15 +47,35 @@ class Platform:
     ept_supervisor_shadow_stack: bool = False  # EPTP[7]: bit 60 of leaves
     ept_sub_page: bool = False  # SPP: bit 61 of PTEs
 
-    def __post_init__(self) -> None:
+
+class Platform(_Controls):
+    """CPU and VMCS state that decides which bits are hardware, reserved or ignored.
+
+    The default is the most permissive modern Intel host: MAXPHYADDR 52 (so no
+    physical-address bit is reserved), NX, 1 GiB pages, EPT A/D and execute-only
+    support, everything optional (MBEC, HLAT, PKE/PKS, SPP, ...) off.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Platform:
+        values = dict(zip(_FIELDS, args, strict=False))
+        if len(args) > len(_FIELDS):
+            raise TypeError(f"Platform takes at most {len(_FIELDS)} arguments ({len(args)} given)")
+        for name, v in kwargs.items():
+            if name not in _DEFAULTS:
+                raise TypeError(f"Platform has no field {name!r}")
+            if name in values:
+                raise TypeError(f"Platform got two values for {name!r}")
+            values[name] = v
         # Types first: Platform(nx="no") must not mean NX on, nor maxphyaddr=46.0 pass as 46.
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.type == "bool":
+        for name, v in values.items():
+            if name in BOOL_CONTROLS:
                 if type(v) is not bool:
-                    raise TypeError(f"{f.name}={v!r}: expected True or False")
-            elif f.name in ("maxphyaddr", "c_bit") and not (v is None and f.name == "c_bit"):
-                object.__setattr__(self, f.name, _exact_int(v, f.name))
+                    raise TypeError(f"{name}={v!r}: expected True or False")
+            elif name in ("maxphyaddr", "c_bit") and not (v is None and name == "c_bit"):
+                values[name] = _exact_int(v, name)
+        self = super().__new__(cls, **values)
         if not MAXPHYADDR_MIN <= self.maxphyaddr <= MAXPHYADDR_MAX:
             raise ValueError(
                 f"maxphyaddr={self.maxphyaddr} is outside {MAXPHYADDR_MIN}..{MAXPHYADDR_MAX}"
@@ -72,6 +86,7 @@ class Platform:
             raise ValueError(
                 f"c_bit={self.c_bit} must be an address bit, 12..{self.maxphyaddr - 1}"
             )
+        return self
 
     @property
     def amd(self) -> bool:
@@ -83,7 +98,8 @@ class Platform:
         return self.pke or self.pks
 
     def replace(self, **changes: Any) -> Platform:
-        return replace(self, **changes)
+        """A copy with ``changes``, checked as a new platform is."""
+        return Platform(**{**self._asdict(), **changes})
 
     def for_npt(self) -> Platform:
         """The platform as an AMD NPT walk sees it: AMD, no HLAT, no PKS.
@@ -91,11 +107,11 @@ class Platform:
         KVM ignores protection keys for NPT walks (``kvm_init_shadow_npt_mmu``
         clears CR4.PKE), so PKE is dropped too.
         """
-        return replace(self, vendor="amd", hlat=False, pks=False, pke=False)
+        return self.replace(vendor="amd", hlat=False, pks=False, pke=False)
 
     def controls(self) -> dict[str, bool]:
         """Every boolean switch, by name (used by docs and the CLI)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.type == "bool"}
+        return {name: getattr(self, name) for name in BOOL_CONTROLS}
 
 
 def _exact_int(value: object, what: str) -> int:
@@ -111,4 +127,7 @@ def _exact_int(value: object, what: str) -> int:
     return int(index(value))
 
 
+_FIELDS = _Controls._fields
+_DEFAULTS = _Controls._field_defaults
+BOOL_CONTROLS = tuple(name for name in _FIELDS if type(_DEFAULTS[name]) is bool)  # every boolean switch
 DEFAULT_PLATFORM = Platform()

@@ -8,8 +8,6 @@ included), LA57, PSE off and every other switch.
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from hypothesis import strategies as st
 
 from spte import Platform
@@ -31,7 +29,7 @@ u64 = st.one_of(
 
 maxphyaddrs = st.one_of(st.sampled_from([MAXPHYADDR_MIN, 36, 39, 46, 48, MAXPHYADDR_MAX]),
                         st.integers(MAXPHYADDR_MIN, MAXPHYADDR_MAX))
-SWITCHES = tuple(f.name for f in fields(Platform) if f.type == "bool")
+SWITCHES = tuple(Platform().controls())
 
 
 @st.composite

@@ -7,7 +7,6 @@ same field tables, for speed; tests compare it with :meth:`Entry.fields`.)
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from typing import Any
 
 from spte.bits import Layout
@@ -22,7 +21,7 @@ def tag_layout_record(layout: TagLayout) -> dict[str, Any]:
     """A tag layout: tags with masks and runs, the hardware-owned bits per state, the proof."""
     return {
         "format": layout.format,
-        "platform": asdict(layout.platform),
+        "platform": layout.platform._asdict(),
         "states": list(layout.states),
         "levels": list(layout.levels),
         "owner": layout.owner.name if layout.owner else None,
