@@ -509,13 +509,16 @@ class FastDecoder:
         np_read, np_ignored, keep = table.not_present_read_mask, table.not_present_ignored, table.keep
         mid_mask, reserved_mask = table.mid_words_mask, table.reserved_mask
         slow_not_mid = slow & ~mid_mask  # a value with only these slow bits clear is composed in `other`
+        mid_get = table.mid_line.get
+        ends = [("", "")] * (1 << LOW_BITS)  # bits 11:0 -> the end without and with reserved bits set
 
         def fill(lo: int) -> Any:
             assert table.high_texts is not None
             found = table.line_pieces(lo)
             piece = pieces[lo] = False if found is None else (
                 found[0], table.high_texts[found[1]], found[2], found[3])
-            absent[lo] = not table.low_line_piece(lo & keep)[5]
+            low = table.low_line_piece(lo & keep)
+            absent[lo], ends[lo] = not low[5], (low[3], low[4])
             return piece
 
         def other(v: int, d: str) -> str:
@@ -528,13 +531,12 @@ class FastDecoder:
             d = d.zfill(digits)
             if v & slow:
                 if piece and not v & slow_not_mid:  # reserved address bits (MAXPHYADDR < 52): words only
-                    mid_flags, mid_words = table.mid_line_piece(v & mid_mask)
-                    if not mid_flags:
+                    mid = mid_get(v & mid_mask) or table.mid_line_piece(v & mid_mask)
+                    if not mid[0]:  # no flags among them
                         hi = v >> HIGH_SHIFT
                         words = table.high_texts[2] if table.high_texts else []
-                        low = table.low_line_piece(lo & keep)
-                        return (f"0x{d} pfn={(v & amask) >> 12:#x} {piece[0]}{piece[1][hi]}{piece[2]}{mid_words}"
-                                f"{words[hi]}{low[4] if v & reserved_mask else low[3]}")
+                        return (f"0x{d} pfn={(v & amask) >> 12:#x} {piece[0]}{piece[1][hi]}{piece[2]}{mid[1]}"
+                                f"{words[hi]}{ends[lo][1] if v & reserved_mask else ends[lo][0]}")
                 return line(v)
             if piece:
                 hi = v >> HIGH_SHIFT
