@@ -94,17 +94,6 @@ def _layout_getter(name: str) -> property:
     return property(get)
 
 
-class _DefaultLayout:
-    """A class's layout on the default platform, resolved on first use and then kept as a plain
-    class attribute of that class (so importing spte.entry resolves no table: a single decode
-    pays for one class, not thirty)."""
-
-    def __get__(self, obj: object, cls: type[Entry]) -> Layout:
-        layout = cls._layout_for(DEFAULT_PLATFORM)
-        cls._default_layout = layout  # type: ignore[assignment]  # shadows this descriptor for ``cls``
-        return layout
-
-
 class Entry:
     """Base of every entry class; see the module docstring."""
 
@@ -120,7 +109,7 @@ class Entry:
     ENUMS: ClassVar[Mapping[str, Mapping[str, int]]] = {}
 
     _layouts: ClassVar[dict[Platform, Layout]]
-    _default_layout = _DefaultLayout()
+    _default_layout: ClassVar[Layout]
     _max_value: ClassVar[int]
     _table_fields: ClassVar[dict[str, FieldInfo]]  # fixed-position named rows, for construction
 
@@ -142,6 +131,7 @@ class Entry:
             return
         cls._layouts = {}
         cls._max_value = (1 << cls.WIDTH) - 1
+        cls._default_layout = cls._layout_for(DEFAULT_PLATFORM)
         cls._table_fields = {}
         for f in cls.TABLE:
             if not f.name:

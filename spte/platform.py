@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal, NamedTuple
 
 Vendor = Literal["intel", "amd"]
@@ -100,6 +101,14 @@ class Platform(_Controls):
     def replace(self, **changes: Any) -> Platform:
         """A copy with ``changes``, checked as a new platform is."""
         return Platform(**{**self._asdict(), **changes})
+
+    # The named tuple's own copy-makers, checked too (they would build an unchecked tuple).
+    def _replace(self, **changes: Any) -> Platform:
+        return self.replace(**changes)
+
+    @classmethod
+    def _make(cls, iterable: Iterable[Any]) -> Platform:  # type: ignore[override]  # checked, not generic
+        return cls(*iterable)
 
     def for_npt(self) -> Platform:
         """The platform as an AMD NPT walk sees it: AMD, no HLAT, no PKS.

@@ -132,3 +132,15 @@ def test_reserved_bits_reported_not_raised():
     assert decode(1 << 46, "x86-64", 1, p).problems() == []  # not present: not checked
     pdpte = decode(0x7, "pae", 3)
     assert pdpte.reserved_bits == 0x6 and "MOV CR3" in pdpte.problems()[0].message
+
+
+def test_npt_classes_without_a_platform_use_their_own_default_layout():
+    """AMD APM vol. 2 (long-mode PML4E): bit 8 is MBZ on AMD, ignored on Intel.  An NPT class built
+    without a platform is the AMD one, exactly as with the default platform (review finding: a
+    parent class's Intel layout leaked to NptPml4e)."""
+    from spte.entry import NptPml4e
+    from spte.platform import DEFAULT_PLATFORM
+
+    e = decode(0x1234107, format="npt", level=4)
+    assert [p.kind for p in e.problems()] == ["reserved_bits"] and e.reserved_bits == 0x100
+    assert NptPml4e(0x1234107) == NptPml4e(0x1234107, DEFAULT_PLATFORM)

@@ -483,3 +483,13 @@ def test_4_19_formulas_from_its_source():
     assert e.is_access_track_spte(0x4050000001234C70) and e.restore_acc_track_spte(0x4050000001234C70) == (
         0x4000000001234C75)  # W is not restored
     assert not hasattr(e, "spte_ad_need_write_protect") and e.value_name("spte_special", 1) == "SPTE_SPECIAL_MASK"
+
+
+def test_read_refuses_a_level_the_format_lacks():
+    """A PAE host's SPTEs have levels 1-3 (review finding: read() at level 4 made up a reading)."""
+    from spte.kvm import profile
+
+    p = profile("4.19", "shadow", maxphyaddr=36, format="pae")
+    for v in (0x800000000000, 0x33BFF15F28D127B6):
+        with pytest.raises(ValueError, match="format 'pae' has no level 4"):
+            p.read(v, 4)

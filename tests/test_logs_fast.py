@@ -30,7 +30,9 @@ from tests.conftest import golden_text
 
 SOURCES = ("traces/long4k.trace.gz", "traces/fault_nx.trace.gz", "logs/npt_tdp_mmu_6.1.trace",
            "logs/xen_walks.txt", "logs/linux_oops.txt", "logs/kvm_mmio_walk_sev_5.12.txt",
-           "logs/kvm_mmio_walk_icelake_5.10.txt", "logs/ept_misconfig_3.10.txt", "logs/vmcs_dumps.txt")
+           "logs/kvm_mmio_walk_icelake_5.10.txt", "logs/ept_misconfig_3.10.txt", "logs/vmcs_dumps.txt",
+           "logs/tdp_mmu_invalid_spte_change_6.1.txt", "logs/tdp_mmu_invalid_spte_change_6.9.txt",
+           "logs/xen32_walks.txt", "logs/linux_page_table_check.txt")
 
 
 def _lines() -> list[str]:
@@ -201,3 +203,17 @@ def test_a_guest_value_and_a_host_value_are_decoded_on_their_own_platforms(fast:
     rows = [json.loads(x) for x in _read(_contexts()["shadow"], text.encode(), "json", fast)[0].splitlines()]
     assert [(r["owner"], "reserved_48_51" in r["fields"]) for r in rows] == [("guest", False), ("kvm", True),
                                                                                ("kvm", True)]
+
+
+def test_a_verdict_waits_past_tracepoint_transitions_on_both_paths() -> None:
+    """handle_changed_spte()'s verdict belongs to its own ``as_id:`` line: a kvm_tdp_mmu_spte_changed tracepoint
+    between them (the fast path's line) neither takes it nor drops it, on either path."""
+    data = (b"Invalid SPTE change: cannot replace a present leaf\n"
+            b"kvm_tdp_mmu_spte_changed: as id 0 gfn 100 level 2 old_spte 0 new_spte 8000000001234907\n"
+            b"as_id: 0 gfn: 100200 old_spte: 600000112400bf3 new_spte: 6000001126009f3 level: 2\n")
+    ctx_of = _contexts()["ept"]
+    for mode in ("whole", "json"):
+        fast, slow = _read(ctx_of, data, mode, True), _read(ctx_of, data, mode, False)
+        assert fast == slow
+        last = fast[0].decode().splitlines()[-1]
+        assert "line 1: the kernel found a present leaf replaced by another" in last

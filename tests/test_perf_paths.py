@@ -242,3 +242,17 @@ def test_block_tables_cover_every_low_and_high_pattern(fmt, level):
     for v in values[::257]:
         assert reference.line(v) == reference_line(v, fmt, level, platform)
         assert reference.json(v) == reference_json(v, fmt, level, platform)
+
+
+def test_json_problem_lists_stay_bounded_on_values_that_never_repeat():
+    """Reserved-bit problem lists hold the value's bits: the cache of their JSON stops growing
+    (review finding: 200,000 random values at MAXPHYADDR 32 made 200,000 entries)."""
+    from spte.render import fast
+
+    d = FastDecoder("x86-64", 3, Platform(maxphyaddr=32))
+    rng = random.Random(5)
+    for _ in range(PATTERNS + 2000):
+        d.json(rng.getrandbits(64) | 0x81)
+    assert len(fast._PROBLEM_LISTS) <= PATTERNS
+    v = 0x0000_00FF_0000_0081  # bits 39:32 above MAXPHYADDR 32: still reported after the cache is full
+    assert '"kind":"reserved_bits","bits":"0xff00000000"' in d.json(v)

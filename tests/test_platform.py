@@ -185,3 +185,10 @@ def test_library_refuses_inexact_values():
         EptPte(read=1.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         EptPte(read="1")
+
+
+def test_named_tuple_copies_are_checked_too():
+    with pytest.raises(ValueError, match="maxphyaddr=99"):
+        Platform()._replace(maxphyaddr=99)
+    with pytest.raises(TypeError, match="expected True or False"):
+        Platform._make([52, "intel", "no"])

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from spte.bits import format_ranges, genmask, size_text, union
-from spte.entry import CLASSES, Entry, decode
+from spte.entry import CLASSES, Entry, decode, entry_class
 from spte.kvm import masks as K
 from spte.kvm.patterns import KEYED_KINDS, KvmPatterns
 from spte.kvm.rules import U64, Rule, must_clear, must_differ, must_equal, must_set, never, nonzero, verdict
@@ -342,6 +342,8 @@ class Analysis:
 
     def read(self: Any, value: int, level: int) -> Reading:
         """The owner protocol's reading: kind, state, summary, non-zero fields, notes, verdict."""
+        if level not in CLASSES[self.format]:
+            entry_class(self.format, level)  # refuses a level the format lacks (4 of a PAE host) with the reason
         c = self.classify(value, level)  # describe() without the hardware view, which a reading does not carry
         software = self._software_values(value, c.kind)
         reasons = self.plausibility(value, level, c.kind)

@@ -31,12 +31,14 @@ class Rule:
     reason: Callable[[int], str] = field(compare=False)
 
     def broken(self, spte: int) -> bool:
-        return all((spte & mask == value) == equal for mask, value, equal in self.broken_when)
+        tests = self.broken_when
+        return bool(tests) and all((spte & mask == value) == equal for mask, value, equal in tests)
 
     @property
     def always(self) -> bool:
         """Every value breaks it (e.g. "KVM never writes one")."""
-        return all(mask == 0 and value == 0 and equal for mask, value, equal in self.broken_when)
+        return bool(self.broken_when) and all(mask == 0 and value == 0 and equal
+                                              for mask, value, equal in self.broken_when)
 
     @property
     def clear(self) -> int:

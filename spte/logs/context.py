@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import cast
 
 from spte.bits import union
 from spte.entry import CLASSES, Entry, canonical_format, decode, entry_class_for
 from spte.metadata import owner as owner_api
-from spte.metadata.owner import Owner
+from spte.metadata.owner import Brief, Owner
 from spte.platform import Platform
 
 
@@ -39,26 +38,11 @@ def read_owner(owner: Owner, value: int, level: int) -> OwnerView:
                      r.kind == "mmio")
 
 
-# (kind, names of the non-zero software fields in read().software order, plausible)
-Brief = tuple[str, tuple[str, ...], bool | None]
-
-
 def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
-    """The part of ``owner.read(v, level)`` a one-line annotation needs, as a function of ``v``.
-
-    The one adapter to the owners' fast path: ``spte.metadata.owner.brief_reader`` where the
-    owner layer provides it (bounded pattern tables for KVM profiles), else the protocol's ``read``.
-    """
-    fast = getattr(owner_api, "brief_reader", None)
-    if fast is not None:
-        return cast(Callable[[int], Brief], fast(owner, level))
-    read = owner.read
-
-    def brief(value: int) -> Brief:
-        r = read(value, level)
-        return r.kind, tuple(k for k, x in r.software.items() if x), r.plausible
-
-    return brief
+    """The part of ``owner.read(v, level)`` a one-line annotation needs, as a function of ``v``
+    (the owner layer's :func:`spte.metadata.owner.brief_reader`: bounded pattern tables for
+    KVM profiles, the protocol's ``read`` for other owners)."""
+    return owner_api.brief_reader(owner, level)
 
 
 def owned_ignored_mask(owner: Owner, entry_cls: type[Entry], platform: Platform) -> int:

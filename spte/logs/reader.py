@@ -263,9 +263,11 @@ class LogReader:
             level = _level(m)
             old = self._entry_record(m, p, lineno, _hex(m, "old"), level, "old", role="old")
             new = self._entry_record(m, p, lineno, _hex(m, "new"), level, "new", role="new")
-            claim, self.claim = self.claim, None
-            if claim is not None and claim[1].name == p.name and 0 < lineno - claim[0] <= CLAIM_LINES:
-                new.notes.append(self._check_claim(claim, old, new))
+            claim = self.claim
+            if claim is not None and claim[1].name == p.name:  # the verdict's own values (not a tracepoint's)
+                self.claim = None
+                if 0 < lineno - claim[0] <= CLAIM_LINES:
+                    new.notes.append(self._check_claim(claim, old, new))
             return [old, new], None
         if shape is Shape.CLAIM:
             self.claim = (lineno, p)

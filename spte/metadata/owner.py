@@ -224,7 +224,7 @@ def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
     if patterns is None:
         def slow(v: int) -> Brief:
             r = owner.read(v, level)
-            return r.kind, tuple(r.software), r.plausible
+            return r.kind, tuple(k for k, x in r.software.items() if x), r.plausible
 
         return slow
     return pattern_reader(patterns, lambda kind, fields, plausible: (kind, tuple(fields), plausible))

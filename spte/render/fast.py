@@ -58,7 +58,7 @@ HighLine = tuple[str, str, str]  # flags after low flags ("|SVE"), flags alone (
 LowJson = tuple[str, bool, str]  # fields, present, problems
 
 
-_PROBLEM_LISTS: dict[tuple[Problem, ...], str] = {}  # a few distinct lists per layout
+_PROBLEM_LISTS: dict[tuple[Problem, ...], str] = {}  # bits 11:0's problem lists: a few per layout
 
 
 def _problem_list(problems: list[Problem] | tuple[Problem, ...]) -> str:
@@ -67,8 +67,10 @@ def _problem_list(problems: list[Problem] | tuple[Problem, ...]) -> str:
     if text is None:
         import json  # only the JSON renderer's tables need it, built on first use
 
-        text = _PROBLEM_LISTS[key] = json.dumps(
-            [{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message} for p in problems], separators=(",", ":"))
+        text = json.dumps([{"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message} for p in problems],
+                          separators=(",", ":"))
+        if len(_PROBLEM_LISTS) < PATTERNS:  # reserved-bit lists hold the value's bits: bounded, never cleared
+            _PROBLEM_LISTS[key] = text
     return text
 
 

@@ -64,65 +64,36 @@ def reading_record(r: Reading) -> dict[str, Any]:
             "notes": list(r.notes), "plausible": r.plausible, "reasons": list(r.reasons)}
 
 
-def owner_pattern_mask(owner: Owner, fast: FastDecoder) -> int:
-    """Bits the owner's reading cannot depend on: the address bits of both entry forms, less
-    every bit one of a KVM profile's predicates tests (its masks and values, e.g. an MMIO mask
-    that reaches into the address).  Other owners declare no such bits: 0, no sharing."""
-    masks = getattr(owner, "masks", None)
-    if masks is None:
-        return 0
-    address = fast.table.address_mask & (fast.large.address_mask if fast.large else -1)
-    tested = 0
-    for name, mask in masks.as_dict().items():
-        if name not in ("physical_mask", "SPTE_BASE_ADDR_MASK", "shadow_phys_bits",
-                        "shadow_nonpresent_or_rsvd_mask", "shadow_nonpresent_or_rsvd_lower_gfn_mask"):
-            tested |= mask
-    return address & ~tested
-
-
 def owner_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
     """The owner's `` [kvm-6.19:ept-ad present_leaf] mmu_present=0x1 ...`` for one value.
 
     From the owner's :class:`~spte.metadata.owner.Patterns` when it has them (KVM profiles,
     :func:`~spte.metadata.owner.pattern_reader`: composed once per pattern key and field bits,
-    MMIO SPTEs, whose gfn is address bits, per value).  Other owners: memoised per non-address
-    pattern (:func:`_memo_suffix`).
+    MMIO SPTEs, whose gfn is address bits, per value).  Other owners: memoised by value
+    (:func:`_memo_suffix`).
     """
     patterns = patterns_of(owner, level)
     if patterns is None:
-        return _memo_suffix(owner, fast, level)
+        return _memo_suffix(owner, level)
     names = getattr(owner, "value_name", None)
     name = owner.name
     return pattern_reader(patterns, lambda kind, fields, plausible: suffix_text(name, kind, fields, plausible, names))
 
 
-def _memo_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
-    """An owner's suffix without patterns, for one value.
-
-    Memoised per non-address pattern: ``v`` with the bits of :func:`owner_pattern_mask` cleared,
-    and whether any of them was set (so an empty SPTE never shares a key with one that has a
-    pfn).  A reading is memoised only if none of its fields has a bit there (an MMIO SPTE's
-    gfn never is), and only when the owner's exact values (the empty SPTE, the frozen value)
-    have none of those bits.  The memo stops growing at PATTERNS entries and is never cleared.
-    """
-    free = owner_pattern_mask(owner, fast)
-    exact = (0, getattr(owner, "SHADOW_NONPRESENT_VALUE", 0), getattr(owner, "frozen_value", 0) or 0)
-    if any(e & free for e in exact):
-        free = 0
-    keep = ~free & ((1 << 65) - 1)
-    field_masks = {f.name: f.mask for state in STATES for f in owner.fields(state)}
+def _memo_suffix(owner: Owner, level: int) -> Callable[[int], str]:
+    """The suffix of an owner without :class:`~spte.metadata.owner.Patterns` (Linux, Xen): its
+    reading of each value, memoised by value (a swap offset or a pfn may be any of its bits) in
+    a memo that stops growing at PATTERNS entries and is never cleared."""
     names = getattr(owner, "value_name", None)
     memo: dict[int, str] = {}
     get = memo.get
 
     def suffix(v: int) -> str:
-        key = (v & keep) | (1 << 64 if v & free else 0)
-        text = get(key)
+        text = get(v)
         if text is None:
-            r = owner.read(v, level)
-            text = reading_suffix(r, names)
-            if len(memo) < PATTERNS and not any(field_masks.get(k, -1) & free for k in r.software):
-                memo[key] = text
+            text = reading_suffix(owner.read(v, level), names)
+            if len(memo) < PATTERNS:
+                memo[v] = text
         return text
 
     return suffix
