@@ -452,6 +452,20 @@ def field_words(fields: Iterable[FieldInfo], value: int, enums: Mapping[str, Map
     return flags, words
 
 
+def field_pieces(fields: Iterable[FieldInfo], value: int,
+                 enums: Mapping[str, Mapping[int, str]] | None = None) -> tuple[str, str]:
+    """:func:`field_words` as two pieces that join by concatenation: the flags each with a
+    leading bar and the words each with a leading space (the one-line renderers' tables).
+
+    >>> from spte.platform import Platform
+    >>> layout = resolve((Field("read", 0, Role.PERMISSION, "R", short="R"), ignored((31, 1))), Platform(), 32)
+    >>> field_pieces(layout.fields, 0x3)
+    ('|R', ' ignored_1_31=0x1')
+    """
+    flags, words = field_words(fields, value, enums)
+    return "".join("|" + f for f in flags), "".join(" " + w for w in words)
+
+
 def _split_at_c_bit(f: Field, lo: int, hi: int, c_bit: int) -> list[FieldInfo]:
     """An address field loses the SME/SEV C-bit: address below, C-bit, address above."""
     out = []

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from spte.bits import FieldInfo, field_words
+from spte.bits import field_pieces
 from spte.entry import CLASSES, Entry, EptEntry
 from spte.formats import ept
 from spte.logs.context import Context, brief_reader, owned_ignored_mask, read_owner
@@ -34,12 +34,6 @@ MEMO = 1 << 15  # whole texts kept per (format, level, owner)
 MID_TABLE_BITS = 16
 # (kind, text)
 Text = tuple[str, str]
-
-
-def _bars(fields: list[FieldInfo], value: int, enums: dict[str, dict[int, str]]) -> tuple[str, str]:
-    """(``'|R|W'``: flags each with a leading bar, ``' MT=WB x=0x1'``: words each with a leading space)."""
-    flags, words = field_words(fields, value, enums)
-    return "".join("|" + f for f in flags), "".join(" " + w for w in words)
 
 
 class ClassPieces:
@@ -81,19 +75,19 @@ class ClassPieces:
     def low_piece(self, lo: int) -> tuple[str, str]:
         piece = self.low_words[lo]
         if piece is None:
-            piece = self.low_words[lo] = _bars(self.low, lo, self.enums)
+            piece = self.low_words[lo] = field_pieces(self.low, lo, self.enums)
         return piece
 
     def high_piece(self, hi: int) -> tuple[str, str]:
         piece = self.high_words[hi]
         if piece is None:
-            piece = self.high_words[hi] = _bars(self.high, hi << HIGH_SHIFT, self.enums)
+            piece = self.high_words[hi] = field_pieces(self.high, hi << HIGH_SHIFT, self.enums)
         return piece
 
     def mid_piece(self, m: int) -> tuple[str, str]:
         piece = self.mid_words.get(m)
         if piece is None:
-            piece = _bars(self.mid, m, self.enums)
+            piece = field_pieces(self.mid, m, self.enums)
             if self.mid_table:
                 self.mid_words[m] = piece
         return piece

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from spte.bits import FieldInfo, Role, field_words
+from spte.bits import FieldInfo, Role, field_pieces, field_words
 from spte.entry import CLASSES, Entry, Problem, canonical_format
 from spte.platform import DEFAULT_PLATFORM, Platform
 
@@ -72,12 +72,6 @@ def _problem_list(problems: list[Problem] | tuple[Problem, ...]) -> str:
         if len(_PROBLEM_LISTS) < PATTERNS:  # reserved-bit lists hold the value's bits: bounded, never cleared
             _PROBLEM_LISTS[key] = text
     return text
-
-
-def _text(fields: list[FieldInfo], value: int, enums: dict[str, dict[int, str]] | None) -> tuple[str, str]:
-    """(``'|R|W'`` flags, each with a leading bar; ``' MT=WB ignored_11=0x1'``) for ``value``."""
-    flags, words = field_words(fields, value, enums)
-    return "".join("|" + f for f in flags), "".join(" " + w for w in words)
 
 
 def _product_table(fields: list[FieldInfo], shift: int, bits: int, pieces: list[list[str]]) -> list[str]:
@@ -200,7 +194,7 @@ class ClassRenderer:
         follows them, words, suffix, suffix if reserved bits are set, present."""
         piece = self.low_line[lo]
         if piece is None:
-            flags, words = (self.low_texts[0][lo], self.low_texts[1][lo]) if self.low_texts else _text(
+            flags, words = (self.low_texts[0][lo], self.low_texts[1][lo]) if self.low_texts else field_pieces(
                 self.low, lo, self.enums)
             # Reserved bits are checked per value (most lie outside bits 11:0).
             present, problems = self.low_findings(lo)
@@ -218,7 +212,7 @@ class ClassRenderer:
         """Bits 63:52 of a (shown) value: flags after low flags, flags alone, words."""
         piece = self.high_line[hi]
         if piece is None:
-            flags, words = _text(self.high, hi << HIGH_SHIFT, self.enums)
+            flags, words = field_pieces(self.high, hi << HIGH_SHIFT, self.enums)
             piece = self.high_line[hi] = (flags, flags[1:] or "-", words)
         return piece
 
@@ -226,7 +220,7 @@ class ClassRenderer:
         """The non-address bits between 12 and 51 (``m`` already masked): flags, words."""
         piece = self.mid_line.get(m)
         if piece is None:
-            piece = _text(self.mid_words, m, self.enums)
+            piece = field_pieces(self.mid_words, m, self.enums)
             if self.mid_table:
                 self.mid_line[m] = piece
         return piece
