@@ -452,6 +452,13 @@ def field_words(fields: Iterable[FieldInfo], value: int, enums: Mapping[str, Map
     return flags, words
 
 
+# The one-line renderers' piece boundaries: x86 entries keep their flags in bits 11:0 and 63:52,
+# the address between, so a line is composed from tables of those two windows and the middle.
+LOW_BITS, HIGH_SHIFT = 12, 52
+LOW_MASK = (1 << LOW_BITS) - 1
+MID_TABLE_BITS = 16  # a middle pattern of at most this many bits gets a table (<= 64 Ki pieces)
+
+
 def field_pieces(fields: Iterable[FieldInfo], value: int,
                  enums: Mapping[str, Mapping[int, str]] | None = None) -> tuple[str, str]:
     """:func:`field_words` as two pieces that join by concatenation: the flags each with a

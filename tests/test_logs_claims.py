@@ -79,7 +79,7 @@ def test_unexpected_nonpresent_change() -> None:
 
 
 def test_a_verdict_expires() -> None:
-    """A transition far below a verdict is not its subject: no note, and the fast path reads it."""
+    """A transition far below a verdict is not its subject: no note (test_logs_fast holds the fast path to this)."""
     text = HEADER + "unrelated\n" * 12 + "as_id: 0 gfn: 1 old_spte: 0 new_spte: 0 level: 1\n"
     recs = read_text(text)
     assert [r.line for r in recs] == [16, 16] and not recs[1].notes

@@ -34,8 +34,8 @@ from spte.kvm import CHANGE_POINTS, FLAVOURS, KvmProfile, profile
 from spte.kvm.rules import Rule, must_clear, must_set, never, verdict
 from spte.metadata.owner import PATTERN_CAP, brief_reader, patterns_of
 from spte.owners import resolve
-from spte.render.fast import PATTERNS, FastDecoder
-from spte.render.owner import named_bits, owner_suffix, reading_suffix
+from spte.render.fast import PATTERNS
+from spte.render.owner import owner_suffix, reading_suffix
 from tests.conftest import DATA, golden
 
 # Hosts: MAXPHYADDR 39/46/52, the L1TF split on and off, an SME host with a C-bit and
@@ -127,8 +127,7 @@ def flipped(values: list[int]) -> list[int]:
 
 
 def check(p: KvmProfile, level: int, values: list[int]) -> None:
-    fast = FastDecoder(p.format, level, p.platform, hide=named_bits(p))
-    suffix, brief = owner_suffix(p, fast, level), brief_reader(p, level)
+    suffix, brief = owner_suffix(p, level), brief_reader(p, level)
     want = []
     for v in values:
         r = p.read(v, level)

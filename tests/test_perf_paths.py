@@ -24,7 +24,7 @@ from spte.bits import Role, field_words
 from spte.entry import CLASSES
 from spte.kvm import profile
 from spte.render.fast import BLOCK_TABLES, PATTERNS, FastDecoder
-from spte.render.owner import named_bits, owner_suffix, reading_suffix
+from spte.render.owner import owner_suffix, reading_suffix
 from tests.strategies import u64
 
 LEVELS = [(f, lv) for f, levels in CLASSES.items() for lv in levels]
@@ -121,8 +121,7 @@ def test_the_owner_suffix_memo_is_the_owner_reading(version, flavour, maxphyaddr
     """The memo keys on the non-address bits; values sharing them (MMIO SPTEs with other gfns,
     empty SPTEs and pfn-only values) must still read as the owner reads each of them."""
     prof = profile(version, flavour, maxphyaddr=maxphyaddr)
-    fd = FastDecoder(prof.format, level, prof.platform, hide=named_bits(prof))
-    suffix = owner_suffix(prof, fd, level)
+    suffix = owner_suffix(prof, level)
     rng = random.Random(level)
     mmio = prof.shadow_mmio_value if prof.spec.mmu_present else 0x30000000000000
     seeds = [0, prof.SHADOW_NONPRESENT_VALUE, mmio, 0x8600000000000B77, 0x8000000000000B75, 0xA25, 0x8000000000000E67,

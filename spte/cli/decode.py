@@ -41,10 +41,10 @@ def _hidden(owner: Owner | None) -> int:
     return named_bits(owner)
 
 
-def _owner_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
+def _owner_suffix(owner: Owner, level: int) -> Callable[[int], str]:
     from spte.render.owner import owner_suffix
 
-    return owner_suffix(owner, fast, level)
+    return owner_suffix(owner, level)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,7 +88,7 @@ def renderer(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None) -
     if args.line:
         if owner is None:
             return fast.line
-        line, suffix = fast.line, _owner_suffix(owner, fast, level)
+        line, suffix = fast.line, _owner_suffix(owner, level)
         return lambda v: line(v) + suffix(v)
     from spte.render.text import entry_view  # only the readable view needs it
 
@@ -175,7 +175,7 @@ def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blo
     """Render every block of values (with their tokens, where the reader has them) in the chosen
     style and write it."""
     if args.line:  # the hot loops: whole-line templates
-        render = fast.line_block(_owner_suffix(owner, fast, args.level) if owner else None)
+        render = fast.line_block(_owner_suffix(owner, args.level) if owner else None)
     elif args.json and owner is None:
         render = fast.json_block()
     else:

@@ -23,15 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from spte.bits import field_pieces
+from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, field_pieces
 from spte.entry import CLASSES, Entry, EptEntry
 from spte.formats import ept
 from spte.logs.context import Context, brief_reader, owned_ignored_mask, read_owner
 
-LOW_BITS, HIGH_SHIFT = 12, 52
-LOW_MASK = (1 << LOW_BITS) - 1
 MEMO = 1 << 15  # whole texts kept per (format, level, owner)
-MID_TABLE_BITS = 16
 # (kind, text)
 Text = tuple[str, str]
 

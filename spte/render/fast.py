@@ -39,15 +39,12 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from spte.bits import FieldInfo, Role, field_pieces, field_words
+from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Role, field_pieces, field_words
 from spte.entry import CLASSES, Entry, Problem, canonical_format
 from spte.platform import DEFAULT_PLATFORM, Platform
 
-LOW_BITS, HIGH_SHIFT = 12, 52
-LOW_MASK = (1 << LOW_BITS) - 1
 PATTERNS = 1 << 14  # memoised line endings per class (present values' non-address bits)
 BLOCK_TABLES = 512  # this many values build a class's whole tables (a few ms) for the block loops
-MID_TABLE_BITS = 16  # a middle pattern of at most this many bits gets a table (<= 64 Ki pieces)
 Render = Callable[[int], str]
 Block = Callable[..., list[str]]  # (values, their tokens or None) -> lines
 SAMPLE = 32  # values of a block that pick its loop: whole lines by value, the pattern memo, or the tables

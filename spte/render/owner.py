@@ -13,7 +13,7 @@ from typing import Any
 
 from spte.metadata.owner import Owner, Reading, pattern_reader, patterns_of
 from spte.metadata.states import STATES
-from spte.render.fast import PATTERNS, FastDecoder
+from spte.render.fast import PATTERNS
 
 Names = Callable[[str, int], "str | None"]
 IMPLAUSIBLE = " !implausible"  # the mark of a value the owner could not have built
@@ -64,7 +64,7 @@ def reading_record(r: Reading) -> dict[str, Any]:
             "notes": list(r.notes), "plausible": r.plausible, "reasons": list(r.reasons)}
 
 
-def owner_suffix(owner: Owner, fast: FastDecoder, level: int) -> Callable[[int], str]:
+def owner_suffix(owner: Owner, level: int) -> Callable[[int], str]:
     """The owner's `` [kvm-6.19:ept-ad present_leaf] mmu_present=0x1 ...`` for one value.
 
     From the owner's :class:`~spte.metadata.owner.Patterns` when it has them (KVM profiles,
