@@ -103,7 +103,7 @@ def _read(ctx_of: Callable[[], Context], data: bytes, mode: str, fast: bool, chu
         out += pieces
         errors += [(e.line, e.error or "") for e in errs]
         first += blob.count(b"\n")
-    return b"".join(out), errors, render.summary()
+    return b"".join(out), errors, render.summary() if count else {}  # counts are --summary's
 
 
 @pytest.mark.parametrize("ctx_name", ["shadow", "ept", "npt", "none"])
@@ -217,3 +217,80 @@ def test_a_verdict_waits_past_tracepoint_transitions_on_both_paths() -> None:
         assert fast == slow
         last = fast[0].decode().splitlines()[-1]
         assert "line 1: the kernel found a present leaf replaced by another" in last
+
+
+# -- the bulk path: a chunk composed without a Python step per line --------------------------------
+
+def _sprinkled(every: int, seed: int) -> bytes:
+    """The real traces with one mutated line in ``every``: most small chunks are clean (the bulk
+    path), some hold a needle outside an event or an unusual event line (the line path)."""
+    lines = _lines()
+    rng = random.Random(seed)
+    bad = iter(_mutated(lines, len(lines), seed))
+    out = [next(bad) if rng.randrange(every) == 0 else line for line in lines]
+    return ("\n".join(out) + "\n").encode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("ctx_name", ["shadow", "ept", "npt"])
+@pytest.mark.parametrize("mode", ["whole", "only", "json", "summary"])
+def test_bulk_chunks_are_the_general_readers(ctx_name: str, mode: str) -> None:
+    data = _sprinkled(40, seed=3)
+    ctx_of = _contexts()[ctx_name]
+    count = mode in ("summary", "json")  # spte trace --summary [--json]
+    slow = _read(ctx_of, data, mode, False, count=count)
+    for chunk in (7, 64):
+        assert _read(ctx_of, data, mode, True, chunk, count=count) == slow
+
+
+def test_clean_trace_chunks_take_the_bulk_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real trace (no other printout, no walk read past its end) never takes the line path."""
+    data = golden_text("traces/long4k.trace.gz").encode()
+
+    def line_path(*args: object) -> None:
+        raise AssertionError("a clean chunk took the line-by-line path")
+
+    for mode in ("whole", "only", "json", "summary"):
+        slow = _read(_contexts()["shadow"], data, mode, False, count=True)
+        with monkeypatch.context() as m:
+            m.setattr(FastLog, "_fast", line_path)
+            assert _read(_contexts()["shadow"], data, mode, True, 97, count=True) == slow
+
+
+def test_bulk_memo_full_reads_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the memo of printed keys is full, each chunk reads its own new keys (output unchanged)."""
+    import spte.logs.fast as fast
+
+    data = _sprinkled(200, seed=8)
+    slow = _read(_contexts()["ept"], data, "json", False)
+    monkeypatch.setattr(fast, "MEMO", 16)
+    assert _read(_contexts()["ept"], data, "json", True, 50) == slow
+
+
+PREFIX = "  qemu-1 [000] ..... 1.0: "
+
+
+@pytest.mark.parametrize("lines", [
+    # the walk reads past a not-present PML4E: the next steps are not entries (reader.py _past)
+    ["kvm_mmu_pagetable_walk: addr 7000 pferr 0", "kvm_mmu_paging_element: pte 0 level 4",
+     "kvm_mmu_paging_element: pte 2003 level 3", "kvm_mmu_paging_element: pte 3003 level 2"],
+    # ... past a 1 GiB leaf, and a new walk starting at a higher level without a header
+    ["kvm_mmu_paging_element: pte 1083 level 3", "kvm_mmu_paging_element: pte 5003 level 2",
+     "kvm_mmu_paging_element: pte 101007 level 4", "kvm_mmu_paging_element: pte 102007 level 3"],
+])
+@pytest.mark.parametrize("chunk", [1, 2, 3, 100])
+def test_walks_read_past_their_end_across_chunks(lines: list[str], chunk: int) -> None:
+    data = "".join(PREFIX + line + "\n" for line in lines * 3).encode()
+    for mode in ("whole", "json"):
+        fast = _read(_contexts()["shadow"], data, mode, True, chunk)
+        assert fast == _read(_contexts()["shadow"], data, mode, False)
+    assert b"not an entry: the printer read past" in _read(_contexts()["shadow"], data, "whole", True, chunk)[0]
+
+
+@pytest.mark.parametrize("before", ["pgd", "x PGD 1 ", "as_id", "nested_cr3", "L4[0x1] = 5 y", "epte 5 "])
+def test_a_needle_before_the_event_is_the_general_readers(before: str) -> None:
+    """A needle anywhere before an event (in the task name, or ending in the colon that
+    precedes the event) makes the general reader read the line from that needle."""
+    event = "kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) level 1 at 15e8b4100"
+    data = (f"{PREFIX}{event}\n  {before}-7 [001] ..... 2.0: {event}\n{before}: {event}\n").encode()
+    for mode in ("whole", "only", "json"):
+        assert _read(_contexts()["ept"], data, mode, True) == _read(_contexts()["ept"], data, mode, False)

@@ -19,7 +19,7 @@ from spte.logs.fast import FastLog
 from spte.metadata.owner import Owner
 from spte.platform import Platform
 
-CHUNK = 1 << 18  # bytes of log per scan (whole lines)
+CHUNK = 1 << 19  # bytes of log per scan (whole lines)
 # Linux printouts rarely say their release: the newest carried one names the software bits
 # unless --owner says otherwise (the output names the owner it used).
 DEFAULT_LINUX = "linux:6.19"
@@ -207,4 +207,4 @@ def process(stream: IO[bytes], source: str, args: argparse.Namespace, reader: Lo
             report.error(f"{source}:{result.line}", result.error)
         if pieces and write:
             out.write(b"".join(pieces))
-        first_line += blob.count(b"\n")
+        first_line += fast.newlines

@@ -20,8 +20,11 @@ compares both paths.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any, Literal
+from collections import Counter
+from collections.abc import Callable, Iterator
+from itertools import accumulate, chain, compress, repeat
+from operator import eq, itemgetter
+from typing import Any, Literal, NamedTuple
 
 from spte.entry import CLASSES
 from spte.logs.context import Context
@@ -63,12 +66,136 @@ RSVD_MARKS = tuple({(p.needle_bytes, p.fmt[len(p.needle):].split()[0].encode())
                     for p in PRINTOUTS if p.shape is Shape.RSVD_SET})
 
 
+# -- bulk chunks ------------------------------------------------------------------------------
+# A chunk whose other lines hold no needle is composed without a Python step per line: one
+# split by the events' pattern (each from ": event:" to its line's end, so ``bytes.find``-speed
+# scanning skips the tracefs prefix), dictionary lookups mapped over the printed (value, level)
+# columns, and the pieces joined.  Only the needle-free check, not the prefix, makes a line
+# safe: the general reader reads a line from its first needle (reader.py), so a line is the
+# fast paths' exactly when no needle comes before its event.
+BULK_BODY = (rb": kvm_(?:mmu_(?:paging_element: (?=pte )|set_spte: gfn (?P<gfn>" + HEX + rb"+) (?=spte )"
+             rb"|pagetable_walk: (?=addr ))|tdp_mmu_spte_changed: as id (?P<as_id>-?\d+) gfn (?P<tgfn>" + HEX
+             + rb"+) (?=level ))"
+             # The key: the printed text a reading depends on, its first word naming the event.
+             rb"(?P<key>pte " + VALUE + rb" level \d+"
+             rb"|spte " + VALUE + rb" \((?P<r>[r-])(?P<w>[w-])(?P<x>[x-])(?P<u>[u-]?)\) level \d+"
+             rb"(?= at (?P<sptep>" + HEX + rb"+))"
+             rb"|addr(?= " + VALUE + rb"(?!" + HEX + rb"))"
+             rb"|level \d+ old_spte " + VALUE + rb" new_spte " + VALUE + rb"(?!" + HEX + rb"))")
+ARG_GROUPS = ("gfn", "r", "w", "x", "u", "sptep", "as_id", "tgfn")  # printed as JSON "args" only
+
+
+def _bulk_pattern(json_args: bool) -> re.Pattern[bytes]:
+    """The whole event text (group 1, to the line's end but a CR) around its key, and with
+    ``json_args`` the printed arguments' groups too (fewer groups split faster)."""
+    body = BULK_BODY
+    if not json_args:
+        for name in ARG_GROUPS:
+            body = body.replace(b"(?P<" + name.encode() + b">", b"(?:")
+    return re.compile(rb"(" + body + rb"[^\n\r]*)(?=\r?\n|\Z)")
+
+
+BULK_PATTERNS = {False: _bulk_pattern(False), True: _bulk_pattern(True)}
+# Needles as they look with every hex digit made a 0 (values and timestamps vary, the shape of
+# a line does not): a chunk's other lines are checked once per distinct shape, and only a shape
+# that may hold a needle is searched again in its own lines.  Mapping characters keeps every
+# needle a substring, so the check misses none; it may flag a shape that holds none.
+SHAPE = bytes(0x30 if chr(c) in "0123456789abcdefABCDEF" else c for c in range(256))
+NEEDLE_SHAPES = re.compile(b"|".join({re.escape(n.translate(SHAPE)) for n in SEARCHED}))
+# A walk step's code: its level as a digit while the walk goes on, a letter (A = level 1) when the
+# walk is past a leaf or a not-present entry after it; "W" a walk's header.  A step that follows
+# a letter of a higher level is read past the walk's end (reader.py ``_past``): such a chunk
+# takes the line-by-line path.
+PAST_CODE = b"ABCDE"
+READ_PAST = re.compile(b"|".join(b"%c[1-%dA-%c]" % (PAST_CODE[lv - 1], lv - 1, PAST_CODE[lv - 2])
+                                 for lv in range(2, 6)))
+WALK_ADDR = re.compile(rb": kvm_mmu_pagetable_walk: addr (" + VALUE + rb")")
+
+
 MEMO = 1 << 15
 Key = tuple[Any, ...]  # the printed value and level (Match.group's bytes)
 # (level, value, what a walk is past after it, kind, annotation) of a guest walk step
 StepHit = tuple[int, int, "str | None", str, bytes, RecordFields]
 SpteHit = tuple[int, int, str, bytes]  # (level, value, kind, annotation)
+PAGING_ELEMENT, SET_SPTE, SPTE_CHANGED, PAGETABLE_WALK = range(4)  # the bulk path's events
+
+
+class BulkHit(NamedTuple):
+    """What the bulk path knows of one printed key (an event's value and level columns)."""
+
+    event_type: int
+    text: bytes  # the annotation; JSON: the record after its line number, up to its printed arguments
+    code: bytes  # the walk code (READ_PAST): b"" for events outside walks
+    event: str | None  # counted per line (None: not counted)
+    counted: tuple[tuple[int, str | None], ...]  # (level, owner's kind or None) counted per line
+    step: tuple[int, int, str | None, RecordFields] | None = None  # a walk step's (level, value, verdict, fields)
+    tail: bytes = b""  # JSON: what follows the printed arguments
+    rest: bytes = b""  # JSON of a transition: the rest of both records, % (as_id, gfn, line, as_id, gfn)
+    line_format: bytes = b'{"line": %d'  # % the line number; "%.0a" (nothing) for a line with no record
+
+
+EVENT_TYPE, TEXT, CODE, REST, TAIL, LINE_FORMAT = (itemgetter(BulkHit._fields.index(f)) for f in (
+    "event_type", "text", "code", "rest", "tail", "line_format"))
+SET_SPTE_ARG_GROUPS = ("gfn", "r", "w", "x", "u", "sptep")
+SET_SPTE_ARGS = b', "args": {' + b", ".join(b'"%s": "%%s"' % g.encode() for g in SET_SPTE_ARG_GROUPS) + b"}"
+SPTE_CHANGED_ARGS = b', "args": {"as_id": "%s", "gfn": "%s"}'
 PAST_NOTES = {PAST_LEAF: b"  ## " + PAST_LEAF.encode(), PAST_NOT_PRESENT: b"  ## " + PAST_NOT_PRESENT.encode()}
+
+
+class Readings:
+    """What the fast paths know of each printed (value, level): the annotation or the JSON text,
+    the owner's kind and, for a walk step, what the walk is past after it.  Memoised by the
+    printed bytes for as many as :data:`MEMO` keys (then read per line)."""
+
+    def __init__(self, render: Renderer, json_mode: bool) -> None:
+        ctx = render.ctx
+        self.render, self.json_mode = render, json_mode
+        self.kvm_fmt, self.guest_fmt = kvm_fmt, guest_fmt = ctx.table_format("host"), ctx.table_format("guest")
+        self.kvm_levels, self.guest_levels = frozenset(CLASSES[kvm_fmt]), frozenset(CLASSES[guest_fmt])
+        self.kvm_text = {lv: render.texter(kvm_fmt, lv, "kvm") for lv in self.kvm_levels}
+        self.guest_text = {lv: render.texter(guest_fmt, lv, "guest") for lv in self.guest_levels}
+        self.guest_past = {lv: past_verdict(ctx, guest_fmt, lv, "guest") for lv in self.guest_levels}
+        self.step_memo: dict[Key, StepHit | Literal[False]] = {}
+        self.spte_memo: dict[Key, SpteHit | Literal[False]] = {}
+
+    def step_entry(self, key: Key) -> StepHit | Literal[False]:
+        """A guest walk step's reading (False: not for the fast paths), memoised."""
+        pte, lv = key
+        level = int(lv) if len(lv) <= 3 else 0
+        if level not in self.guest_levels:
+            return False
+        v = int(pte, 16)
+        fmt = self.guest_fmt
+        if self.json_mode:  # the JSON object after its line number, and the owner's kind (if any)
+            jkind, tail = self.render.entry_json_tail(fmt, level, "guest", v)
+            kind = jkind or ""
+            note_b = (f', "value": "{v:#x}", "format": "{fmt}", "level": {level}, "owner": "guest", '
+                      f'"event": "kvm_mmu_paging_element", "entry": true{tail}\n').encode()
+        else:
+            kind, text = self.guest_text[level](v)
+            note_b = b"  ## " + text.encode()
+        hit = (level, v, self.guest_past[level](v), kind, note_b, ("kvm_mmu_paging_element", "guest", v, fmt, level))
+        if len(self.step_memo) < MEMO:
+            self.step_memo[key] = hit
+        return hit
+
+    def spte_entry(self, key: Key) -> SpteHit | Literal[False]:
+        """A host SPTE's reading (False: not for the fast paths), memoised."""
+        spte, lv = key
+        level = int(lv) if len(lv) <= 3 else 0
+        if level not in self.kvm_levels:
+            return False
+        v = int(spte, 16)
+        if self.json_mode:  # the JSON object's tail (and the owner's kind, counted per record)
+            jkind, tail = self.render.entry_json_tail(self.kvm_fmt, level, "kvm", v)
+            kind, note_b = jkind or "", tail.encode() + b"\n"
+        else:
+            kind, text = self.kvm_text[level](v)
+            note_b = b"  ## " + text.encode()
+        hit = (level, v, kind, note_b)
+        if len(self.spte_memo) < MEMO:
+            self.spte_memo[key] = hit
+        return hit
 
 
 class FastLog:
@@ -82,10 +209,10 @@ class FastLog:
         self.reader, self.render, self.mode = reader, render, mode
         self.fast = fast  # False: every line through the general reader (the reference the tests compare with)
         self._comm_ok: dict[bytes, bool] = {}
+        self.newlines = 0  # line ends in the last chunk
         self._last = 0  # whole mode: data[:_last] is written
-        # Printed (value, level) -> the line's reading, for as many lines as MEMO (then per line).
-        self._step_memo: dict[Key, StepHit | Literal[False]] = {}
-        self._spte_memo: dict[Key, SpteHit | Literal[False]] = {}
+        self._tables: Readings | None = None
+        self._bulk_memo: dict[bytes, BulkHit] = {}  # printed key -> reading, up to MEMO keys
 
     # -- the general reader over a region -------------------------------------------------------
     def _general(self, data: bytes, start: int, end: int, lineno: int, out: list[bytes],
@@ -114,73 +241,229 @@ class FastLog:
 
     # -- chunks ------------------------------------------------------------------------------
     def chunk(self, blob: bytes, first_line: int) -> tuple[list[bytes], list[LineResult]]:
-        """(output pieces, error results in order) of ``blob`` (whole lines, the first numbered ``first_line``)."""
+        """(output pieces, error results in order) of ``blob`` (whole lines, the first numbered
+        ``first_line``); ``newlines`` is then its count of line ends."""
         out: list[bytes] = []
         errors: list[LineResult] = []
+        self.newlines = blob.count(b"\n")
+        general = not self.fast or any(n in blob and word in blob for n, word in RSVD_MARKS)
+        if not general and self._bulk(blob, first_line, out):
+            return out, errors
         data = b"\n" + blob  # every line starts after a newline
         self._last = 1
-        mode = self.mode
-        if not self.fast or any(n in blob and word in blob for n, word in RSVD_MARKS):
+        if general:
             self._general(data, 1, len(data), first_line, out, errors)
         else:
             self._fast(data, first_line, out, errors)
-        if mode == "whole":
+        if self.mode == "whole":
             out.append(data[self._last:])
         return out, errors
 
+    def _readings(self) -> Readings:
+        if self._tables is None:
+            self._tables = Readings(self.render, self.mode == "json")
+        return self._tables
+
+    # -- bulk chunks -------------------------------------------------------------------------
+    def _bulk(self, blob: bytes, first_line: int, out: list[bytes]) -> bool:
+        """Compose the chunk ``blob`` (whole lines) without a Python step per line, if no line
+        but the events' holds a needle and no walk is read past its end; False (and nothing
+        done) otherwise."""
+        mode, reader = self.mode, self.reader
+        json_mode = mode == "json"
+        pattern = BULK_PATTERNS[json_mode]
+        stride = pattern.groups + 1
+        parts = pattern.split(blob)
+        pres = parts[0::stride]  # the text before each event (its line's prefix, other lines)
+        n = len(pres) - 1
+        shapes = list(map(bytes.translate, pres, repeat(SHAPE)))
+        # ": " stands for the event text after each: a needle may end in a colon ("pgd:")
+        flagged = {s for s in set(shapes) if NEEDLE_SHAPES.search(s + b": ")}
+        if flagged and any(ANY_NEEDLE.search(p + b": ")
+                           for p in compress(pres, map(flagged.__contains__, shapes))):
+            return False
+        group = pattern.groupindex
+        keys: list[bytes] = parts[group["key"]::stride]
+        table = self._bulk_memo
+        try:
+            hits = list(map(table.__getitem__, keys))
+        except KeyError:  # keys not read yet
+            found = self._bulk_table(keys)
+            if found is None:
+                return False
+            table = found
+            hits = list(map(table.__getitem__, keys))
+        w = reader.walk
+        carried = (b"W" if w is None or w.family != "guest" or w.last_level is None
+                   else b"%d" % w.last_level if w.past is None else PAST_CODE[w.last_level - 1:w.last_level])
+        if READ_PAST.search(carried + b"".join(map(CODE, hits))):
+            return False
+        render = self.render
+        if render.count:  # --summary (text or JSON)
+            events, levels, kinds = render.counts["event"], render.levels, render.counts["kind"]
+            for key, k in Counter(keys).items():
+                hit = table[key]
+                if hit.event:
+                    events[hit.event] += k
+                for level, kind in hit.counted:
+                    levels[level] += k
+                    if kind is not None:
+                        kinds[kind] += k
+        self._replay_walk(hits, parts, stride, pres, first_line + self.newlines)
+        texts = list(map(TEXT, hits))
+        wholes = parts[1::stride]
+        if mode == "whole":
+            pieces = [b""] * (3 * n + 1)
+            pieces[0::3], pieces[1::3], pieces[2::3] = pres, wholes, texts
+            out.append(b"".join(pieces))
+        elif mode == "only":
+            noted = list(map(bool, texts))
+            starts = map(itemgetter(2), map(bytes.rpartition, compress(pres, noted), repeat(b"\n")))
+            out.append(b"".join(chain.from_iterable(zip(starts, compress(wholes, noted), compress(texts, noted),
+                                                         repeat(b"\n")))))
+        elif json_mode:  # per event: '{"line": N', the text, the printed arguments, the tail
+            lines = list(accumulate(map(bytes.count, pres[:n], repeat(b"\n")), initial=first_line))[1:]
+            types = list(map(EVENT_TYPE, hits))
+            set_spte, changed = (list(map(eq, types, repeat(t))) for t in (SET_SPTE, SPTE_CHANGED))
+
+            def column(name: str, which: list[bool]) -> Iterator[Any]:
+                return compress(parts[group[name]::stride], which)
+
+            args: list[Iterator[bytes]] = [repeat(b""), repeat(b""), repeat(b""), repeat(b"")]
+            args[SET_SPTE] = map(SET_SPTE_ARGS.__mod__, zip(*(column(g, set_spte) for g in SET_SPTE_ARG_GROUPS),
+                                                            strict=True))
+            args[SPTE_CHANGED] = map(bytes.__mod__, compress(list(map(REST, hits)), changed),
+                                     zip(column("as_id", changed), column("tgfn", changed), compress(lines, changed),
+                                         column("as_id", changed), column("tgfn", changed), strict=True))
+            pieces = [b""] * (4 * n)
+            pieces[0::4] = list(map(bytes.__mod__, map(LINE_FORMAT, hits), lines))
+            pieces[1::4] = texts
+            pieces[2::4] = list(map(next, map(args.__getitem__, types)))
+            pieces[3::4] = list(map(TAIL, hits))
+            out.append(b"".join(pieces))
+        return True
+
+    def _bulk_table(self, keys: list[bytes]) -> dict[bytes, BulkHit] | None:
+        """A reading for every key (the memo, or a table for this chunk once the memo is full);
+        None if one is not for the fast paths."""
+        memo = self._bulk_memo
+        uniq = set(keys)
+        missing = uniq.difference(memo)
+        if len(memo) + len(missing) <= MEMO:
+            table = memo
+        else:
+            have = uniq - missing
+            table = dict(zip(have, map(memo.__getitem__, have), strict=True))
+        for key in missing:
+            hit = self._bulk_reading(key)
+            if hit is None:
+                return None
+            table[key] = hit
+            if table is not memo and len(memo) < MEMO:
+                memo[key] = hit
+        return table
+
+    def _bulk_reading(self, key: bytes) -> BulkHit | None:
+        """One printed key's reading: the same as :meth:`_fast` gives its line."""
+        t = self._readings()
+        json_mode = self.mode == "json"
+        fmt_b = t.kvm_fmt.encode()
+        words = key.split(b" ")
+        if words[0] == b"pte":  # pte V level L
+            pte, plevel = words[1], words[3]
+            step = t.step_memo.get((pte, plevel))
+            if step is None:
+                step = t.step_entry((pte, plevel))
+            if step is False:
+                return None
+            level, v, verdict, kind, note_b, fields = step
+            code = b"%d" % level if verdict is None else PAST_CODE[level - 1:level]
+            return BulkHit(PAGING_ELEMENT, note_b, code, "kvm_mmu_paging_element", ((level, kind or None),),
+                           (level, v, verdict, fields))
+        if words[0] == b"spte":  # spte V (rwxu) level L
+            spte, slevel = words[1], words[4]
+            hit = t.spte_memo.get((spte, slevel))
+            if hit is None:
+                hit = t.spte_entry((spte, slevel))
+            if hit is False:
+                return None
+            level, v, kind, note_b = hit
+            head, tail = note_b, b""
+            if json_mode:
+                head, tail = (b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", "event": '
+                              b'"kvm_mmu_set_spte", "entry": true' % (v, fmt_b, level)), note_b
+            return BulkHit(SET_SPTE, head, b"", "kvm_mmu_set_spte", ((level, kind or None),), tail=tail)
+        if words[0] == b"level":  # level L old_spte O new_spte N
+            tlevel, old, new = words[1], words[3], words[5]
+            level = int(tlevel) if len(tlevel) <= 3 else 0
+            if level not in t.kvm_levels:
+                return None
+            values = (int(old, 16), int(new, 16))
+            if json_mode:
+                heads, tails, counted = [], [], []
+                for value, role in zip(values, (b"old", b"new"), strict=True):
+                    jkind, jtail = self.render.entry_json_tail(t.kvm_fmt, level, "kvm", value)
+                    counted.append((level, jkind))
+                    heads.append(b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", "event": '
+                                 b'"kvm_tdp_mmu_spte_changed", "entry": true, "role": "%s"'
+                                 % (value, fmt_b, level, role))
+                    tails.append(jtail.encode().replace(b"%", b"%%") + b"\n")
+                # the new value's record: % (as_id, gfn, line, as_id, gfn) as both print them
+                rest = (SPTE_CHANGED_ARGS + tails[0] + b'{"line": %d' + heads[1].replace(b"%", b"%%")
+                        + SPTE_CHANGED_ARGS + tails[1])
+                return BulkHit(SPTE_CHANGED, heads[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), rest=rest)
+            (old_kind, old_text), (new_kind, new_text) = map(t.kvm_text[level], values)
+            note = f"  ## old {old_text} -> new {new_text}"
+            if values[0] != values[1]:
+                note += f"; bits changed {self.render.ranges(values[0] ^ values[1])}"
+            return BulkHit(SPTE_CHANGED, note.encode(), b"", "kvm_tdp_mmu_spte_changed",
+                           ((level, old_kind), (level, new_kind)))
+        return BulkHit(PAGETABLE_WALK, b"", b"W", None, (), line_format=b"%.0a")  # addr: a walk's header
+
+    def _replay_walk(self, hits: list[BulkHit], parts: list[Any], stride: int, pres: list[bytes],
+                     last_line: int) -> None:
+        """Leave the reader's walk as reading the chunk line by line would: replay the walk
+        events from the last walk's start (at most 6 back: a header and one step per level)."""
+        reader = self.reader
+        steps: list[int] = []
+        i = len(hits) - 1
+        while i >= 0 and len(steps) < 6:
+            if hits[i][2]:
+                steps.append(i)
+            i -= 1
+        if len(steps) == 6:
+            reader.walk = None
+        lines, after = {}, 0
+        for j in range(len(pres) - 1, steps[-1] if steps else len(pres), -1):
+            after += pres[j].count(b"\n")
+            lines[j - 1] = last_line - after
+        for i in reversed(steps):
+            step = hits[i][5]
+            if step is None:  # a walk's header
+                m = WALK_ADDR.match(parts[1 + i * stride])
+                assert m is not None
+                reader.walk = Walk("guest", int(m[1], 16))
+                continue
+            level, _, verdict, fields = step
+            w = reader.walk
+            if w is None or w.family != "guest" or (w.last_level is not None and level >= w.last_level):
+                w = reader.walk = Walk("guest")
+            w.last_level = level
+            w.records.append((lines[i], fields))
+            if w.past is None:
+                w.past = verdict
+
     def _fast(self, data: bytes, first_line: int, out: list[bytes], errors: list[LineResult]) -> None:
         reader, render, mode = self.reader, self.render, self.mode
-        ctx = reader.ctx
         count = render.count
         events, levels, kinds = render.counts["event"], render.levels, render.counts["kind"]
         comm_ok = self._comm_ok
-        kvm_fmt, guest_fmt = ctx.table_format("host"), ctx.table_format("guest")
-        kvm_levels, guest_levels = frozenset(CLASSES[kvm_fmt]), frozenset(CLASSES[guest_fmt])
-        kvm_text = {lv: render.texter(kvm_fmt, lv, "kvm") for lv in kvm_levels}
-        guest_text = {lv: render.texter(guest_fmt, lv, "guest") for lv in guest_levels}
-        guest_past = {lv: past_verdict(ctx, guest_fmt, lv, "guest") for lv in guest_levels}
-        ranges = render.ranges
-        json_tail = render.entry_json_tail
-        step_memo, spte_memo = self._step_memo, self._spte_memo
+        t = self._readings()
+        kvm_fmt, guest_fmt, kvm_levels = t.kvm_fmt, t.guest_fmt, t.kvm_levels
+        kvm_text, ranges, json_tail = t.kvm_text, render.ranges, render.entry_json_tail
+        step_memo, spte_memo = t.step_memo, t.spte_memo
+        step_entry, spte_entry = t.step_entry, t.spte_entry
         json_mode = mode == "json"
-
-        def step_entry(key: Key) -> StepHit | Literal[False]:
-            pte, lv = key
-            level = int(lv) if len(lv) <= 3 else 0
-            if level not in guest_levels:
-                return False
-            v = int(pte, 16)
-            if json_mode:  # the JSON object after its line number, and the owner's kind (if any)
-                jkind, tail = json_tail(guest_fmt, level, "guest", v)
-                kind = jkind or ""
-                note_b = (f', "value": "{v:#x}", "format": "{guest_fmt}", "level": {level}, "owner": "guest", '
-                          f'"event": "kvm_mmu_paging_element", "entry": true{tail}\n').encode()
-            else:
-                kind, text = guest_text[level](v)
-                note_b = b"  ## " + text.encode()
-            hit = (level, v, guest_past[level](v), kind, note_b, ("kvm_mmu_paging_element", "guest", v, guest_fmt,
-                                                                  level))
-            if len(step_memo) < MEMO:
-                step_memo[key] = hit
-            return hit
-
-        def spte_entry(key: Key) -> SpteHit | Literal[False]:
-            spte, lv = key
-            level = int(lv) if len(lv) <= 3 else 0
-            if level not in kvm_levels:
-                return False
-            v = int(spte, 16)
-            if json_mode:  # the JSON object's tail (and the owner's kind, counted per record)
-                jkind, tail = json_tail(kvm_fmt, level, "kvm", v)
-                kind, note_b = jkind or "", tail.encode() + b"\n"
-            else:
-                kind, text = kvm_text[level](v)
-                note_b = b"  ## " + text.encode()
-            hit = (level, v, kind, note_b)
-            if len(spte_memo) < MEMO:
-                spte_memo[key] = hit
-            return hit
-
         kvm_fmt_b = kvm_fmt.encode()
         whole, only = mode == "whole", mode == "only"
         append = out.append
