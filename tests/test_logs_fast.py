@@ -233,13 +233,41 @@ def _sprinkled(every: int, seed: int) -> bytes:
 
 @pytest.mark.parametrize("ctx_name", ["shadow", "ept", "npt"])
 @pytest.mark.parametrize("mode", ["whole", "only", "json", "summary"])
-def test_bulk_chunks_are_the_general_readers(ctx_name: str, mode: str) -> None:
+def test_bulk_chunks_are_the_general_readers(ctx_name: str, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import spte.logs.fast as fast
+
+    monkeypatch.setattr(fast, "BULK_BACKOFF", 0)  # every chunk tries the bulk path first
     data = _sprinkled(40, seed=3)
     ctx_of = _contexts()[ctx_name]
     count = mode in ("summary", "json")  # spte trace --summary [--json]
     slow = _read(ctx_of, data, mode, False, count=count)
     for chunk in (7, 64):
         assert _read(ctx_of, data, mode, True, chunk, count=count) == slow
+
+
+def test_after_failed_bulk_tries_chunks_go_line_by_line_for_a_while() -> None:
+    """A log of other printouts does not pay for a bulk try per chunk; a trace after it is bulk again."""
+    import spte.logs.fast as fast
+
+    render = Renderer(_contexts()["ept"](), count=False)
+    reader = FastLog(LogReader(render.ctx), render, "whole")
+    console = b"[    1.0] kvm: Bad page map in process qemu  pte:8000000123456067 pmd:1234067\n" * 10
+    trace = golden_text("traces/long4k.trace.gz").encode()[:20000]
+    tries = []
+    real_bulk = reader._bulk
+
+    def bulk(*args: object) -> bool:
+        tries.append(args[1])
+        return real_bulk(*args)  # type: ignore[arg-type]
+
+    reader._bulk = bulk  # type: ignore[method-assign]
+    for i in range(200):
+        reader.chunk(console, i)
+    assert len(tries) < 12  # 1 + 2 + 4 + ... + 63 chunks waited, then a try every 64
+    tries.clear()
+    for i in range(70):
+        reader.chunk(trace, 1000 + i)
+    assert 1 <= len(tries) and tries[-1] == 1069 and fast.BULK_BACKOFF == 63
 
 
 def test_clean_trace_chunks_take_the_bulk_path(monkeypatch: pytest.MonkeyPatch) -> None:

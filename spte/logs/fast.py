@@ -109,6 +109,7 @@ NEEDLE_SHAPES = re.compile(b"|".join({re.escape(n.translate(SHAPE)) for n in SEA
 PAST_CODE = b"ABCDE"
 READ_PAST = re.compile(b"|".join(b"%c[1-%dA-%c]" % (PAST_CODE[lv - 1], lv - 1, PAST_CODE[lv - 2])
                                  for lv in range(2, 6)))
+BULK_BACKOFF = 63  # after failed tries, at most this many chunks go line by line before the next try
 WALK_ADDR = re.compile(rb": kvm_mmu_pagetable_walk: addr (" + VALUE + rb")")
 
 
@@ -121,18 +122,20 @@ PAGING_ELEMENT, SET_SPTE, SPTE_CHANGED, PAGETABLE_WALK = range(4)  # the bulk pa
 
 
 class BulkHit(NamedTuple):
-    """What the bulk path knows of one printed key (an event's value and level columns)."""
+    """What the bulk path knows of one printed key (the text a reading depends on)."""
 
     event_type: int
     text: bytes  # the annotation; JSON: the record after its line number, up to its printed arguments
     code: bytes  # the walk code (READ_PAST): b"" for events outside walks
     event: str | None  # counted per line (None: not counted)
     counted: tuple[tuple[int, str | None], ...]  # (level, owner's kind or None) counted per line
-    step: tuple[int, int, str | None, RecordFields] | None = None  # a walk step's (level, value, verdict, fields)
-    tail: bytes = b""  # JSON: what follows the printed arguments
-    rest: bytes = b""  # JSON of a transition: the rest of both records, % (as_id, gfn, line, as_id, gfn)
-    line_format: bytes = b'{"line": %d'  # % the line number; "%.0a" (nothing) for a line with no record
+    step: tuple[int, int, str | None, RecordFields] | None  # a walk step's (level, value, verdict, fields)
+    tail: bytes  # JSON: what follows the printed arguments
+    rest: bytes  # JSON of a transition: the rest of both records, % (as_id, gfn, line, as_id, gfn)
+    line_format: bytes  # % the line number: LINE, or "%.0a" (nothing) for a line with no record
 
+
+LINE = b'{"line": %d'  # a JSON record's start
 
 EVENT_TYPE, TEXT, CODE, REST, TAIL, LINE_FORMAT = (itemgetter(BulkHit._fields.index(f)) for f in (
     "event_type", "text", "code", "rest", "tail", "line_format"))
@@ -158,8 +161,8 @@ class Readings:
         self.step_memo: dict[Key, StepHit | Literal[False]] = {}
         self.spte_memo: dict[Key, SpteHit | Literal[False]] = {}
 
-    def step_entry(self, key: Key) -> StepHit | Literal[False]:
-        """A guest walk step's reading (False: not for the fast paths), memoised."""
+    def step_entry(self, key: Key, keep: bool = True) -> StepHit | Literal[False]:
+        """A guest walk step's reading (False: not for the fast paths), memoised if ``keep``."""
         pte, lv = key
         level = int(lv) if len(lv) <= 3 else 0
         if level not in self.guest_levels:
@@ -175,12 +178,12 @@ class Readings:
             kind, text = self.guest_text[level](v)
             note_b = b"  ## " + text.encode()
         hit = (level, v, self.guest_past[level](v), kind, note_b, ("kvm_mmu_paging_element", "guest", v, fmt, level))
-        if len(self.step_memo) < MEMO:
+        if keep and len(self.step_memo) < MEMO:
             self.step_memo[key] = hit
         return hit
 
-    def spte_entry(self, key: Key) -> SpteHit | Literal[False]:
-        """A host SPTE's reading (False: not for the fast paths), memoised."""
+    def spte_entry(self, key: Key, keep: bool = True) -> SpteHit | Literal[False]:
+        """A host SPTE's reading (False: not for the fast paths), memoised if ``keep``."""
         spte, lv = key
         level = int(lv) if len(lv) <= 3 else 0
         if level not in self.kvm_levels:
@@ -193,7 +196,7 @@ class Readings:
             kind, text = self.kvm_text[level](v)
             note_b = b"  ## " + text.encode()
         hit = (level, v, kind, note_b)
-        if len(self.spte_memo) < MEMO:
+        if keep and len(self.spte_memo) < MEMO:
             self.spte_memo[key] = hit
         return hit
 
@@ -213,6 +216,7 @@ class FastLog:
         self._last = 0  # whole mode: data[:_last] is written
         self._tables: Readings | None = None
         self._bulk_memo: dict[bytes, BulkHit] = {}  # printed key -> reading, up to MEMO keys
+        self._bulk_backoff = self._bulk_wait = 0  # chunks to read line by line before trying bulk again
 
     # -- the general reader over a region -------------------------------------------------------
     def _general(self, data: bytes, start: int, end: int, lineno: int, out: list[bytes],
@@ -247,8 +251,15 @@ class FastLog:
         errors: list[LineResult] = []
         self.newlines = blob.count(b"\n")
         general = not self.fast or any(n in blob and word in blob for n, word in RSVD_MARKS)
-        if not general and self._bulk(blob, first_line, out):
-            return out, errors
+        if not general:
+            if self._bulk_wait:  # the last tries failed: a log of other printouts
+                self._bulk_wait -= 1
+            elif self._bulk(blob, first_line, out):
+                self._bulk_backoff = 0
+                return out, errors
+            else:
+                self._bulk_backoff = min(2 * self._bulk_backoff + 1, BULK_BACKOFF)
+                self._bulk_wait = self._bulk_backoff
         data = b"\n" + blob  # every line starts after a newline
         self._last = 1
         if general:
@@ -364,41 +375,36 @@ class FastLog:
         return table
 
     def _bulk_reading(self, key: bytes) -> BulkHit | None:
-        """One printed key's reading: the same as :meth:`_fast` gives its line."""
+        """One printed key's reading: the same as :meth:`_fast` gives its line (the bulk memo
+        keeps it: the line path's memos are not filled)."""
         t = self._readings()
         json_mode = self.mode == "json"
-        fmt_b = t.kvm_fmt.encode()
         words = key.split(b" ")
+        hit: tuple[Any, ...]
         if words[0] == b"pte":  # pte V level L
-            pte, plevel = words[1], words[3]
-            step = t.step_memo.get((pte, plevel))
-            if step is None:
-                step = t.step_entry((pte, plevel))
+            step = t.step_entry((words[1], words[3]), keep=False)
             if step is False:
                 return None
             level, v, verdict, kind, note_b, fields = step
             code = b"%d" % level if verdict is None else PAST_CODE[level - 1:level]
-            return BulkHit(PAGING_ELEMENT, note_b, code, "kvm_mmu_paging_element", ((level, kind or None),),
-                           (level, v, verdict, fields))
-        if words[0] == b"spte":  # spte V (rwxu) level L
-            spte, slevel = words[1], words[4]
-            hit = t.spte_memo.get((spte, slevel))
-            if hit is None:
-                hit = t.spte_entry((spte, slevel))
-            if hit is False:
+            hit = (PAGING_ELEMENT, note_b, code, "kvm_mmu_paging_element", ((level, kind or None),),
+                   (level, v, verdict, fields), b"", b"", LINE)
+        elif words[0] == b"spte":  # spte V (rwxu) level L
+            spte = t.spte_entry((words[1], words[4]), keep=False)
+            if spte is False:
                 return None
-            level, v, kind, note_b = hit
+            level, v, kind, note_b = spte
             head, tail = note_b, b""
             if json_mode:
                 head, tail = (b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", "event": '
-                              b'"kvm_mmu_set_spte", "entry": true' % (v, fmt_b, level)), note_b
-            return BulkHit(SET_SPTE, head, b"", "kvm_mmu_set_spte", ((level, kind or None),), tail=tail)
-        if words[0] == b"level":  # level L old_spte O new_spte N
-            tlevel, old, new = words[1], words[3], words[5]
-            level = int(tlevel) if len(tlevel) <= 3 else 0
+                              b'"kvm_mmu_set_spte", "entry": true' % (v, t.kvm_fmt.encode(), level)), note_b
+            hit = (SET_SPTE, head, b"", "kvm_mmu_set_spte", ((level, kind or None),), None, tail, b"", LINE)
+        elif words[0] == b"level":  # level L old_spte O new_spte N
+            lv = words[1]
+            level = int(lv) if len(lv) <= 3 else 0
             if level not in t.kvm_levels:
                 return None
-            values = (int(old, 16), int(new, 16))
+            values = (int(words[3], 16), int(words[5], 16))
             if json_mode:
                 heads, tails, counted = [], [], []
                 for value, role in zip(values, (b"old", b"new"), strict=True):
@@ -406,19 +412,22 @@ class FastLog:
                     counted.append((level, jkind))
                     heads.append(b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", "event": '
                                  b'"kvm_tdp_mmu_spte_changed", "entry": true, "role": "%s"'
-                                 % (value, fmt_b, level, role))
+                                 % (value, t.kvm_fmt.encode(), level, role))
                     tails.append(jtail.encode().replace(b"%", b"%%") + b"\n")
                 # the new value's record: % (as_id, gfn, line, as_id, gfn) as both print them
                 rest = (SPTE_CHANGED_ARGS + tails[0] + b'{"line": %d' + heads[1].replace(b"%", b"%%")
                         + SPTE_CHANGED_ARGS + tails[1])
-                return BulkHit(SPTE_CHANGED, heads[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), rest=rest)
-            (old_kind, old_text), (new_kind, new_text) = map(t.kvm_text[level], values)
-            note = f"  ## old {old_text} -> new {new_text}"
-            if values[0] != values[1]:
-                note += f"; bits changed {self.render.ranges(values[0] ^ values[1])}"
-            return BulkHit(SPTE_CHANGED, note.encode(), b"", "kvm_tdp_mmu_spte_changed",
-                           ((level, old_kind), (level, new_kind)))
-        return BulkHit(PAGETABLE_WALK, b"", b"W", None, (), line_format=b"%.0a")  # addr: a walk's header
+                hit = (SPTE_CHANGED, heads[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), None, b"", rest, LINE)
+            else:
+                (old_kind, old_text), (new_kind, new_text) = map(t.kvm_text[level], values)
+                note = f"  ## old {old_text} -> new {new_text}"
+                if values[0] != values[1]:
+                    note += f"; bits changed {self.render.ranges(values[0] ^ values[1])}"
+                hit = (SPTE_CHANGED, note.encode(), b"", "kvm_tdp_mmu_spte_changed",
+                       ((level, old_kind), (level, new_kind)), None, b"", b"", LINE)
+        else:  # addr: a walk's header, no record
+            hit = (PAGETABLE_WALK, b"", b"W", None, (), None, b"", b"", b"%.0a")
+        return tuple.__new__(BulkHit, hit)  # (the generated __new__ is a Python function)
 
     def _replay_walk(self, hits: list[BulkHit], parts: list[Any], stride: int, pres: list[bytes],
                      last_line: int) -> None:
