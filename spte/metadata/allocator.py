@@ -123,10 +123,15 @@ class TagLayout:
     fault_trigger: int | None = None
     proof: Proof = field(init=False, compare=False)
     _by_name: dict[str, Tag] = field(init=False, repr=False, compare=False)
+    # (name, shift, mask) per tag when every tag is one run of bits (decode() is then one mask
+    # and shift per tag, as hand-written code would be); None when some tag is split.
+    _shifts: tuple[tuple[str, int, int], ...] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {t.name: t for t in self.tags})
         object.__setattr__(self, "proof", prove(self))
+        shifts = tuple((t.name, t.bits[0], (1 << t.width) - 1) for t in self.tags if t.contiguous)
+        object.__setattr__(self, "_shifts", shifts if len(shifts) == len(self.tags) else None)
 
     # -- per-tag facts --------------------------------------------------------------------
 
@@ -173,7 +178,9 @@ class TagLayout:
         return v
 
     def decode(self, entry: int | Entry) -> dict[str, int]:
-        v = int(entry)
+        v = entry if type(entry) is int else int(entry)
+        if self._shifts is not None:
+            return {name: v >> shift & mask for name, shift, mask in self._shifts}
         return {t.name: t.get(v) for t in self.tags}
 
     # -- hardware view --------------------------------------------------------------------
