@@ -23,7 +23,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import accumulate, chain, compress, repeat
-from operator import eq, itemgetter
+from operator import add, eq, itemgetter
 from typing import Any, Literal, NamedTuple
 
 from spte.entry import CLASSES
@@ -80,22 +80,17 @@ BULK_BODY = (rb": kvm_(?:mmu_(?:paging_element: (?=pte )|set_spte: gfn (?P<gfn>"
              rb"(?P<key>pte " + VALUE + rb" level \d+"
              rb"|spte " + VALUE + rb" \((?P<r>[r-])(?P<w>[w-])(?P<x>[x-])(?P<u>[u-]?)\) level \d+"
              rb"(?= at (?P<sptep>" + HEX + rb"+))"
-             rb"|addr(?= " + VALUE + rb"(?!" + HEX + rb"))"
+             rb"|addr(?= (?P<addr>" + VALUE + rb")(?!" + HEX + rb"))"
              rb"|level \d+ old_spte " + VALUE + rb" new_spte " + VALUE + rb"(?!" + HEX + rb"))")
-ARG_GROUPS = ("gfn", "r", "w", "x", "u", "sptep", "as_id", "tgfn")  # printed as JSON "args" only
-
-
-def _bulk_pattern(json_args: bool) -> re.Pattern[bytes]:
-    """The whole event text (group 1, to the line's end but a CR) around its key, and with
-    ``json_args`` the printed arguments' groups too (fewer groups split faster)."""
-    body = BULK_BODY
-    if not json_args:
-        for name in ARG_GROUPS:
-            body = body.replace(b"(?P<" + name.encode() + b">", b"(?:")
-    return re.compile(rb"(" + body + rb"[^\n\r]*)(?=\r?\n|\Z)")
-
-
-BULK_PATTERNS = {False: _bulk_pattern(False), True: _bulk_pattern(True)}
+ARG_GROUPS = ("gfn", "r", "w", "x", "u", "sptep", "as_id", "tgfn", "addr")  # not in the key
+# The split takes the key alone (fewer groups split faster); a JSON record's arguments are read
+# again, with BULK_ARGS, from the event text of the lines that print some.
+BULK_ARGS = re.compile(BULK_BODY)
+_NO_ARGS = BULK_BODY
+for _name in ARG_GROUPS:
+    _NO_ARGS = _NO_ARGS.replace(b"(?P<" + _name.encode() + b">", b"(?:")
+BULK = re.compile(rb"(" + _NO_ARGS + rb"[^\n\r]*)(?=\r?\n|\Z)")  # group 1: the event text to its line's end (not a CR)
+STRIDE, KEY = BULK.groups + 1, BULK.groupindex["key"]  # BULK.split's parts per event, and where the key is
 # Needles as they look with every hex digit made a 0 (values and timestamps vary, the shape of
 # a line does not): a chunk's other lines are checked once per distinct shape, and only a shape
 # that may hold a needle is searched again in its own lines.  Mapping characters keeps every
@@ -110,7 +105,6 @@ PAST_CODE = b"ABCDE"
 READ_PAST = re.compile(b"|".join(b"%c[1-%dA-%c]" % (PAST_CODE[lv - 1], lv - 1, PAST_CODE[lv - 2])
                                  for lv in range(2, 6)))
 BULK_BACKOFF = 63  # after failed tries, at most this many chunks go line by line before the next try
-WALK_ADDR = re.compile(rb": kvm_mmu_pagetable_walk: addr (" + VALUE + rb")")
 
 
 MEMO = 1 << 15
@@ -282,10 +276,8 @@ class FastLog:
         done) otherwise."""
         mode, reader = self.mode, self.reader
         json_mode = mode == "json"
-        pattern = BULK_PATTERNS[json_mode]
-        stride = pattern.groups + 1
-        parts = pattern.split(blob)
-        pres = parts[0::stride]  # the text before each event (its line's prefix, other lines)
+        parts = BULK.split(blob)
+        pres = parts[0::STRIDE]  # the text before each event (its line's prefix, other lines)
         n = len(pres) - 1
         shapes = list(map(bytes.translate, pres, repeat(SHAPE)))
         # ": " stands for the event text after each: a needle may end in a colon ("pgd:")
@@ -293,8 +285,7 @@ class FastLog:
         if flagged and any(ANY_NEEDLE.search(p + b": ")
                            for p in compress(pres, map(flagged.__contains__, shapes))):
             return False
-        group = pattern.groupindex
-        keys: list[bytes] = parts[group["key"]::stride]
+        keys: list[bytes] = parts[KEY::STRIDE]
         table = self._bulk_memo
         try:
             hits = list(map(table.__getitem__, keys))
@@ -320,9 +311,9 @@ class FastLog:
                     levels[level] += k
                     if kind is not None:
                         kinds[kind] += k
-        self._replay_walk(hits, parts, stride, pres, first_line + self.newlines)
+        wholes = parts[1::STRIDE]
+        self._replay_walk(hits, wholes, pres, first_line + self.newlines)
         texts = list(map(TEXT, hits))
-        wholes = parts[1::stride]
         if mode == "whole":
             pieces = [b""] * (3 * n + 1)
             pieces[0::3], pieces[1::3], pieces[2::3] = pres, wholes, texts
@@ -337,15 +328,16 @@ class FastLog:
             types = list(map(EVENT_TYPE, hits))
             set_spte, changed = (list(map(eq, types, repeat(t))) for t in (SET_SPTE, SPTE_CHANGED))
 
-            def column(name: str, which: list[bool]) -> Iterator[Any]:
-                return compress(parts[group[name]::stride], which)
+            def printed(which: list[bool], *names: str) -> Iterator[Any]:
+                """The arguments ``names`` of the selected lines, one tuple per line."""
+                found = map(BULK_ARGS.match, compress(wholes, which))
+                return map(re.Match.group, found, *(repeat(name) for name in names))
 
             args: list[Iterator[bytes]] = [repeat(b""), repeat(b""), repeat(b""), repeat(b"")]
-            args[SET_SPTE] = map(SET_SPTE_ARGS.__mod__, zip(*(column(g, set_spte) for g in SET_SPTE_ARG_GROUPS),
-                                                            strict=True))
+            args[SET_SPTE] = map(SET_SPTE_ARGS.__mod__, printed(set_spte, *SET_SPTE_ARG_GROUPS))
+            pairs = list(printed(changed, "as_id", "tgfn"))  # % (as_id, gfn, line, as_id, gfn)
             args[SPTE_CHANGED] = map(bytes.__mod__, compress(list(map(REST, hits)), changed),
-                                     zip(column("as_id", changed), column("tgfn", changed), compress(lines, changed),
-                                         column("as_id", changed), column("tgfn", changed), strict=True))
+                                     map(add, map(add, pairs, zip(compress(lines, changed))), pairs))
             pieces = [b""] * (4 * n)
             pieces[0::4] = list(map(bytes.__mod__, map(LINE_FORMAT, hits), lines))
             pieces[1::4] = texts
@@ -429,7 +421,7 @@ class FastLog:
             hit = (PAGETABLE_WALK, b"", b"W", None, (), None, b"", b"", b"%.0a")
         return tuple.__new__(BulkHit, hit)  # (the generated __new__ is a Python function)
 
-    def _replay_walk(self, hits: list[BulkHit], parts: list[Any], stride: int, pres: list[bytes],
+    def _replay_walk(self, hits: list[BulkHit], wholes: list[bytes], pres: list[bytes],
                      last_line: int) -> None:
         """Leave the reader's walk as reading the chunk line by line would: replay the walk
         events from the last walk's start (at most 6 back: a header and one step per level)."""
@@ -449,9 +441,9 @@ class FastLog:
         for i in reversed(steps):
             step = hits[i][5]
             if step is None:  # a walk's header
-                m = WALK_ADDR.match(parts[1 + i * stride])
+                m = BULK_ARGS.match(wholes[i])
                 assert m is not None
-                reader.walk = Walk("guest", int(m[1], 16))
+                reader.walk = Walk("guest", int(m["addr"], 16))
                 continue
             level, _, verdict, fields = step
             w = reader.walk
