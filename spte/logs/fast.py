@@ -78,19 +78,24 @@ BULK_BODY = (rb": kvm_(?:mmu_(?:paging_element: (?=pte )|set_spte: gfn (?P<gfn>"
              + rb"+) (?=level ))"
              # The key: the printed text a reading depends on, its first word naming the event.
              rb"(?P<key>pte " + VALUE + rb" level \d+"
-             rb"|spte " + VALUE + rb" \((?P<r>[r-])(?P<w>[w-])(?P<x>[x-])(?P<u>[u-]?)\) level \d+"
-             rb"(?= at (?P<sptep>" + HEX + rb"+))"
+             rb"|spte " + VALUE + rb" \([r-][w-][x-][u-]?\) level \d+(?= at (?P<sptep>" + HEX + rb"+))"
              rb"|addr(?= (?P<addr>" + VALUE + rb")(?!" + HEX + rb"))"
              rb"|level \d+ old_spte " + VALUE + rb" new_spte " + VALUE + rb"(?!" + HEX + rb"))")
-ARG_GROUPS = ("gfn", "r", "w", "x", "u", "sptep", "as_id", "tgfn", "addr")  # not in the key
-# The split takes the key alone (fewer groups split faster); a JSON record's arguments are read
-# again, with BULK_ARGS, from the event text of the lines that print some.
-BULK_ARGS = re.compile(BULK_BODY)
-_NO_ARGS = BULK_BODY
-for _name in ARG_GROUPS:
-    _NO_ARGS = _NO_ARGS.replace(b"(?P<" + _name.encode() + b">", b"(?:")
-BULK = re.compile(rb"(" + _NO_ARGS + rb"[^\n\r]*)(?=\r?\n|\Z)")  # group 1: the event text to its line's end (not a CR)
-STRIDE, KEY = BULK.groups + 1, BULK.groupindex["key"]  # BULK.split's parts per event, and where the key is
+ARG_GROUPS = ("gfn", "sptep", "as_id", "tgfn", "addr")  # printed beside the key
+BULK_ARGS = re.compile(BULK_BODY)  # a walk header's address (read again for the last walk of a chunk)
+
+
+def _split_pattern(*groups: str) -> re.Pattern[bytes]:
+    """Group 1: the event text to its line's end (not a CR), around the key and ``groups``
+    (JSON's arguments): fewer groups split faster."""
+    body = BULK_BODY
+    for name in ARG_GROUPS:
+        if name not in groups:
+            body = body.replace(b"(?P<" + name.encode() + b">", b"(?:")
+    return re.compile(rb"(" + body + rb"[^\n\r]*)(?=\r?\n|\Z)")
+
+
+BULK = {False: _split_pattern(), True: _split_pattern("gfn", "sptep", "as_id", "tgfn")}  # by JSON or not
 # Needles as they look with every hex digit made a 0 (values and timestamps vary, the shape of
 # a line does not): a chunk's other lines are checked once per distinct shape, and only a shape
 # that may hold a needle is searched again in its own lines.  Mapping characters keeps every
@@ -125,16 +130,17 @@ class BulkHit(NamedTuple):
     counted: tuple[tuple[int, str | None], ...]  # (level, owner's kind or None) counted per line
     step: tuple[int, int, str | None, RecordFields] | None  # a walk step's (level, value, verdict, fields)
     tail: bytes  # JSON: what follows the printed arguments
-    rest: bytes  # JSON of a transition: the rest of both records, % (as_id, gfn, line, as_id, gfn)
+    args_format: bytes  # JSON: the printed arguments, % the line's own (set_spte: gfn, sptep; a
+    # transition: as_id, gfn, line, as_id, gfn, and it holds the rest of both records)
     line_format: bytes  # % the line number: LINE, or "%.0a" (nothing) for a line with no record
 
 
 LINE = b'{"line": %d'  # a JSON record's start
 
-EVENT_TYPE, TEXT, CODE, REST, TAIL, LINE_FORMAT = (itemgetter(BulkHit._fields.index(f)) for f in (
-    "event_type", "text", "code", "rest", "tail", "line_format"))
-SET_SPTE_ARG_GROUPS = ("gfn", "r", "w", "x", "u", "sptep")
-SET_SPTE_ARGS = b', "args": {' + b", ".join(b'"%s": "%%s"' % g.encode() for g in SET_SPTE_ARG_GROUPS) + b"}"
+EVENT_TYPE, TEXT, CODE, ARGS_FORMAT, TAIL, LINE_FORMAT = (itemgetter(BulkHit._fields.index(f)) for f in (
+    "event_type", "text", "code", "args_format", "tail", "line_format"))
+# % the access letters of the key ("(r-xu)"), then per line % (gfn, sptep)
+SET_SPTE_ARGS = b', "args": {"gfn": "%%s", "r": "%s", "w": "%s", "x": "%s", "u": "%s", "sptep": "%%s"}'
 SPTE_CHANGED_ARGS = b', "args": {"as_id": "%s", "gfn": "%s"}'
 PAST_NOTES = {PAST_LEAF: b"  ## " + PAST_LEAF.encode(), PAST_NOT_PRESENT: b"  ## " + PAST_NOT_PRESENT.encode()}
 
@@ -276,8 +282,10 @@ class FastLog:
         done) otherwise."""
         mode, reader = self.mode, self.reader
         json_mode = mode == "json"
-        parts = BULK.split(blob)
-        pres = parts[0::STRIDE]  # the text before each event (its line's prefix, other lines)
+        pattern = BULK[json_mode]
+        stride = pattern.groups + 1
+        parts = pattern.split(blob)
+        pres = parts[0::stride]  # the text before each event (its line's prefix, other lines)
         n = len(pres) - 1
         shapes = list(map(bytes.translate, pres, repeat(SHAPE)))
         # ": " stands for the event text after each: a needle may end in a colon ("pgd:")
@@ -285,7 +293,8 @@ class FastLog:
         if flagged and any(ANY_NEEDLE.search(p + b": ")
                            for p in compress(pres, map(flagged.__contains__, shapes))):
             return False
-        keys: list[bytes] = parts[KEY::STRIDE]
+        group = pattern.groupindex
+        keys: list[bytes] = parts[group["key"]::stride]
         table = self._bulk_memo
         try:
             hits = list(map(table.__getitem__, keys))
@@ -311,7 +320,7 @@ class FastLog:
                     levels[level] += k
                     if kind is not None:
                         kinds[kind] += k
-        wholes = parts[1::STRIDE]
+        wholes = parts[1::stride]
         self._replay_walk(hits, wholes, pres, first_line + self.newlines)
         texts = list(map(TEXT, hits))
         if mode == "whole":
@@ -328,15 +337,15 @@ class FastLog:
             types = list(map(EVENT_TYPE, hits))
             set_spte, changed = (list(map(eq, types, repeat(t))) for t in (SET_SPTE, SPTE_CHANGED))
 
-            def printed(which: list[bool], *names: str) -> Iterator[Any]:
-                """The arguments ``names`` of the selected lines, one tuple per line."""
-                found = map(BULK_ARGS.match, compress(wholes, which))
-                return map(re.Match.group, found, *(repeat(name) for name in names))
+            def printed(*names: str) -> Iterator[tuple[bytes, ...]]:
+                """The arguments ``names`` of the lines that print them (the others' are None)."""
+                return zip(*(filter(None, parts[group[name]::stride]) for name in names), strict=True)
 
+            formats = list(map(ARGS_FORMAT, hits))
             args: list[Iterator[bytes]] = [repeat(b""), repeat(b""), repeat(b""), repeat(b"")]
-            args[SET_SPTE] = map(SET_SPTE_ARGS.__mod__, printed(set_spte, *SET_SPTE_ARG_GROUPS))
-            pairs = list(printed(changed, "as_id", "tgfn"))  # % (as_id, gfn, line, as_id, gfn)
-            args[SPTE_CHANGED] = map(bytes.__mod__, compress(list(map(REST, hits)), changed),
+            args[SET_SPTE] = map(bytes.__mod__, compress(formats, set_spte), printed("gfn", "sptep"))
+            pairs = list(printed("as_id", "tgfn"))  # % (as_id, gfn, line, as_id, gfn)
+            args[SPTE_CHANGED] = map(bytes.__mod__, compress(formats, changed),
                                      map(add, map(add, pairs, zip(compress(lines, changed))), pairs))
             pieces = [b""] * (4 * n)
             pieces[0::4] = list(map(bytes.__mod__, map(LINE_FORMAT, hits), lines))
@@ -386,11 +395,13 @@ class FastLog:
             if spte is False:
                 return None
             level, v, kind, note_b = spte
-            head, tail = note_b, b""
+            head, tail, args = note_b, b"", b""
             if json_mode:
                 head, tail = (b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", "event": '
                               b'"kvm_mmu_set_spte", "entry": true' % (v, t.kvm_fmt.encode(), level)), note_b
-            hit = (SET_SPTE, head, b"", "kvm_mmu_set_spte", ((level, kind or None),), None, tail, b"", LINE)
+                access = words[2]  # (rwxu): u is absent on hosts whose kernel prints three letters
+                args = SET_SPTE_ARGS % (access[1:2], access[2:3], access[3:4], access[4:-1])
+            hit = (SET_SPTE, head, b"", "kvm_mmu_set_spte", ((level, kind or None),), None, tail, args, LINE)
         elif words[0] == b"level":  # level L old_spte O new_spte N
             lv = words[1]
             level = int(lv) if len(lv) <= 3 else 0
