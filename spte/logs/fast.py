@@ -201,6 +201,32 @@ class Readings:
         return hit
 
 
+class NotFast(Exception):
+    """A printed key the fast paths do not read (a level the format lacks): the line path reads the chunk."""
+
+
+class BulkMemo(dict[bytes, BulkHit]):
+    """Printed key -> reading, read on first use: kept while the memo has room (MEMO keys, never
+    cleared), else only for the chunk being composed (``overflow``, cleared per chunk)."""
+
+    def __init__(self, read: Callable[[bytes], BulkHit | None]) -> None:
+        super().__init__()
+        self.read = read
+        self.overflow: dict[bytes, BulkHit] = {}
+
+    def __missing__(self, key: bytes) -> BulkHit:
+        hit = self.overflow.get(key)
+        if hit is None:
+            hit = self.read(key)
+            if hit is None:
+                raise NotFast(key)
+            if len(self) < MEMO:
+                self[key] = hit
+            else:
+                self.overflow[key] = hit
+        return hit
+
+
 class FastLog:
     """Annotates (or turns into JSON) chunks of whole lines; the general reader does the rest.
 
@@ -215,7 +241,7 @@ class FastLog:
         self.newlines = 0  # line ends in the last chunk
         self._last = 0  # whole mode: data[:_last] is written
         self._tables: Readings | None = None
-        self._bulk_memo: dict[bytes, BulkHit] = {}  # printed key -> reading, up to MEMO keys
+        self._bulk_memo = BulkMemo(self._bulk_reading)
         self._bulk_backoff = self._bulk_wait = 0  # chunks to read line by line before trying bulk again
 
     # -- the general reader over a region -------------------------------------------------------
@@ -295,15 +321,12 @@ class FastLog:
             return False
         group = pattern.groupindex
         keys: list[bytes] = parts[group["key"]::stride]
-        table = self._bulk_memo
+        memo = self._bulk_memo
+        memo.overflow.clear()
         try:
-            hits = list(map(table.__getitem__, keys))
-        except KeyError:  # keys not read yet
-            found = self._bulk_table(keys)
-            if found is None:
-                return False
-            table = found
-            hits = list(map(table.__getitem__, keys))
+            hits = list(map(memo.__getitem__, keys))
+        except NotFast:
+            return False
         w = reader.walk
         carried = (b"W" if w is None or w.family != "guest" or w.last_level is None
                    else b"%d" % w.last_level if w.past is None else PAST_CODE[w.last_level - 1:w.last_level])
@@ -313,7 +336,7 @@ class FastLog:
         if render.count:  # --summary (text or JSON)
             events, levels, kinds = render.counts["event"], render.levels, render.counts["kind"]
             for key, k in Counter(keys).items():
-                hit = table[key]
+                hit = memo[key]
                 if hit.event:
                     events[hit.event] += k
                 for level, kind in hit.counted:
@@ -354,26 +377,6 @@ class FastLog:
             pieces[3::4] = list(map(TAIL, hits))
             out.append(b"".join(pieces))
         return True
-
-    def _bulk_table(self, keys: list[bytes]) -> dict[bytes, BulkHit] | None:
-        """A reading for every key (the memo, or a table for this chunk once the memo is full);
-        None if one is not for the fast paths."""
-        memo = self._bulk_memo
-        uniq = set(keys)
-        missing = uniq.difference(memo)
-        if len(memo) + len(missing) <= MEMO:
-            table = memo
-        else:
-            have = uniq - missing
-            table = dict(zip(have, map(memo.__getitem__, have), strict=True))
-        for key in missing:
-            hit = self._bulk_reading(key)
-            if hit is None:
-                return None
-            table[key] = hit
-            if table is not memo and len(memo) < MEMO:
-                memo[key] = hit
-        return table
 
     def _bulk_reading(self, key: bytes) -> BulkHit | None:
         """One printed key's reading: the same as :meth:`_fast` gives its line (the bulk memo
