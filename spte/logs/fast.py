@@ -161,42 +161,47 @@ class Readings:
         self.step_memo: dict[Key, StepHit | Literal[False]] = {}
         self.spte_memo: dict[Key, SpteHit | Literal[False]] = {}
 
-    def step_entry(self, key: Key, keep: bool = True) -> StepHit | Literal[False]:
-        """A guest walk step's reading (False: not for the fast paths), memoised if ``keep``."""
+    def guest_reading(self, level: int, v: int) -> tuple[str, bytes]:
+        """(kind, note) of a guest walk step: the annotation, or JSON's text after the line number."""
+        if self.json_mode:
+            jkind, tail = self.render.entry_json_tail(self.guest_fmt, level, "guest", v)
+            return jkind or "", (f', "value": "{v:#x}", "format": "{self.guest_fmt}", "level": {level}, '
+                                 f'"owner": "guest", "event": "kvm_mmu_paging_element", "entry": true{tail}\n').encode()
+        kind, text = self.guest_text[level](v)
+        return kind, b"  ## " + text.encode()
+
+    def kvm_reading(self, level: int, v: int) -> tuple[str, bytes]:
+        """(kind, note) of a host SPTE: the annotation, or JSON's text after the arguments."""
+        if self.json_mode:
+            jkind, tail = self.render.entry_json_tail(self.kvm_fmt, level, "kvm", v)
+            return jkind or "", tail.encode() + b"\n"
+        kind, text = self.kvm_text[level](v)
+        return kind, b"  ## " + text.encode()
+
+    def step_entry(self, key: Key) -> StepHit | Literal[False]:
+        """A guest walk step's reading (False: not for the fast paths), memoised."""
         pte, lv = key
         level = int(lv) if len(lv) <= 3 else 0
         if level not in self.guest_levels:
             return False
         v = int(pte, 16)
-        fmt = self.guest_fmt
-        if self.json_mode:  # the JSON object after its line number, and the owner's kind (if any)
-            jkind, tail = self.render.entry_json_tail(fmt, level, "guest", v)
-            kind = jkind or ""
-            note_b = (f', "value": "{v:#x}", "format": "{fmt}", "level": {level}, "owner": "guest", '
-                      f'"event": "kvm_mmu_paging_element", "entry": true{tail}\n').encode()
-        else:
-            kind, text = self.guest_text[level](v)
-            note_b = b"  ## " + text.encode()
-        hit = (level, v, self.guest_past[level](v), kind, note_b, ("kvm_mmu_paging_element", "guest", v, fmt, level))
-        if keep and len(self.step_memo) < MEMO:
+        kind, note_b = self.guest_reading(level, v)
+        hit = (level, v, self.guest_past[level](v), kind, note_b,
+               ("kvm_mmu_paging_element", "guest", v, self.guest_fmt, level))
+        if len(self.step_memo) < MEMO:
             self.step_memo[key] = hit
         return hit
 
-    def spte_entry(self, key: Key, keep: bool = True) -> SpteHit | Literal[False]:
-        """A host SPTE's reading (False: not for the fast paths), memoised if ``keep``."""
+    def spte_entry(self, key: Key) -> SpteHit | Literal[False]:
+        """A host SPTE's reading (False: not for the fast paths), memoised."""
         spte, lv = key
         level = int(lv) if len(lv) <= 3 else 0
         if level not in self.kvm_levels:
             return False
         v = int(spte, 16)
-        if self.json_mode:  # the JSON object's tail (and the owner's kind, counted per record)
-            jkind, tail = self.render.entry_json_tail(self.kvm_fmt, level, "kvm", v)
-            kind, note_b = jkind or "", tail.encode() + b"\n"
-        else:
-            kind, text = self.kvm_text[level](v)
-            note_b = b"  ## " + text.encode()
+        kind, note_b = self.kvm_reading(level, v)
         hit = (level, v, kind, note_b)
-        if keep and len(self.spte_memo) < MEMO:
+        if len(self.spte_memo) < MEMO:
             self.spte_memo[key] = hit
         return hit
 
@@ -379,27 +384,31 @@ class FastLog:
         return True
 
     def _bulk_reading(self, key: bytes) -> BulkHit | None:
-        """One printed key's reading: the same as :meth:`_fast` gives its line (the bulk memo
-        keeps it: the line path's memos are not filled)."""
-        t = self._readings()
-        json_mode = self.mode == "json"
+        """One printed key's reading: the same as :meth:`_fast` gives its line (the line path's
+        memos are not filled)."""
+        t = self._tables or self._readings()
         words = key.split(b" ")
         hit: tuple[Any, ...]
         if words[0] == b"pte":  # pte V level L
-            step = t.step_entry((words[1], words[3]), keep=False)
-            if step is False:
+            lv = words[3]
+            level = int(lv) if len(lv) <= 3 else 0
+            if level not in t.guest_levels:
                 return None
-            level, v, verdict, kind, note_b, fields = step
+            v = int(words[1], 16)
+            kind, note_b = t.guest_reading(level, v)
+            verdict = t.guest_past[level](v)
             code = b"%d" % level if verdict is None else PAST_CODE[level - 1:level]
             hit = (PAGING_ELEMENT, note_b, code, "kvm_mmu_paging_element", ((level, kind or None),),
-                   (level, v, verdict, fields), b"", b"", LINE)
+                   (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, t.guest_fmt, level)), b"", b"", LINE)
         elif words[0] == b"spte":  # spte V (rwxu) level L
-            spte = t.spte_entry((words[1], words[4]), keep=False)
-            if spte is False:
+            lv = words[4]
+            level = int(lv) if len(lv) <= 3 else 0
+            if level not in t.kvm_levels:
                 return None
-            level, v, kind, note_b = spte
+            v = int(words[1], 16)
+            kind, note_b = t.kvm_reading(level, v)
             head, tail, args = note_b, b"", b""
-            if json_mode:
+            if t.json_mode:
                 head, tail = (b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", "event": '
                               b'"kvm_mmu_set_spte", "entry": true' % (v, t.kvm_fmt.encode(), level)), note_b
                 access = words[2]  # (rwxu): u is absent on hosts whose kernel prints three letters
@@ -411,7 +420,7 @@ class FastLog:
             if level not in t.kvm_levels:
                 return None
             values = (int(words[3], 16), int(words[5], 16))
-            if json_mode:
+            if t.json_mode:
                 heads, tails, counted = [], [], []
                 for value, role in zip(values, (b"old", b"new"), strict=True):
                     jkind, jtail = self.render.entry_json_tail(t.kvm_fmt, level, "kvm", value)
