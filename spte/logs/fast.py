@@ -246,7 +246,7 @@ class FastLog:
         self.newlines = 0  # line ends in the last chunk
         self._last = 0  # whole mode: data[:_last] is written
         self._tables: Readings | None = None
-        self._bulk_memo = BulkMemo(self._bulk_reading)
+        self._bulk_memo = BulkMemo(self._first_read)
         self._bulk_backoff = self._bulk_wait = 0  # chunks to read line by line before trying bulk again
 
     # -- the general reader over a region -------------------------------------------------------
@@ -383,66 +383,79 @@ class FastLog:
             out.append(b"".join(pieces))
         return True
 
-    def _bulk_reading(self, key: bytes) -> BulkHit | None:
-        """One printed key's reading: the same as :meth:`_fast` gives its line (the line path's
-        memos are not filled)."""
-        t = self._tables or self._readings()
-        words = key.split(b" ")
-        hit: tuple[Any, ...]
-        if words[0] == b"pte":  # pte V level L
-            lv = words[3]
-            level = int(lv) if len(lv) <= 3 else 0
-            if level not in t.guest_levels:
-                return None
-            v = int(words[1], 16)
-            kind, note_b = t.guest_reading(level, v)
-            verdict = t.guest_past[level](v)
-            code = b"%d" % level if verdict is None else PAST_CODE[level - 1:level]
-            hit = (PAGING_ELEMENT, note_b, code, "kvm_mmu_paging_element", ((level, kind or None),),
-                   (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, t.guest_fmt, level)), b"", b"", LINE)
-        elif words[0] == b"spte":  # spte V (rwxu) level L
-            lv = words[4]
-            level = int(lv) if len(lv) <= 3 else 0
-            if level not in t.kvm_levels:
-                return None
-            v = int(words[1], 16)
-            kind, note_b = t.kvm_reading(level, v)
-            head, tail, args = note_b, b"", b""
-            if t.json_mode:
-                head, tail = (b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", "event": '
-                              b'"kvm_mmu_set_spte", "entry": true' % (v, t.kvm_fmt.encode(), level)), note_b
+    def _first_read(self, key: bytes) -> BulkHit | None:
+        self._bulk_memo.read = read = self._bulk_reader()  # the context's tables, built on first use
+        return read(key)
+
+    def _bulk_reader(self) -> Callable[[bytes], BulkHit | None]:
+        """``key`` -> its reading (None: not for the fast paths), the same as :meth:`_fast`
+        gives its line; a closure over the context's tables (it runs once per distinct key)."""
+        t = self._readings()
+        render, json_mode = self.render, t.json_mode
+        guest_levels, kvm_levels, guest_past = t.guest_levels, t.kvm_levels, t.guest_past
+        guest_reading, kvm_reading, kvm_text = t.guest_reading, t.kvm_reading, t.kvm_text
+        guest_fmt, kvm_fmt, kvm_fmt_b = t.guest_fmt, t.kvm_fmt, t.kvm_fmt.encode()
+        make = tuple.__new__  # (BulkHit's generated __new__ is a Python function)
+
+        def read(key: bytes) -> BulkHit | None:
+            words = key.split(b" ")
+            first = words[0]
+            if first == b"pte":  # pte V level L
+                lv = words[3]
+                level = int(lv) if len(lv) <= 3 else 0
+                if level not in guest_levels:
+                    return None
+                v = int(words[1], 16)
+                kind, note = guest_reading(level, v)
+                verdict = guest_past[level](v)
+                return make(BulkHit, (PAGING_ELEMENT, note, b"%d" % level if verdict is None else
+                                      PAST_CODE[level - 1:level], "kvm_mmu_paging_element", ((level, kind or None),),
+                                      (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, guest_fmt, level)),
+                                      b"", b"", LINE))
+            if first == b"spte":  # spte V (rwxu) level L
+                lv = words[4]
+                level = int(lv) if len(lv) <= 3 else 0
+                if level not in kvm_levels:
+                    return None
+                v = int(words[1], 16)
+                kind, note = kvm_reading(level, v)
+                if not json_mode:
+                    return make(BulkHit, (SET_SPTE, note, b"", "kvm_mmu_set_spte", ((level, kind),), None, b"", b"",
+                                          LINE))
                 access = words[2]  # (rwxu): u is absent on hosts whose kernel prints three letters
-                args = SET_SPTE_ARGS % (access[1:2], access[2:3], access[3:4], access[4:-1])
-            hit = (SET_SPTE, head, b"", "kvm_mmu_set_spte", ((level, kind or None),), None, tail, args, LINE)
-        elif words[0] == b"level":  # level L old_spte O new_spte N
-            lv = words[1]
-            level = int(lv) if len(lv) <= 3 else 0
-            if level not in t.kvm_levels:
-                return None
-            values = (int(words[3], 16), int(words[5], 16))
-            if t.json_mode:
+                return make(BulkHit, (SET_SPTE, b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", '
+                                      b'"event": "kvm_mmu_set_spte", "entry": true' % (v, kvm_fmt_b, level), b"",
+                                      "kvm_mmu_set_spte", ((level, kind or None),), None, note,
+                                      SET_SPTE_ARGS % (access[1:2], access[2:3], access[3:4], access[4:-1]), LINE))
+            if first == b"level":  # level L old_spte O new_spte N
+                lv = words[1]
+                level = int(lv) if len(lv) <= 3 else 0
+                if level not in kvm_levels:
+                    return None
+                values = (int(words[3], 16), int(words[5], 16))
+                if not json_mode:
+                    (old_kind, old_text), (new_kind, new_text) = map(kvm_text[level], values)
+                    text = f"  ## old {old_text} -> new {new_text}"
+                    if values[0] != values[1]:
+                        text += f"; bits changed {render.ranges(values[0] ^ values[1])}"
+                    return make(BulkHit, (SPTE_CHANGED, text.encode(), b"", "kvm_tdp_mmu_spte_changed",
+                                          ((level, old_kind), (level, new_kind)), None, b"", b"", LINE))
                 heads, tails, counted = [], [], []
                 for value, role in zip(values, (b"old", b"new"), strict=True):
-                    jkind, jtail = self.render.entry_json_tail(t.kvm_fmt, level, "kvm", value)
+                    jkind, jtail = render.entry_json_tail(kvm_fmt, level, "kvm", value)
                     counted.append((level, jkind))
                     heads.append(b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", "event": '
                                  b'"kvm_tdp_mmu_spte_changed", "entry": true, "role": "%s"'
-                                 % (value, t.kvm_fmt.encode(), level, role))
+                                 % (value, kvm_fmt_b, level, role))
                     tails.append(jtail.encode().replace(b"%", b"%%") + b"\n")
                 # the new value's record: % (as_id, gfn, line, as_id, gfn) as both print them
                 rest = (SPTE_CHANGED_ARGS + tails[0] + b'{"line": %d' + heads[1].replace(b"%", b"%%")
                         + SPTE_CHANGED_ARGS + tails[1])
-                hit = (SPTE_CHANGED, heads[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), None, b"", rest, LINE)
-            else:
-                (old_kind, old_text), (new_kind, new_text) = map(t.kvm_text[level], values)
-                note = f"  ## old {old_text} -> new {new_text}"
-                if values[0] != values[1]:
-                    note += f"; bits changed {self.render.ranges(values[0] ^ values[1])}"
-                hit = (SPTE_CHANGED, note.encode(), b"", "kvm_tdp_mmu_spte_changed",
-                       ((level, old_kind), (level, new_kind)), None, b"", b"", LINE)
-        else:  # addr: a walk's header, no record
-            hit = (PAGETABLE_WALK, b"", b"W", None, (), None, b"", b"", b"%.0a")
-        return tuple.__new__(BulkHit, hit)  # (the generated __new__ is a Python function)
+                return make(BulkHit, (SPTE_CHANGED, heads[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), None,
+                                      b"", rest, LINE))
+            return make(BulkHit, (PAGETABLE_WALK, b"", b"W", None, (), None, b"", b"", b"%.0a"))  # addr: no record
+
+        return read
 
     def _replay_walk(self, hits: list[BulkHit], wholes: list[bytes], pres: list[bytes],
                      last_line: int) -> None:
