@@ -247,6 +247,7 @@ class FastLog:
         self._last = 0  # whole mode: data[:_last] is written
         self._tables: Readings | None = None
         self._bulk_memo = BulkMemo(self._first_read)
+        self._clean_shapes: set[bytes] = set()  # shapes without a needle (bounded, never cleared)
         self._bulk_backoff = self._bulk_wait = 0  # chunks to read line by line before trying bulk again
 
     # -- the general reader over a region -------------------------------------------------------
@@ -320,7 +321,13 @@ class FastLog:
         n = len(pres) - 1
         shapes = list(map(bytes.translate, pres, repeat(SHAPE)))
         # ": " stands for the event text after each: a needle may end in a colon ("pgd:")
-        flagged = {s for s in set(shapes) if NEEDLE_SHAPES.search(s + b": ")}
+        clean = self._clean_shapes
+        flagged = set()
+        for shape in set(shapes).difference(clean):
+            if NEEDLE_SHAPES.search(shape + b": "):
+                flagged.add(shape)
+            elif len(clean) < MEMO:
+                clean.add(shape)
         if flagged and any(ANY_NEEDLE.search(p + b": ")
                            for p in compress(pres, map(flagged.__contains__, shapes))):
             return False
