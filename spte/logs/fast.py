@@ -358,10 +358,10 @@ class FastLog:
         wholes = parts[1::stride]
         self._replay_walk(hits, wholes, pres, first_line + self.newlines)
         texts = list(map(TEXT, hits))
-        if mode == "whole":
-            pieces = [b""] * (3 * n + 1)
-            pieces[0::3], pieces[1::3], pieces[2::3] = pres, wholes, texts
-            out.append(b"".join(pieces))
+        if mode == "whole":  # the split's own parts, each key replaced by its note
+            assert stride == 3
+            parts[2::3] = texts
+            out.append(b"".join(parts))
         elif mode == "only":
             noted = list(map(bool, texts))
             starts = map(itemgetter(2), map(bytes.rpartition, compress(pres, noted), repeat(b"\n")))
