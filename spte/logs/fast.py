@@ -1,20 +1,23 @@
-"""The hot path of the log reader: the commonest kvmmmu tracepoint lines straight to text.
+"""The hot paths of the log reader: the commonest kvmmmu tracepoint lines straight to text.
 
 A tracefs (or ``trace-cmd report``) line is ``<comm>-<pid> [cpu] flags timestamp: event: args``.
-One compiled pattern finds, in a single pass over a chunk, the lines of the events that
-dominate real traces -- ``kvm_mmu_set_spte``, ``kvm_mmu_paging_element``,
-``kvm_tdp_mmu_spte_changed``, ``kvm_mmu_pagetable_walk`` -- and the value-less
-``kvm_mmu_spte_requested`` / ``kvm_mmu_set_{accessed,dirty}_bit`` lines (matched to their
-end, so they are known to carry nothing).  Every other line (the gaps between matches) is
-read by :class:`~spte.logs.reader.LogReader` exactly as before, and only where a needle of
-the grammar occurs in it.
+The events that dominate real traces -- ``kvm_mmu_paging_element``, ``kvm_mmu_set_spte``,
+``kvm_tdp_mmu_spte_changed``, ``kvm_mmu_pagetable_walk`` -- are read in one of two ways:
 
-The pattern is stricter than the declarations of :mod:`spte.logs.grammar` (single blanks,
-values of at most 16 hex digits, the whole tracefs prefix), so a line it takes is one the
-general reader would read the same way; anything unusual (a trimmed line, a 17-digit value,
-a level the format lacks, a task name that holds a needle, a chunk with a reserved-bits line
-that annotates an earlier line) goes to the general reader.  ``tests/test_logs_fast.py``
-compares both paths.
+- in bulk (:meth:`FastLog._bulk`): the chunk is split once by :data:`BULK`, each event's
+  printed key is looked up in a memo of readings, and the output is joined from the split's
+  parts: no Python step per line.  Only a chunk whose other text holds no needle of the
+  grammar, and whose guest walks stop at their leaf, is read so;
+- line by line (:meth:`FastLog._fast`): :data:`PATTERN` finds the same events with their
+  whole tracefs prefix (and the value-less ``kvm_mmu_spte_requested`` /
+  ``kvm_mmu_set_{accessed,dirty}_bit`` lines); every other line is read by
+  :class:`~spte.logs.reader.LogReader`, and only where a needle of the grammar occurs in it.
+
+Both patterns are stricter than the declarations of :mod:`spte.logs.grammar` (single blanks,
+values of at most 16 hex digits), so a line they take is one the general reader would read
+the same way; anything unusual (a trimmed line, a 17-digit value, a level the format lacks, a
+needle before the event, a chunk with a reserved-bits line that annotates an earlier line)
+goes to the general reader.  ``tests/test_logs_fast.py`` compares the three.
 """
 
 from __future__ import annotations
@@ -68,11 +71,11 @@ RSVD_MARKS = tuple({(p.needle_bytes, p.fmt[len(p.needle):].split()[0].encode())
 
 # -- bulk chunks ------------------------------------------------------------------------------
 # A chunk whose other lines hold no needle is composed without a Python step per line: one
-# split by the events' pattern (each from ": event:" to its line's end, so ``bytes.find``-speed
-# scanning skips the tracefs prefix), dictionary lookups mapped over the printed (value, level)
-# columns, and the pieces joined.  Only the needle-free check, not the prefix, makes a line
-# safe: the general reader reads a line from its first needle (reader.py), so a line is the
-# fast paths' exactly when no needle comes before its event.
+# split by the events' pattern (each from ": event:" to its line's end: the literal start lets
+# the scan skip the tracefs prefix), memo lookups mapped over the printed keys, and the parts
+# joined.  The needle-free check, not the prefix, makes a line safe: the general reader reads
+# a line from its first needle (reader.py), so a line is the fast paths' exactly when no
+# needle comes before its event.
 BULK_BODY = (rb": kvm_(?:mmu_(?:paging_element: (?=pte )|set_spte: gfn (?P<gfn>" + HEX + rb"+) (?=spte )"
              rb"|pagetable_walk: (?=addr ))|tdp_mmu_spte_changed: as id (?P<as_id>-?\d+) gfn (?P<tgfn>" + HEX
              + rb"+) (?=level ))"
