@@ -37,15 +37,35 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from spte.bits import union
-from spte.kvm.rules import Rule, verdict
-from spte.metadata.owner import KindPattern, Reading
+from spte.kvm.rules import BitsReason, Rule, verdict
+from spte.metadata.owner import PATTERN_CAP, KindPattern, Parts, Reading
+from spte.metadata.ranges import ranges_text
 
 # The kinds a non-exact value can have besides "mmio" (read per value); "frozen" is an exact value.
 KEYED_KINDS = ("present_leaf", "present_nonleaf", "access_tracked", "not_present")
 # An MMIO pattern reaching this many bits beyond the key is matched per value instead (one key bit).
 WIDE_MATCH = 4
+
+
+class ReadingSource(NamedTuple):
+    """What :meth:`KvmPatterns.reading_parts` composes a whole reading from (a profile's own
+    methods at one level): the summary as a template (``summary_template(v)``: kind, template,
+    args, pfn shift), the bits it reads besides the key and the pfn, the address mask of the pfn,
+    the fields as the kernel reads them (``software_values(v, kind)``) and the notes
+    (``notes(v, kind, software_values)``)."""
+
+    summary_template: Callable[[int], Any]
+    summary_mask: int
+    base_mask: int
+    software_values: Callable[[int, str], dict[str, int]]
+    notes: Callable[[int, str, dict[str, int]], list[str]]
+
+
+def _if_broken(rule: Rule, text: Callable[[int], str]) -> Callable[[int], str]:
+    return lambda v: text(v) if rule.broken(v) else ""
 
 
 class KvmPatterns:
@@ -58,8 +78,10 @@ class KvmPatterns:
     def __init__(self, exact: dict[int, Reading], tests: tuple[int, tuple[int, int] | None],
                  rules: Mapping[str, tuple[Rule, ...]], fields: Mapping[str, int], classify: Callable[[int], str],
                  software: Callable[[int, str], dict[str, int]],
-                 mmio_fields: tuple[tuple[str, Callable[[int], int]], ...]) -> None:
+                 mmio_fields: tuple[tuple[str, Callable[[int], int]], ...],
+                 source: ReadingSource | None = None) -> None:
         self.exact = exact
+        self._source = source
         self._rules, self._fields, self._classify, self._software = rules, fields, classify, software
         bits, match = tests
         never: set[str] = set()  # kinds no non-exact value of which is plausible
@@ -117,3 +139,161 @@ class KvmPatterns:
     def value(self, v: int) -> tuple[str, dict[str, int], bool | None]:
         """A value whose key has no :meth:`kind` (an MMIO SPTE), read on its own: kind, fields, verdict."""
         return "mmio", {name: x for name, get in self._mmio_fields if (x := get(v))}, self._mmio(v)
+
+    # -- whole readings, composed (the log reader's JSON and MMIO text) ---------------------------
+    def _reason_text(self, rule: Rule) -> Callable[[int], str]:
+        """``rule.reason`` as a function of the value, from tables where the rule says what its
+        text reads: a :class:`BitsReason` from the ranges of its mask, a text of few bits
+        memoised by them (bounded), any other read per value."""
+        reason = rule.reason
+        if isinstance(reason, BitsReason):
+            prefix, mask, suffix, clear = reason.prefix, reason.mask, reason.suffix, reason.clear
+            ranges = ranges_text(mask)
+            if clear:
+                return lambda v: f"{prefix}bit{'s' if (~v & mask).bit_count() > 1 else ''} {ranges(~v)}{suffix}"
+            return lambda v: f"{prefix}bit{'s' if (v & mask).bit_count() > 1 else ''} {ranges(v)}{suffix}"
+        reads = rule.reads
+        if reads is None:
+            return reason
+        memo: dict[int, str] = {}
+
+        def text(v: int) -> str:
+            t = memo.get(v & reads)
+            if t is None:
+                t = reason(v)
+                if len(memo) < PATTERN_CAP:
+                    memo[v & reads] = t
+            return t
+
+        return text
+
+    def _rule_plan(self, rules: tuple[Rule, ...], key: int | None,
+                   texts: dict[int, Callable[[int], str]]) -> tuple[tuple[int, int, Callable[[int], str]], ...]:
+        """The rules of a kind as (how to test, mask, text): 0 broken for every value of ``key``,
+        1 broken when ``v & mask``, 2 per value (``rule.broken``, mask unused); the rules no value
+        of the key breaks are left out.  ``key`` None: no key (an MMIO SPTE), each rule per value."""
+        plan = []
+        rep = None if key is None else self.representative(key)
+        for rule in rules:
+            text = texts.setdefault(id(rule), self._reason_text(rule))
+            tests = rule.broken_when
+            if rep is not None and not union(m for m, _, _ in tests) & ~self.key_mask:
+                if rule.broken(rep):
+                    plan.append((0, 0, text))
+            elif (rep is not None and key is not None and len(tests) == 1 and tests[0][2]
+                  and (tests[0][0], tests[0][1]) == self.match):
+                if key >> 64 & 1:  # the MMIO pattern is the key's bit 64
+                    plan.append((0, 0, text))
+            elif rule.clear:
+                plan.append((1, rule.clear, text))
+            else:
+                plan.append((2, 0, _if_broken(rule, text)))
+        return tuple(plan)
+
+    def reading_parts(self) -> Callable[[int], Parts]:
+        """``v`` -> the :data:`~spte.metadata.owner.Parts` of ``read(v, level)``, composed: per
+        key the kind and which rules its values break; per key and summary bits the summary's
+        template; per key and field bits the fields and notes; per value the pfn, the rules
+        that test address bits, and the texts of reasons (from tables of their bits).  MMIO
+        SPTEs and exact values are read on their own."""
+        src = self._source
+        if src is None:
+            raise ValueError("these patterns were made without a ReadingSource")
+        exact = {v: (r.kind, r.summary.replace("%", "%%"), (), None, r.software, r.notes, r.plausible, r.reasons)
+                 for v, r in self.exact.items()}
+        key_mask = self.key_mask
+        mm, mv = self.match or (0, 1)
+        sm, base = src.summary_mask, src.base_mask
+        summary_template, software_values, notes_of = src.summary_template, src.software_values, src.notes
+        texts: dict[int, Callable[[int], str]] = {}
+        # key -> (kind, field bits, rule plan), or None for an MMIO key
+        plans: dict[int, tuple[str, int, tuple[tuple[int, int, Callable[[int], str]], ...]] | None] = {}
+        summaries: dict[int, tuple[str, int | None]] = {}  # key | summary bits << 65 -> template, pfn shift
+        fields_memo: dict[int, tuple[dict[str, int], tuple[str, ...]]] = {}  # key | field bits << 65
+        mmio_plan = self._rule_plan(self._rules["mmio"], None, texts)
+
+        def reasons(plan: tuple[tuple[int, int, Callable[[int], str]], ...], v: int) -> tuple[str, ...]:
+            out = []
+            for how, mask, text in plan:
+                if how == 0 or (how == 1 and v & mask):
+                    out.append(text(v))
+                elif how == 2:
+                    t = text(v)
+                    if t:
+                        out.append(t)
+            return tuple(out)
+
+        def plan_of(key: int) -> tuple[str, int, tuple[tuple[int, int, Callable[[int], str]], ...]] | None:
+            p = self.kind(key)
+            made = None if p is None else (p.kind, p.fields, self._rule_plan(self._rules[p.kind], key, texts))
+            plans[key] = made  # bounded: 2 ** (popcount(key_mask) + 1) keys
+            return made
+
+        def read(v: int) -> Parts:
+            hit = exact.get(v)
+            if hit is not None:
+                return hit
+            key = v & key_mask | (v & mm == mv) << 64
+            plan = plans[key] if key in plans else plan_of(key)
+            if plan is None:  # an MMIO SPTE: its numbers are address-like bits
+                st = summary_template(v)
+                values = software_values(v, "mmio")
+                why = reasons(mmio_plan, v)
+                return ("mmio", st.template, st.args, None, {k: x for k, x in values.items() if x},
+                        tuple(notes_of(v, "mmio", values)), not why, why)
+            kind, fields, rule_plan = plan
+            skey = key | (v & sm) << 65
+            st2 = summaries.get(skey)
+            if st2 is None:
+                st = summary_template(v)
+                st2 = (st.template, st.pfn_shift)
+                if len(summaries) < PATTERN_CAP:
+                    summaries[skey] = st2
+            template, shift = st2
+            fkey = key | (v & fields) << 65
+            known = fields_memo.get(fkey)
+            if known is None:
+                values = software_values(v, kind)
+                known = ({k: x for k, x in values.items() if x}, tuple(notes_of(v, kind, values)))
+                if len(fields_memo) < PATTERN_CAP:
+                    fields_memo[fkey] = known
+            why = reasons(rule_plan, v)
+            return (kind, template, () if shift is None else (((v & base) >> 12) << shift,),
+                    fkey, known[0], known[1], not why, why)
+
+        return read
+
+    def summary_reader(self) -> Callable[[int], str]:
+        """``v`` -> ``read(v, level).summary``: per key and summary bits a template, the pfn (or an
+        MMIO SPTE's gfn, generation and access) per value."""
+        src = self._source
+        if src is None:
+            raise ValueError("these patterns were made without a ReadingSource")
+        exact = {v: r.summary for v, r in self.exact.items()}
+        key_mask, sm, base, summary_template = self.key_mask, src.summary_mask, src.base_mask, src.summary_template
+        mm, mv = self.match or (0, 1)
+        mmio: dict[int, bool] = {}  # key -> whether its values are MMIO SPTEs
+        summaries: dict[int, tuple[str, int | None]] = {}
+
+        def summary(v: int) -> str:
+            hit = exact.get(v)
+            if hit is not None:
+                return hit
+            key = v & key_mask | (v & mm == mv) << 64
+            is_mmio = mmio.get(key)
+            if is_mmio is None:
+                is_mmio = mmio[key] = self.kind(key) is None  # bounded: 2 ** (popcount(key_mask) + 1) keys
+            if is_mmio:
+                st = summary_template(v)
+                return str(st.template % st.args)
+            skey = key | (v & sm) << 65
+            st2 = summaries.get(skey)
+            if st2 is None:
+                st = summary_template(v)
+                st2 = (st.template, st.pfn_shift)
+                if len(summaries) < PATTERN_CAP:
+                    summaries[skey] = st2
+            template, shift = st2
+            return template % (((v & base) >> 12) << shift,) if shift is not None else template % ()
+
+        return summary

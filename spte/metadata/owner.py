@@ -95,6 +95,11 @@ def names_by_bit(owner: Owner, state: str) -> dict[int, str]:
 
 # -- readings as a function of bounded pieces of the value (the fast paths of decode and the log reader) --
 Brief = tuple[str, tuple[str, ...], bool | None]  # (kind, names of the non-zero fields, plausible)
+# A whole reading in parts (:func:`parts_reader`): kind, the summary as ``template % args``, a key
+# of the fields and notes (equal keys, equal fields and notes; None: not shared), the non-zero
+# fields, notes, plausible, reasons.
+Parts = tuple[str, str, tuple[int, ...], "int | None", dict[str, int], tuple[str, ...], "bool | None",
+              tuple[str, ...]]
 T = TypeVar("T")
 MISSING: Any = object()  # not in a memo whose entries may be None
 PATTERN_CAP = 1 << 14  # a memo of patterns stops growing here (never cleared, so input cannot thrash it)
@@ -142,6 +147,10 @@ class Patterns(Protocol):
     def software(self, kind: str, fields: int) -> dict[str, int]: ...
 
     def value(self, v: int) -> tuple[str, dict[str, int], bool | None]: ...
+
+    def reading_parts(self) -> Callable[[int], Parts]: ...
+
+    def summary_reader(self) -> Callable[[int], str]: ...
 
 
 PatternsOf = Callable[[Any, int], Patterns]
@@ -228,3 +237,28 @@ def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
 
         return slow
     return pattern_reader(patterns, lambda kind, fields, plausible: (kind, tuple(fields), plausible))
+
+
+def parts_reader(owner: Owner, level: int) -> Callable[[int], Parts]:
+    """``owner.read(v, level)`` as :data:`Parts`: from the owner's :class:`Patterns` when it has
+    them (KVM profiles: composed from bounded tables and the value's address bits), else from
+    ``read``.  ``template % args`` is the summary."""
+    patterns = patterns_of(owner, level)
+    if patterns is not None:
+        return patterns.reading_parts()
+
+    def slow(v: int) -> Parts:
+        r = owner.read(v, level)
+        return (r.kind, r.summary.replace("%", "%%"), (), None, dict(r.software), tuple(r.notes), r.plausible,
+                tuple(r.reasons))
+
+    return slow
+
+
+def summary_reader(owner: Owner, level: int) -> Callable[[int], str]:
+    """``owner.read(v, level).summary`` as a function of ``v`` (from :class:`Patterns` when the
+    owner has them: a template per pattern, the address-like numbers per value)."""
+    patterns = patterns_of(owner, level)
+    if patterns is not None:
+        return patterns.summary_reader()
+    return lambda v: owner.read(v, level).summary
