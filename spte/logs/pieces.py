@@ -21,16 +21,34 @@ with the entry objects.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as json_str  # what json.dumps writes for a str
 
-from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, field_pieces
+from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, Layout, field_pieces
 from spte.entry import CLASSES, Entry, EptEntry
 from spte.formats import ept
 from spte.logs.context import Context, brief_reader, owned_ignored_mask, read_owner
+from spte.metadata import owner as owner_api
+from spte.metadata.owner import Owner, Parts
 
 MEMO = 1 << 15  # whole texts kept per (format, level, owner)
+CAP = 1 << 14  # pieces kept per table that is not bounded by construction (never cleared)
 # (kind, text)
 Text = tuple[str, str]
+
+
+def low_rules(cls: type[Entry], layout: Layout) -> bool:
+    """Whether presence and the problems other than reserved bits of ``cls`` entries are functions
+    of bits 11:0 (else they are found per value): Entry.problems reads only presence and reserved
+    bits; EPT's rules read the fields they name (SDM "EPT Misconfigurations")."""
+    rule_bits = 0
+    if cls.problems is EptEntry.problems:
+        names = {n for rule in ept.MISCONFIGURATIONS if cls.LEAF or not rule.leaf_only for n in rule.fields}
+        rule_bits = sum(layout.by_name[n].mask for n in names if n in layout.by_name)
+    elif cls.problems is not Entry.problems:
+        rule_bits = -1
+    return rule_bits >= 0 and not (rule_bits | layout.present_mask) & ~LOW_MASK
 
 
 class ClassPieces:
@@ -58,16 +76,7 @@ class ClassPieces:
         self.low_problems: list[str | None] = [None] * (1 << LOW_BITS)
         self.high_words: list[tuple[str, str] | None] = [None] * (1 << max(cls.WIDTH - HIGH_SHIFT, 0))
         self.mid_words: dict[int, tuple[str, str]] = {0: ("", "")}
-        # The problems other than reserved bits must be a function of bits 11:0, else they are
-        # found per value: Entry.problems reads only presence and reserved bits; EPT's rules
-        # read the fields they name (SDM "EPT Misconfigurations").
-        rule_bits = 0
-        if cls.problems is EptEntry.problems:
-            names = {n for rule in ept.MISCONFIGURATIONS if cls.LEAF or not rule.leaf_only for n in rule.fields}
-            rule_bits = sum(layout.by_name[n].mask for n in names if n in layout.by_name)
-        elif cls.problems is not Entry.problems:
-            rule_bits = -1
-        self.low_rules = rule_bits >= 0 and not (rule_bits | self.present_mask) & ~LOW_MASK
+        self.low_rules = low_rules(cls, layout)
 
     def low_piece(self, lo: int) -> tuple[str, str]:
         piece = self.low_words[lo]
@@ -126,6 +135,7 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
     small = pieces(table_cls)
     large = pieces(large_cls) if large_cls is not None else small
     brief = brief_reader(obj, level) if obj is not None and obj is ctx.kvm else None
+    summary = summary_reader(obj, level) if brief is not None and obj is not None else None
     memo: dict[int, Text] = {}
 
     def text(v: int) -> Text:
@@ -139,7 +149,8 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
             if brief is not None:
                 kind, names, _ = brief(v)
                 if kind == "mmio":  # the kernel's reading of gfn, generation and access is what matters
-                    out = (kind, f"[{kind}] {read_owner(obj, v, level).summary}")
+                    assert summary is not None
+                    out = (kind, f"[{kind}] {summary(v)}")
                     if len(memo) < MEMO:
                         memo[v] = out
                     return out
@@ -161,3 +172,160 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
         return out
 
     return text
+
+
+def summary_reader(owner: Owner, level: int) -> Callable[[int], str]:
+    """``owner.read(v, level).summary`` as a function of ``v`` (the owner layer's
+    :func:`spte.metadata.owner.summary_reader`: composed per value for KVM profiles)."""
+    return owner_api.summary_reader(owner, level)
+
+
+def parts_reader(owner: Owner, level: int) -> Callable[[int], Parts]:
+    """``owner.read(v, level)`` in parts (:func:`spte.metadata.owner.parts_reader`)."""
+    return owner_api.parts_reader(owner, level)
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+JsonTail = tuple["str | None", str]  # (the owner's kind or None, the JSON object's text after "entry")
+
+
+def _problem_json(p: object) -> str:
+    return json.dumps({"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message})  # type: ignore[attr-defined]
+
+
+class ClassJson:
+    """The entry part of a log record's JSON (``"decoded_level"`` to ``"problems"``) for one
+    entry class, as :meth:`spte.logs.render.Renderer.record_dict` and ``json.dumps`` write it:
+    bits 11:0 and 63:52 from tables (fields, presence, the problems other than reserved bits),
+    the fields between per value, the reserved-bits problem per pattern of reserved bits
+    (bounded) or from the entry object."""
+
+    def __init__(self, cls: type[Entry], ctx: Context, owner: str, level: int) -> None:
+        platform = ctx.platform_for(owner)
+        layout = cls.layout(platform)
+        self.cls, self.platform = cls, platform
+        self.width = cls.WIDTH
+        self.present_mask, self.reserved_mask = layout.present_mask, layout.reserved_mask
+        self.presence_bit = layout.present_mask & -layout.present_mask
+        fields = layout.fields
+        self.low = [f for f in fields if f.hi < LOW_BITS]
+        self.high = [f for f in fields if f.lo >= HIGH_SHIFT and cls.WIDTH > HIGH_SHIFT]
+        mid = [f for f in fields if f not in self.low and f not in self.high]
+        # fields() is in layout order, low then middle then high: the pieces concatenate.
+        assert [f.name for f in fields] == [f.name for f in self.low + mid + self.high]
+        self.mid_template = "".join(f"{json_str(f.name)}: %d, " for f in mid)
+        self.mid = tuple((f.lo, f.max) for f in mid)
+        self.head = (f', "decoded_level": {level}, "class": {json_str(cls.__name__)}, "present": ')
+        self.leaf = f', "leaf": {"true" if cls.LEAF else "false"}, "fields": {{'
+        self.low_json: list[tuple[str, str, str] | None] = [None] * (1 << LOW_BITS)
+        self.high_json: list[str | None] = [None] * (1 << max(cls.WIDTH - HIGH_SHIFT, 0))
+        self.reserved_json: dict[int, str] = {}
+        self.by_tables = low_rules(cls, layout)
+
+    def low_piece(self, lo: int) -> tuple[str, str, str]:
+        """Bits 11:0: presence, fields (each ending ``", "``), problems other than reserved bits."""
+        piece = self.low_json[lo]
+        if piece is None:
+            e = self.cls(lo, self.platform)
+            fields = "".join(f"{json_str(f.name)}: {(lo >> f.lo) & f.max}, " for f in self.low)
+            problems = ", ".join(_problem_json(p) for p in e.problems() if p.kind != "reserved_bits")
+            piece = self.low_json[lo] = (json.dumps(e.present), fields, problems)
+        return piece
+
+    def high_piece(self, hi: int) -> str:
+        piece = self.high_json[hi]
+        if piece is None:
+            piece = self.high_json[hi] = "".join(f"{json_str(f.name)}: {((hi << HIGH_SHIFT) >> f.lo) & f.max}, "
+                                                 for f in self.high)
+        return piece
+
+    def reserved_piece(self, r: int) -> str:
+        """The reserved-bits problem of a present value whose reserved bits are ``r``, from the
+        entry object (memoised per ``r``, bounded)."""
+        piece = self.reserved_json.get(r)
+        if piece is None:
+            e = self.cls(r | self.presence_bit, self.platform)
+            piece = ", ".join(_problem_json(p) for p in e.problems() if p.kind == "reserved_bits")
+            if len(self.reserved_json) < CAP:
+                self.reserved_json[r] = piece
+        return piece
+
+    def text(self, v: int) -> str:
+        """``, "decoded_level": ... "problems": [...]`` of the entry ``v``."""
+        if not self.by_tables:  # from the entry object
+            e = self.cls(v, self.platform)
+            fields = ", ".join(f"{json_str(k)}: {x}" for k, x in e.fields().items())
+            problems = ", ".join(_problem_json(p) for p in e.problems())
+            return f'{self.head}{json.dumps(e.present)}{self.leaf}{fields}}}, "problems": [{problems}]'
+        lo = v & LOW_MASK
+        present, low, problems = self.low_json[lo] or self.low_piece(lo)
+        hi = v >> HIGH_SHIFT if self.high else 0
+        high = (self.high_json[hi] or self.high_piece(hi)) if self.high else ""
+        mid = self.mid_template % tuple([(v >> s) & m for s, m in self.mid]) if self.mid else ""
+        r = v & self.reserved_mask
+        if r and v & self.present_mask:
+            reserved = self.reserved_piece(r)
+            problems = f"{problems}, {reserved}" if problems else reserved
+        return f"{self.head}{present}{self.leaf}{(low + mid + high)[:-2]}}}, \"problems\": [{problems}]"
+
+
+def _json_list(texts: tuple[str, ...]) -> str:
+    return "[" + ", ".join([json_str(t) for t in texts]) + "]"
+
+
+def _json_software(software: dict[str, int]) -> str:
+    return "{" + ", ".join([f"{json_str(k)}: {x}" for k, x in software.items()]) + "}"
+
+
+def owner_json(parts: Callable[[int], Parts]) -> Callable[[int], tuple[str, str, str]]:
+    """``v`` -> (kind, ``, "kind": ... "reasons": [...]``, the notes' JSON items) of the owner's
+    reading (``parts``): the fields and notes memoised by the key the owner gives them (bounded),
+    the summary's template escaped once, its numbers and the reasons per value."""
+    fields_memo: dict[int, tuple[str, str]] = {}
+    templates: dict[str, str] = {}
+    reasons_memo: dict[tuple[str, ...], str] = {}
+
+    def text(v: int) -> tuple[str, str, str]:
+        kind, template, args, fkey, software, notes, plausible, reasons = parts(v)
+        known = fields_memo.get(fkey) if fkey is not None else None
+        if known is None:
+            known = (_json_software(software), ", ".join([json_str(n) for n in notes]))
+            if fkey is not None and len(fields_memo) < CAP:
+                fields_memo[fkey] = known
+        # JSON escapes no '%' and no hex digit: the escaped template takes the numbers.
+        escaped = templates.get(template)
+        if escaped is None:
+            escaped = json_str(template)
+            if len(templates) < CAP:
+                templates[template] = escaped
+        why = reasons_memo.get(reasons)
+        if why is None:
+            why = _json_list(reasons)
+            if len(reasons_memo) < CAP:
+                reasons_memo[reasons] = why
+        return kind, (f', "kind": {json_str(kind)}, "summary": {escaped % args}, "software": {known[0]}, '
+                      f'"plausible": {"null" if plausible is None else "true" if plausible else "false"}, '
+                      f'"reasons": {why}'), known[1]
+
+    return text
+
+
+def json_tailer(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int], JsonTail]:
+    """``v`` -> (the owner's kind or None, the text of :meth:`spte.logs.render.Renderer.record_dict`'s
+    JSON after ``entry``) of an entry of ``fmt`` at ``level`` printed by ``owner`` with no notes of
+    its own, composed from :class:`ClassJson` and :func:`owner_json`."""
+    table_cls, large_cls = CLASSES[fmt][level]
+    ps = table_cls.layout(ctx.platform_for(owner)).page_size_mask if large_cls else 0
+    small = ClassJson(table_cls, ctx, owner, level)
+    large = ClassJson(large_cls, ctx, owner, level) if large_cls is not None else small
+    obj = ctx.owner_object(owner, fmt)
+    reading = owner_json(parts_reader(obj, level)) if obj is not None else None
+
+    def tail(v: int) -> JsonTail:
+        entry = (large if v & ps else small).text(v)
+        if reading is None:
+            return None, entry + ', "notes": []}'
+        kind, text, notes = reading(v)
+        return kind, f'{entry}{text}, "notes": [{notes}]}}'
+
+    return tail

@@ -1,0 +1,66 @@
+"""Per-value cost of the log reader's readings (``spte trace``): ``Renderer.texter`` (the
+annotation) and ``Renderer.entry_json_tail`` (the JSON record's tail), on random words and
+KVM-shaped SPTEs at levels 1-4, for a 6.19 shadow x86-64 host (MAXPHYADDR 48) and a 6.19 EPT
+A/D host.  The baseline, measured in the same run, is the object path the tests compare with
+(``Renderer.reference_text`` / ``reference_json_tail``: the entry object and the owner's full
+``read``).  Each configuration gets a fresh renderer, a warm-up on other values (the tables
+fill on first use), then ``N`` values it has not seen.
+
+    python -m bench.log_values [N]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+
+from bench.inputs import kvm_shaped, random_words
+from spte.kvm import profile
+from spte.logs.context import Context
+from spte.logs.records import Record
+from spte.logs.render import Renderer
+
+HOSTS = {"x86-64 6.19:shadow M48": ("6.19", "shadow", {"maxphyaddr": 48}), "ept 6.19:ept-ad": ("6.19", "ept-ad", {})}
+
+
+def per_value(fn: Callable[[int], object], values: list[int]) -> float:
+    start = time.perf_counter()
+    for v in values:
+        fn(v)
+    return (time.perf_counter() - start) / len(values) * 1e6
+
+
+def main(n: int = 20000) -> None:
+    shapes = {"random": (random_words(n, seed=11), random_words(2000, seed=12)),
+              "kvm-shaped": (kvm_shaped(n, seed=13), kvm_shaped(2000, seed=14))}
+    print(f"{'host':24} {'shape':11} {'L':>2} {'texter us':>10} {'ref':>7} {'ratio':>6} "
+          f"{'json us':>8} {'ref':>7} {'ratio':>6}")
+    totals: dict[tuple[str, str], list[float]] = {}
+    for host, (version, flavour, kw) in HOSTS.items():
+        prof = profile(version, flavour, **kw)  # type: ignore[arg-type]
+        fmt = prof.format
+        for shape, (values, warm) in shapes.items():
+            for level in (1, 2, 3, 4):
+                render = Renderer(Context(host_format=fmt, platform=prof.platform, kvm=prof))
+                text = render.texter(fmt, level, "kvm")
+                for v in warm:
+                    text(v)
+                    render.entry_json_tail(fmt, level, "kvm", v)
+                t_text = per_value(text, values)
+                t_json = per_value(lambda v: render.entry_json_tail(fmt, level, "kvm", v), values)
+                sample = values[: n // 10]
+                ref = Renderer(Context(host_format=fmt, platform=prof.platform, kvm=prof))
+                r_text = per_value(lambda v: ref.reference_text(Record(0, "", "kvm", v, fmt, level)), sample)
+                r_json = per_value(lambda v: ref.reference_json_tail(fmt, level, "kvm", v), sample)
+                totals.setdefault((host, shape), []).append((t_text, t_json))  # type: ignore[arg-type]
+                print(f"{host:24} {shape:11} {level:>2} {t_text:10.2f} {r_text:7.1f} {t_text / r_text:6.3f} "
+                      f"{t_json:8.2f} {r_json:7.1f} {t_json / r_json:6.3f}")
+    print("\naverages over levels 1-4 (us per value): texter, entry_json_tail")
+    for (host, shape), rows in totals.items():
+        print(f"  {host:24} {shape:11} {sum(r[0] for r in rows) / len(rows):6.2f} "  # type: ignore[index]
+              f"{sum(r[1] for r in rows) / len(rows):6.2f}")  # type: ignore[index]
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 20000)
