@@ -46,6 +46,7 @@ from spte.metadata.ranges import ranges_text
 
 # The kinds a non-exact value can have besides "mmio" (read per value); "frozen" is an exact value.
 KEYED_KINDS = ("present_leaf", "present_nonleaf", "access_tracked", "not_present")
+NARROW = 12  # a reason naming at most this many bits is kept per pattern of them (else composed per value)
 # An MMIO pattern reaching this many bits beyond the key is matched per value instead (one key bit).
 WIDE_MATCH = 4
 
@@ -146,13 +147,13 @@ class KvmPatterns:
         text reads: a :class:`BitsReason` from the ranges of its mask, a text of few bits
         memoised by them (bounded), any other read per value."""
         reason = rule.reason
-        if isinstance(reason, BitsReason):
+        if isinstance(reason, BitsReason) and reason.mask.bit_count() > NARROW:
             prefix, mask, suffix, clear = reason.prefix, reason.mask, reason.suffix, reason.clear
             ranges = ranges_text(mask)
             if clear:
                 return lambda v: f"{prefix}bit{'s' if (~v & mask).bit_count() > 1 else ''} {ranges(~v)}{suffix}"
             return lambda v: f"{prefix}bit{'s' if (v & mask).bit_count() > 1 else ''} {ranges(v)}{suffix}"
-        reads = rule.reads
+        reads = rule.reason_bits
         if reads is None:
             return reason
         memo: dict[int, str] = {}
@@ -199,7 +200,7 @@ class KvmPatterns:
         src = self._source
         if src is None:
             raise ValueError("these patterns were made without a ReadingSource")
-        exact = {v: (r.kind, r.summary.replace("%", "%%"), (), None, r.software, r.notes, r.plausible, r.reasons)
+        exact = {v: (r.kind, r.summary.replace("%", "%%"), (), None, None, r.software, r.notes, r.plausible, r.reasons)
                  for v, r in self.exact.items()}
         key_mask = self.key_mask
         mm, mv = self.match or (0, 1)
@@ -208,16 +209,19 @@ class KvmPatterns:
         texts: dict[int, Callable[[int], str]] = {}
         # key -> (kind, field bits, rule plan), or None for an MMIO key
         plans: dict[int, tuple[str, int, tuple[tuple[int, int, Callable[[int], str]], ...]] | None] = {}
-        summaries: dict[int, tuple[str, int | None]] = {}  # key | summary bits << 65 -> template, pfn shift
-        fields_memo: dict[int, tuple[dict[str, int], tuple[str, ...]]] = {}  # key | field bits << 65
+        # key | (summary and field bits) << 65 -> summary template, pfn shift, fields, notes
+        memo: dict[int, tuple[str, int | None, dict[str, int], tuple[str, ...]]] = {}
         mmio_plan = self._rule_plan(self._rules["mmio"], None, texts)
 
         def reasons(plan: tuple[tuple[int, int, Callable[[int], str]], ...], v: int) -> tuple[str, ...]:
             out = []
             for how, mask, text in plan:
-                if how == 0 or (how == 1 and v & mask):
+                if how == 1:
+                    if v & mask:
+                        out.append(text(v))
+                elif how == 0:
                     out.append(text(v))
-                elif how == 2:
+                else:
                     t = text(v)
                     if t:
                         out.append(t)
@@ -225,9 +229,18 @@ class KvmPatterns:
 
         def plan_of(key: int) -> tuple[str, int, tuple[tuple[int, int, Callable[[int], str]], ...]] | None:
             p = self.kind(key)
-            made = None if p is None else (p.kind, p.fields, self._rule_plan(self._rules[p.kind], key, texts))
+            made = None if p is None else (p.kind, p.fields | sm, self._rule_plan(self._rules[p.kind], key, texts))
             plans[key] = made  # bounded: 2 ** (popcount(key_mask) + 1) keys
             return made
+
+        def fill(v: int, kind: str, mkey: int) -> tuple[str, int | None, dict[str, int], tuple[str, ...]]:
+            st = summary_template(v)
+            values = software_values(v, kind)
+            known = (st.template, st.pfn_shift, {k: x for k, x in values.items() if x},
+                     tuple(notes_of(v, kind, values)))
+            if len(memo) < PATTERN_CAP:
+                memo[mkey] = known
+            return known
 
         def read(v: int) -> Parts:
             hit = exact.get(v)
@@ -239,29 +252,37 @@ class KvmPatterns:
                 st = summary_template(v)
                 values = software_values(v, "mmio")
                 why = reasons(mmio_plan, v)
-                return ("mmio", st.template, st.args, None, {k: x for k, x in values.items() if x},
+                return ("mmio", st.template, st.args, None, None, {k: x for k, x in values.items() if x},
                         tuple(notes_of(v, "mmio", values)), not why, why)
-            kind, fields, rule_plan = plan
-            skey = key | (v & sm) << 65
-            st2 = summaries.get(skey)
-            if st2 is None:
-                st = summary_template(v)
-                st2 = (st.template, st.pfn_shift)
-                if len(summaries) < PATTERN_CAP:
-                    summaries[skey] = st2
-            template, shift = st2
-            fkey = key | (v & fields) << 65
-            known = fields_memo.get(fkey)
-            if known is None:
-                values = software_values(v, kind)
-                known = ({k: x for k, x in values.items() if x}, tuple(notes_of(v, kind, values)))
-                if len(fields_memo) < PATTERN_CAP:
-                    fields_memo[fkey] = known
+            kind, bits, rule_plan = plan
+            mkey = key | (v & bits) << 65
+            known = memo.get(mkey) or fill(v, kind, mkey)
+            template, shift, software, notes = known
             why = reasons(rule_plan, v)
-            return (kind, template, () if shift is None else (((v & base) >> 12) << shift,),
-                    fkey, known[0], known[1], not why, why)
+            return (kind, template, () if shift is None else (((v & base) >> 12) << shift,), shift,
+                    mkey, software, notes, not why, why)
 
         return read
+
+    @property
+    def base_mask(self) -> int:
+        return self._source.base_mask if self._source is not None else 0
+
+    def pfn_only(self, key: int) -> int:
+        """The bits only the summary's pfn reads in the non-exact values of ``key``: no key, field,
+        summary bit, rule or reason of the key's kind reads them (0 for an MMIO key, or when a
+        reason may read any bit)."""
+        p = self.kind(key)
+        src = self._source
+        if p is None or src is None:
+            return 0
+        used = self.key_mask | (self.match[0] if self.match else 0) | p.fields | src.summary_mask
+        for rule in self._rules[p.kind]:
+            reads = rule.reason_bits
+            if reads is None:
+                return 0
+            used |= reads | union(m for m, _, _ in rule.broken_when)
+        return src.base_mask & ~used
 
     def summary_reader(self) -> Callable[[int], str]:
         """``v`` -> ``read(v, level).summary``: per key and summary bits a template, the pfn (or an

@@ -24,13 +24,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as json_str  # what json.dumps writes for a str
+from typing import Literal
 
-from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, Layout, field_pieces
-from spte.entry import CLASSES, Entry, EptEntry
+from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, Layout, field_pieces, format_ranges
+from spte.entry import CLASSES, Entry, EptEntry, Problem
 from spte.formats import ept
 from spte.logs.context import Context, brief_reader, owned_ignored_mask, read_owner
 from spte.metadata import owner as owner_api
-from spte.metadata.owner import Owner, Parts
+from spte.metadata.owner import Owner, Parts, pfn_slots
+from spte.metadata.ranges import ranges_text
+from spte.platform import Platform
 
 MEMO = 1 << 15  # whole texts kept per (format, level, owner)
 CAP = 1 << 14  # pieces kept per table that is not bounded by construction (never cleared)
@@ -189,66 +192,129 @@ def parts_reader(owner: Owner, level: int) -> Callable[[int], Parts]:
 JsonTail = tuple["str | None", str]  # (the owner's kind or None, the JSON object's text after "entry")
 
 
-def _problem_json(p: object) -> str:
-    return json.dumps({"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message})  # type: ignore[attr-defined]
+def _problem_json(p: Problem) -> str:
+    return json.dumps({"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message})
+
+
+def _pct(text: str) -> str:
+    """``text`` as a part of a ``%`` template."""
+    return text.replace("%", "%%")
+
+
+def reserved_shape(cls: type[Entry], platform: Platform, presence: int) -> tuple[str, str, str] | None:
+    """The reserved-bits problem of ``cls`` entries as JSON pieces around the ranges of the
+    reserved bits: (the kind's JSON, the message's JSON up to the ranges, after them), if the
+    entry object's problem for every sample of reserved bits is ``Problem(kind, r, before +
+    format_ranges(r) + after)`` with one ``before``/``after``; else None (the object path).
+
+    The message text belongs to the entry layer (:meth:`spte.entry.Entry.problems`); this finds
+    its shape from the objects themselves and checks it on the samples (lowest, highest, every
+    and alternate reserved bits) instead of copying the text."""
+    mask = cls.layout(platform).reserved_mask
+    if not mask:
+        return None
+    bits = [b for b in range(cls.WIDTH) if mask >> b & 1]
+    samples = [1 << bits[0], 1 << bits[-1], mask, sum(1 << b for b in bits[::2]), sum(1 << b for b in bits[1::2])]
+
+    def problem(r: int) -> Problem | None:
+        found = [p for p in cls(r | presence, platform).problems() if p.kind == "reserved_bits"]
+        return found[0] if len(found) == 1 and found[0].bits == r else None
+
+    first = problem(samples[0])
+    ranges = format_ranges(samples[0])
+    if first is None or first.message.count(ranges) != 1:
+        return None
+    before, after = first.message.split(ranges)
+    for r in samples:
+        p = problem(r)
+        if p is None or p.kind != first.kind or p.message != before + format_ranges(r) + after:
+            return None
+    return json_str(first.kind), json_str(before)[:-1], json_str(after)[1:]
 
 
 class ClassJson:
     """The entry part of a log record's JSON (``"decoded_level"`` to ``"problems"``) for one
     entry class, as :meth:`spte.logs.render.Renderer.record_dict` and ``json.dumps`` write it:
     bits 11:0 and 63:52 from tables (fields, presence, the problems other than reserved bits),
-    the fields between per value, the reserved-bits problem per pattern of reserved bits
-    (bounded) or from the entry object."""
+    the fields between as ``mid % mid_args(v)``, the reserved-bits problem per pattern of
+    reserved bits (bounded) or from the entry object.  :meth:`parts` gives the text around the
+    fields between; ``pfn_bits`` are the bits that change nothing else (address bits that are
+    not reserved)."""
 
     def __init__(self, cls: type[Entry], ctx: Context, owner: str, level: int) -> None:
         platform = ctx.platform_for(owner)
         layout = cls.layout(platform)
         self.cls, self.platform = cls, platform
-        self.width = cls.WIDTH
         self.present_mask, self.reserved_mask = layout.present_mask, layout.reserved_mask
         self.presence_bit = layout.present_mask & -layout.present_mask
         fields = layout.fields
         self.low = [f for f in fields if f.hi < LOW_BITS]
         self.high = [f for f in fields if f.lo >= HIGH_SHIFT and cls.WIDTH > HIGH_SHIFT]
         mid = [f for f in fields if f not in self.low and f not in self.high]
-        # fields() is in layout order, low then middle then high: the pieces concatenate.
+        # fields() is in layout order, low then middle then high: the pieces concatenate, each
+        # ending ", " but the last part of the object (its fields are always written, zero or not).
         assert [f.name for f in fields] == [f.name for f in self.low + mid + self.high]
-        self.mid_template = "".join(f"{json_str(f.name)}: %d, " for f in mid)
-        self.mid = tuple((f.lo, f.max) for f in mid)
-        self.head = (f', "decoded_level": {level}, "class": {json_str(cls.__name__)}, "present": ')
+        self.mid_shifts = tuple((f.lo, f.max) for f in mid)
+        mid_fmt = "".join(f"{_pct(json_str(f.name))}: %d, " for f in mid)
+        self.mid_fmt = mid_fmt[:-2] if mid and not self.high else mid_fmt
+        self.trim_low = not mid and not self.high
+        self.head = f', "decoded_level": {level}, "class": {json_str(cls.__name__)}, "present": '
         self.leaf = f', "leaf": {"true" if cls.LEAF else "false"}, "fields": {{'
-        self.low_json: list[tuple[str, str, str] | None] = [None] * (1 << LOW_BITS)
+        self.low_json: list[tuple[str, str] | None] = [None] * (1 << LOW_BITS)
         self.high_json: list[str | None] = [None] * (1 << max(cls.WIDTH - HIGH_SHIFT, 0))
         self.reserved_json: dict[int, str] = {}
+        self.reserved_shape: tuple[str, str, str] | Literal[False] | None = None  # found on first use
+        self.reserved_ranges = ranges_text(layout.reserved_mask)
         self.by_tables = low_rules(cls, layout)
+        self.pfn_bits = layout.address_mask & ~layout.reserved_mask & ~LOW_MASK & ~(-1 << HIGH_SHIFT)
 
-    def low_piece(self, lo: int) -> tuple[str, str, str]:
-        """Bits 11:0: presence, fields (each ending ``", "``), problems other than reserved bits."""
+    def low_piece(self, lo: int) -> tuple[str, str]:
+        """Bits 11:0: the text from the head to the low fields, the problems other than reserved bits."""
         piece = self.low_json[lo]
         if piece is None:
             e = self.cls(lo, self.platform)
             fields = "".join(f"{json_str(f.name)}: {(lo >> f.lo) & f.max}, " for f in self.low)
             problems = ", ".join(_problem_json(p) for p in e.problems() if p.kind != "reserved_bits")
-            piece = self.low_json[lo] = (json.dumps(e.present), fields, problems)
+            piece = self.low_json[lo] = (f"{self.head}{json.dumps(e.present)}{self.leaf}"
+                                         f"{fields[:-2] if self.trim_low else fields}", problems)
         return piece
 
     def high_piece(self, hi: int) -> str:
         piece = self.high_json[hi]
         if piece is None:
-            piece = self.high_json[hi] = "".join(f"{json_str(f.name)}: {((hi << HIGH_SHIFT) >> f.lo) & f.max}, "
-                                                 for f in self.high)
+            piece = self.high_json[hi] = ", ".join(f"{json_str(f.name)}: {((hi << HIGH_SHIFT) >> f.lo) & f.max}"
+                                                   for f in self.high)
         return piece
 
     def reserved_piece(self, r: int) -> str:
-        """The reserved-bits problem of a present value whose reserved bits are ``r``, from the
-        entry object (memoised per ``r``, bounded)."""
+        """The reserved-bits problem of a present value whose reserved bits are ``r``: composed
+        from the class's message around the ranges of ``r`` where the entry object's messages
+        have that shape, else from the entry object (memoised per ``r``, bounded)."""
         piece = self.reserved_json.get(r)
         if piece is None:
+            if self.reserved_shape is None:
+                self.reserved_shape = reserved_shape(self.cls, self.platform, self.presence_bit) or False
+            if self.reserved_shape:
+                kind, before, after = self.reserved_shape
+                return f'{{"kind": {kind}, "bits": "{r:#x}", "message": {before}{self.reserved_ranges(r)}{after}}}'
             e = self.cls(r | self.presence_bit, self.platform)
             piece = ", ".join(_problem_json(p) for p in e.problems() if p.kind == "reserved_bits")
             if len(self.reserved_json) < CAP:
                 self.reserved_json[r] = piece
         return piece
+
+    def parts(self, v: int) -> tuple[str, str]:
+        """The text before and after ``mid % mid_args(v)`` (the tables' classes only)."""
+        lo = v & LOW_MASK
+        pre, problems = self.low_json[lo] or self.low_piece(lo)
+        high = (self.high_json[v >> HIGH_SHIFT] or self.high_piece(v >> HIGH_SHIFT)) if self.high else ""
+        if v & self.reserved_mask and v & self.present_mask:
+            reserved = self.reserved_piece(v & self.reserved_mask)
+            problems = f"{problems}, {reserved}" if problems else reserved
+        return pre, f'{high}}}, "problems": [{problems}]'
+
+    def mid_args(self, v: int) -> list[int]:
+        return [(v >> s) & m for s, m in self.mid_shifts]
 
     def text(self, v: int) -> str:
         """``, "decoded_level": ... "problems": [...]`` of the entry ``v``."""
@@ -257,55 +323,40 @@ class ClassJson:
             fields = ", ".join(f"{json_str(k)}: {x}" for k, x in e.fields().items())
             problems = ", ".join(_problem_json(p) for p in e.problems())
             return f'{self.head}{json.dumps(e.present)}{self.leaf}{fields}}}, "problems": [{problems}]'
-        lo = v & LOW_MASK
-        present, low, problems = self.low_json[lo] or self.low_piece(lo)
-        hi = v >> HIGH_SHIFT if self.high else 0
-        high = (self.high_json[hi] or self.high_piece(hi)) if self.high else ""
-        mid = self.mid_template % tuple([(v >> s) & m for s, m in self.mid]) if self.mid else ""
-        r = v & self.reserved_mask
-        if r and v & self.present_mask:
-            reserved = self.reserved_piece(r)
-            problems = f"{problems}, {reserved}" if problems else reserved
-        return f"{self.head}{present}{self.leaf}{(low + mid + high)[:-2]}}}, \"problems\": [{problems}]"
+        pre, post = self.parts(v)
+        return f"{pre}{self.mid_fmt % tuple(self.mid_args(v))}{post}"
 
 
-def _json_list(texts: tuple[str, ...]) -> str:
-    return "[" + ", ".join([json_str(t) for t in texts]) + "]"
+OwnerJson = tuple[str, str, str, tuple[int, ...], "int | None", "int | None", str]
 
 
-def _json_software(software: dict[str, int]) -> str:
-    return "{" + ", ".join([f"{json_str(k)}: {x}" for k, x in software.items()]) + "}"
-
-
-def owner_json(parts: Callable[[int], Parts]) -> Callable[[int], tuple[str, str, str]]:
-    """``v`` -> (kind, ``, "kind": ... "reasons": [...]``, the notes' JSON items) of the owner's
-    reading (``parts``): the fields and notes memoised by the key the owner gives them (bounded),
-    the summary's template escaped once, its numbers and the reasons per value."""
+def owner_json(parts: Callable[[int], Parts]) -> Callable[[int], OwnerJson]:
+    """``v`` -> the owner's reading (``parts``) as JSON pieces: (kind, ``, "kind": ... "summary": ``,
+    the summary's ``%`` template escaped for JSON, its args, its pfn shift, the key the owner gives
+    the fields and notes (None: not shared), ``, "software": ... "notes": [...]}``).  The fields and
+    notes are memoised by that key (bounded), the summary's template by itself; the reasons are
+    escaped per value.  (JSON escapes no '%' and no hex digit: the escaped template takes the
+    numbers.)"""
     fields_memo: dict[int, tuple[str, str]] = {}
     templates: dict[str, str] = {}
-    reasons_memo: dict[tuple[str, ...], str] = {}
 
-    def text(v: int) -> tuple[str, str, str]:
-        kind, template, args, fkey, software, notes, plausible, reasons = parts(v)
+    def text(v: int) -> OwnerJson:
+        kind, template, args, shift, fkey, software, notes, plausible, reasons = parts(v)
         known = fields_memo.get(fkey) if fkey is not None else None
         if known is None:
-            known = (_json_software(software), ", ".join([json_str(n) for n in notes]))
+            known = ("{" + ", ".join([f"{json_str(k)}: {x}" for k, x in software.items()]) + "}",
+                     ", ".join([json_str(n) for n in notes]))
             if fkey is not None and len(fields_memo) < CAP:
                 fields_memo[fkey] = known
-        # JSON escapes no '%' and no hex digit: the escaped template takes the numbers.
         escaped = templates.get(template)
         if escaped is None:
             escaped = json_str(template)
             if len(templates) < CAP:
                 templates[template] = escaped
-        why = reasons_memo.get(reasons)
-        if why is None:
-            why = _json_list(reasons)
-            if len(reasons_memo) < CAP:
-                reasons_memo[reasons] = why
-        return kind, (f', "kind": {json_str(kind)}, "summary": {escaped % args}, "software": {known[0]}, '
-                      f'"plausible": {"null" if plausible is None else "true" if plausible else "false"}, '
-                      f'"reasons": {why}'), known[1]
+        verdict = "null" if plausible is None else "true" if plausible else "false"
+        return (kind, f', "kind": {json_str(kind)}, "summary": ', escaped, args, shift, fkey,
+                f', "software": {known[0]}, "plausible": {verdict}, "reasons": ['
+                f'{", ".join([json_str(r) for r in reasons])}], "notes": [{known[1]}]}}')
 
     return text
 
@@ -313,19 +364,56 @@ def owner_json(parts: Callable[[int], Parts]) -> Callable[[int], tuple[str, str,
 def json_tailer(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int], JsonTail]:
     """``v`` -> (the owner's kind or None, the text of :meth:`spte.logs.render.Renderer.record_dict`'s
     JSON after ``entry``) of an entry of ``fmt`` at ``level`` printed by ``owner`` with no notes of
-    its own, composed from :class:`ClassJson` and :func:`owner_json`."""
+    its own, composed from :class:`ClassJson` and :func:`owner_json`.
+
+    Values that differ only in bits that are, for the entry, address bits and, for the owner,
+    only the summary's pfn (:func:`spte.metadata.owner.pfn_slots`) share one ``%`` template,
+    memoised by the other bits (up to :data:`MEMO`, never cleared): a trace of similar SPTEs
+    costs a lookup and a ``%`` per value."""
     table_cls, large_cls = CLASSES[fmt][level]
     ps = table_cls.layout(ctx.platform_for(owner)).page_size_mask if large_cls else 0
     small = ClassJson(table_cls, ctx, owner, level)
     large = ClassJson(large_cls, ctx, owner, level) if large_cls is not None else small
     obj = ctx.owner_object(owner, fmt)
-    reading = owner_json(parts_reader(obj, level)) if obj is not None else None
+    if obj is None:
+        def entry_only(v: int) -> JsonTail:
+            return None, (large if v & ps else small).text(v) + ', "notes": []}'
+
+        return entry_only
+    reading = owner_json(parts_reader(obj, level))
+    slots = pfn_slots(obj, level)
+    key_mask, (mm, mv), pfn_only, base, exact = (
+        (slots[0], slots[1] or (0, 1), slots[2], slots[3], slots[4]) if slots else (0, (0, 1), None, 0, frozenset()))
+    free: dict[int, int] = {}  # key | PS << 65 -> the bits only the pfn reads (bounded by the key's bits)
+    memo: dict[int, tuple[str, str, int | None, ClassJson]] = {}  # v & ~free -> kind, template, shift, class
+
+    def compose(v: int, cj: ClassJson, bits: int) -> JsonTail:
+        kind, before, summary, args, shift, fkey, after = reading(v)
+        if not cj.by_tables:
+            return kind, f"{cj.text(v)}{before}{summary % args}{after}"
+        pre, post = cj.parts(v)
+        mid = cj.mid_args(v)
+        if bits and fkey is not None and (shift is not None or not args) and len(memo) < MEMO:
+            memo[v & ~bits] = (kind, f"{_pct(pre)}{cj.mid_fmt}{_pct(post + before)}{summary}{_pct(after)}",
+                               shift, cj)
+        return kind, f"{pre}{cj.mid_fmt % tuple(mid)}{post}{before}{summary % args}{after}"
 
     def tail(v: int) -> JsonTail:
-        entry = (large if v & ps else small).text(v)
-        if reading is None:
-            return None, entry + ', "notes": []}'
-        kind, text, notes = reading(v)
-        return kind, f'{entry}{text}, "notes": [{notes}]}}'
+        cj = large if v & ps else small
+        if pfn_only is None or v in exact:
+            return compose(v, cj, 0)
+        key = v & key_mask | (v & mm == mv) << 64
+        bits = free.get(key | (v & ps) << 65)
+        if bits is None:
+            bits = free[key | (v & ps) << 65] = pfn_only(key) & cj.pfn_bits
+        if bits:
+            hit = memo.get(v & ~bits)
+            if hit is not None:
+                kind, template, shift, hcj = hit
+                args = hcj.mid_args(v)
+                if shift is not None:
+                    args.append(((v & base) >> 12) << shift)
+                return kind, template % tuple(args)
+        return compose(v, cj, bits)
 
     return tail

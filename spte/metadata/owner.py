@@ -95,11 +95,12 @@ def names_by_bit(owner: Owner, state: str) -> dict[int, str]:
 
 # -- readings as a function of bounded pieces of the value (the fast paths of decode and the log reader) --
 Brief = tuple[str, tuple[str, ...], bool | None]  # (kind, names of the non-zero fields, plausible)
-# A whole reading in parts (:func:`parts_reader`): kind, the summary as ``template % args``, a key
-# of the fields and notes (equal keys, equal fields and notes; None: not shared), the non-zero
-# fields, notes, plausible, reasons.
-Parts = tuple[str, str, tuple[int, ...], "int | None", dict[str, int], tuple[str, ...], "bool | None",
-              tuple[str, ...]]
+# A whole reading in parts (:func:`parts_reader`): kind, the summary as ``template % args``, the
+# pfn shift (not None: the args are ``spte_to_pfn(v) << shift``), a key of the summary template,
+# fields and notes (equal keys, equal texts; None: not shared), the non-zero fields, notes,
+# plausible, reasons.
+Parts = tuple[str, str, tuple[int, ...], "int | None", "int | None", dict[str, int], tuple[str, ...],
+              "bool | None", tuple[str, ...]]
 T = TypeVar("T")
 MISSING: Any = object()  # not in a memo whose entries may be None
 PATTERN_CAP = 1 << 14  # a memo of patterns stops growing here (never cleared, so input cannot thrash it)
@@ -142,6 +143,9 @@ class Patterns(Protocol):
     @property
     def field_mask(self) -> int: ...  # every bit a KindPattern's fields may hold
 
+    @property
+    def base_mask(self) -> int: ...  # the address bits of a summary's pfn
+
     def kind(self, key: int) -> KindPattern | None: ...
 
     def software(self, kind: str, fields: int) -> dict[str, int]: ...
@@ -151,6 +155,8 @@ class Patterns(Protocol):
     def reading_parts(self) -> Callable[[int], Parts]: ...
 
     def summary_reader(self) -> Callable[[int], str]: ...
+
+    def pfn_only(self, key: int) -> int: ...  # bits only the summary's pfn reads in values of key
 
 
 PatternsOf = Callable[[Any, int], Patterns]
@@ -249,7 +255,7 @@ def parts_reader(owner: Owner, level: int) -> Callable[[int], Parts]:
 
     def slow(v: int) -> Parts:
         r = owner.read(v, level)
-        return (r.kind, r.summary.replace("%", "%%"), (), None, dict(r.software), tuple(r.notes), r.plausible,
+        return (r.kind, r.summary.replace("%", "%%"), (), None, None, dict(r.software), tuple(r.notes), r.plausible,
                 tuple(r.reasons))
 
     return slow
@@ -262,3 +268,18 @@ def summary_reader(owner: Owner, level: int) -> Callable[[int], str]:
     if patterns is not None:
         return patterns.summary_reader()
     return lambda v: owner.read(v, level).summary
+
+
+PfnSlots = tuple[int, "tuple[int, int] | None", Callable[[int], int], int, frozenset[int]]
+
+
+def pfn_slots(owner: Owner, level: int) -> PfnSlots | None:
+    """Where a reading's numbers come from, for memoising whole texts by the other bits:
+    ``(key_mask, match, pfn_only, address mask, exact values)``.  Every non-exact value ``v``
+    whose key (:class:`Patterns`) is ``k`` and whose :data:`Parts` have a pfn shift and a key
+    reads the same but for the summary's pfn, ``(v & address mask) >> 12 << shift``, whatever
+    its bits ``pfn_only(k)``.  None for owners without :class:`Patterns`."""
+    patterns = patterns_of(owner, level)
+    if patterns is None:
+        return None
+    return patterns.key_mask, patterns.match, patterns.pfn_only, patterns.base_mask, frozenset(patterns.exact)
