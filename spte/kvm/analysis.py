@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from spte.bits import genmask, size_text, union
 from spte.entry import CLASSES, Entry, decode, entry_class
 from spte.kvm import masks as K
-from spte.kvm.patterns import KEYED_KINDS, KvmPatterns, ReadingSource
+from spte.kvm.patterns import KEYED_KINDS, MMIO_SUMMARY, KvmPatterns, ReadingSource
 from spte.kvm.rules import U64, BitsReason, Rule, must_clear, must_differ, must_equal, must_set, never, nonzero, verdict
 from spte.metadata.owner import Reading
 
@@ -26,9 +26,6 @@ KINDS = ("not_present", "present_leaf", "present_nonleaf", "access_tracked", "mm
 # The entry state whose fields apply to each kind (an access-tracked EPT leaf has RWX = 0).
 STATE_OF_KIND = {"not_present": "not_present", "present_leaf": "present_leaf", "present_nonleaf": "present_nonleaf",
                  "access_tracked": "not_present", "mmio": "fault", "frozen": "not_present"}
-
-
-MMIO_SUMMARY = "MMIO SPTE: gfn %#x gen %#x access %#x"
 
 
 class SummaryTemplate(NamedTuple):
@@ -341,8 +338,17 @@ class Analysis:
                 {kind: self._software_mask(kind) for kind in KEYED_KINDS},
                 lambda v: str(self.classify(v, level).kind), self._software, tuple(getters.items()),
                 ReadingSource(lambda v: self.summary_template(v, level), self.summary_mask(),
-                              self.masks.SPTE_BASE_ADDR_MASK, self._software_values, self._notes))
+                              self.masks.SPTE_BASE_ADDR_MASK, self._software_values, self._notes,
+                              self.mmio_summary_args, self.get_mmio_spte_generation, self.mmio_notes()))
         return memo[level]
+
+    def mmio_notes(self: Any) -> tuple[str, tuple[str, ...]]:
+        """An MMIO SPTE's notes: the first as a template of its generation (``%#x``), the rest."""
+        g = self.gen
+        template = "MMIO generation %#x" + _esc(f" as {self.spec.key} decodes it ({g.names[0]} {g.low_shift}, "
+                                                f"{g.names[1]} {g.high_shift})")
+        spec_bug = next((n for n in self.spec.notes if "generation" in n and "bug" in n), None)
+        return template, (spec_bug,) if spec_bug else ()
 
     def _notes(self: Any, spte: int, kind: str, software: dict[str, int]) -> list[str]:
         notes = []
@@ -350,11 +356,9 @@ class Analysis:
             if f in software and kind != "mmio":
                 notes.append(f"A/D type {software[f]} = {self.value_name(f, software[f])}")
         if kind == "mmio":
-            g = self.gen
-            notes.append(f"MMIO generation {software['mmio_gen']:#x} as {self.spec.key} decodes it "
-                         f"({g.names[0]} {g.low_shift}, {g.names[1]} {g.high_shift})")
-            if spec_bug := next((n for n in self.spec.notes if "generation" in n and "bug" in n), None):
-                notes.append(spec_bug)
+            template, more = self.mmio_notes()
+            notes.append(template % software["mmio_gen"])
+            notes += more
         if kind == "frozen":
             notes.append(f"{self.spec.frozen_name} = {self.frozen_value:#x} in {self.spec.key}")
         if self.spec.mmu_present and kind.startswith("present") and self.is_mmio_spte(spte):

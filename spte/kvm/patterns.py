@@ -40,13 +40,15 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from spte.bits import union
-from spte.kvm.rules import BitsReason, Rule, verdict
+from spte.kvm.rules import BitsReason, Rule, Test, verdict
 from spte.metadata.owner import PATTERN_CAP, KindPattern, Parts, Reading
 from spte.metadata.ranges import ranges_text
 
 # The kinds a non-exact value can have besides "mmio" (read per value); "frozen" is an exact value.
 KEYED_KINDS = ("present_leaf", "present_nonleaf", "access_tracked", "not_present")
-NARROW = 12  # a reason naming at most this many bits is kept per pattern of them (else composed per value)
+TEXT_BITS = 14  # a reason naming at most this many bits is memoised per pattern of them (else composed)
+NARROW = 12  # a rule reading at most this many bits joins the reasons' memo key (else tested per value)
+MMIO_SUMMARY = "MMIO SPTE: gfn %#x gen %#x access %#x"  # classify()'s summary of an MMIO SPTE
 # An MMIO pattern reaching this many bits beyond the key is matched per value instead (one key bit).
 WIDE_MATCH = 4
 
@@ -56,13 +58,36 @@ class ReadingSource(NamedTuple):
     methods at one level): the summary as a template (``summary_template(v)``: kind, template,
     args, pfn shift), the bits it reads besides the key and the pfn, the address mask of the pfn,
     the fields as the kernel reads them (``software_values(v, kind)``) and the notes
-    (``notes(v, kind, software_values)``)."""
+    (``notes(v, kind, software_values)``), and an MMIO SPTE's summary numbers,
+    generation and notes."""
 
     summary_template: Callable[[int], Any]
     summary_mask: int
     base_mask: int
     software_values: Callable[[int, str], dict[str, int]]
     notes: Callable[[int, str, dict[str, int]], list[str]]
+    mmio_args: Callable[[int], tuple[int, ...]]  # an MMIO SPTE's summary numbers
+    mmio_gen: Callable[[int], int]  # its generation
+    mmio_notes: tuple[str, tuple[str, ...]]  # its notes: the first a template of the generation, the rest
+
+
+Plan = tuple[tuple[int, int, Callable[[int], str], int, tuple[Test, ...]], ...]  # see KvmPatterns._rule_plan
+
+
+def _reasons(plan: Plan, v: int) -> tuple[str, ...]:
+    """The reasons of the rules of ``plan`` that ``v`` breaks, in order."""
+    out = []
+    for how, mask, text, _, _ in plan:
+        if how == 1:
+            if v & mask:
+                out.append(text(v))
+        elif how == 0:
+            out.append(text(v))
+        else:
+            t = text(v)
+            if t:
+                out.append(t)
+    return tuple(out)
 
 
 def _if_broken(rule: Rule, text: Callable[[int], str]) -> Callable[[int], str]:
@@ -147,7 +172,7 @@ class KvmPatterns:
         text reads: a :class:`BitsReason` from the ranges of its mask, a text of few bits
         memoised by them (bounded), any other read per value."""
         reason = rule.reason
-        if isinstance(reason, BitsReason) and reason.mask.bit_count() > NARROW:
+        if isinstance(reason, BitsReason) and reason.mask.bit_count() > TEXT_BITS:
             prefix, mask, suffix, clear = reason.prefix, reason.mask, reason.suffix, reason.clear
             ranges = ranges_text(mask)
             if clear:
@@ -168,78 +193,103 @@ class KvmPatterns:
 
         return text
 
-    def _rule_plan(self, rules: tuple[Rule, ...], key: int | None,
-                   texts: dict[int, Callable[[int], str]]) -> tuple[tuple[int, int, Callable[[int], str]], ...]:
-        """The rules of a kind as (how to test, mask, text): 0 broken for every value of ``key``,
-        1 broken when ``v & mask``, 2 per value (``rule.broken``, mask unused); the rules no value
-        of the key breaks are left out.  ``key`` None: no key (an MMIO SPTE), each rule per value."""
-        plan = []
+    def _rule_plan(self, rules: tuple[Rule, ...], key: int | None, texts: dict[int, Callable[[int], str]]) -> Plan:
+        """The rules of a kind as (how to test, mask, text, the bits test and text read (-1: any),
+        the tests of many bits): how 0: broken for every value of ``key``; 1: broken when
+        ``v & mask``; 2: per value (``rule.broken``; mask unused; the bits read leave out the
+        tests of many bits); the rules no value of the key breaks are left out.  ``key`` None:
+        no key (an MMIO SPTE), each rule per value."""
+        plan: list[tuple[int, int, Callable[[int], str], int, tuple[Test, ...]]] = []
         rep = None if key is None else self.representative(key)
         for rule in rules:
             text = texts.setdefault(id(rule), self._reason_text(rule))
             tests = rule.broken_when
-            if rep is not None and not union(m for m, _, _ in tests) & ~self.key_mask:
+            tested = union(m for m, _, _ in tests)
+            said = rule.reason_bits
+            reads = -1 if said is None else said
+            if rep is not None and not tested & ~self.key_mask:
                 if rule.broken(rep):
-                    plan.append((0, 0, text))
-            elif (rep is not None and key is not None and len(tests) == 1 and tests[0][2]
-                  and (tests[0][0], tests[0][1]) == self.match):
-                if key >> 64 & 1:  # the MMIO pattern is the key's bit 64
-                    plan.append((0, 0, text))
+                    plan.append((0, 0, text, reads, ()))
+            elif rep is not None and len(tests) == 1 and tests[0][2] and (tests[0][0], tests[0][1]) == self.match:
+                if key is not None and key >> 64 & 1:  # the MMIO pattern is the key's bit 64
+                    plan.append((0, 0, text, reads, ()))
             elif rule.clear:
-                plan.append((1, rule.clear, text))
-            else:
-                plan.append((2, 0, _if_broken(rule, text)))
+                plan.append((1, rule.clear, text, reads | rule.clear, ()))
+            else:  # tests of few bits join the reads; a test of many is one flag (see reading_parts)
+                wide = tuple(t for t in tests if t[0].bit_count() > NARROW)
+                narrow = union(m for m, _, _ in tests if m.bit_count() <= NARROW)
+                plan.append((2, 0, _if_broken(rule, text), reads | narrow, wide))
         return tuple(plan)
 
     def reading_parts(self) -> Callable[[int], Parts]:
-        """``v`` -> the :data:`~spte.metadata.owner.Parts` of ``read(v, level)``, composed: per
-        key the kind and which rules its values break; per key and summary bits the summary's
-        template; per key and field bits the fields and notes; per value the pfn, the rules
-        that test address bits, and the texts of reasons (from tables of their bits).  MMIO
-        SPTEs and exact values are read on their own."""
+        """``v`` -> the :data:`~spte.metadata.owner.Parts` of ``read(v, level)``, composed: per key
+        the kind and how its rules test; per key and the bits that the summary (but its pfn), the
+        fields, the narrow rules and their reasons read, everything but the pfn and the wide
+        rules' reasons, which are composed per value from tables of their bits.  MMIO SPTEs
+        and exact values are read on their own."""
         src = self._source
         if src is None:
             raise ValueError("these patterns were made without a ReadingSource")
-        exact = {v: (r.kind, r.summary.replace("%", "%%"), (), None, None, r.software, r.notes, r.plausible, r.reasons)
-                 for v, r in self.exact.items()}
+        exact = {v: (r.kind, r.summary.replace("%", "%%"), (), None, None, r.software, r.notes, r.plausible, None,
+                     r.reasons, ()) for v, r in self.exact.items()}
         key_mask = self.key_mask
         mm, mv = self.match or (0, 1)
         sm, base = src.summary_mask, src.base_mask
         summary_template, software_values, notes_of = src.summary_template, src.software_values, src.notes
+        mmio_args, mmio_gen, (mmio_note, mmio_more), mmio_fields = (src.mmio_args, src.mmio_gen, src.mmio_notes,
+                                                                    self._mmio_fields)
         texts: dict[int, Callable[[int], str]] = {}
-        # key -> (kind, field bits, rule plan), or None for an MMIO key
-        plans: dict[int, tuple[str, int, tuple[tuple[int, int, Callable[[int], str]], ...]] | None] = {}
-        # key | (summary and field bits) << 65 -> summary template, pfn shift, fields, notes
-        memo: dict[int, tuple[str, int | None, dict[str, int], tuple[str, ...]]] = {}
+        # key -> (kind, field bits, the bits the narrow rules read, their plan, the wide rules at the
+        # end tested per value), or None for an MMIO key
+        plans: dict[int, tuple[str, int, int, int, tuple[Test, ...], Plan,
+                               tuple[tuple[int, Callable[[int], str]], ...]] | None] = {}
+        plan_ids: dict[tuple[tuple[int, int, int], ...], int] = {}
+        # Memos keyed by key | bits << 65 (bounded by the key's and those bits' count, and by PATTERN_CAP):
+        summaries: dict[int, tuple[str, int | None]] = {}  # summary bits -> template, pfn shift
+        fields_memo: dict[int, tuple[dict[str, int], tuple[str, ...]]] = {}  # field bits -> fields, notes
+        reasons_memo: dict[int, tuple[str, ...]] = {}  # plan | its bits << 16 -> the narrow rules' reasons
         mmio_plan = self._rule_plan(self._rules["mmio"], None, texts)
 
-        def reasons(plan: tuple[tuple[int, int, Callable[[int], str]], ...], v: int) -> tuple[str, ...]:
-            out = []
-            for how, mask, text in plan:
-                if how == 1:
-                    if v & mask:
-                        out.append(text(v))
-                elif how == 0:
-                    out.append(text(v))
-                else:
-                    t = text(v)
-                    if t:
-                        out.append(t)
-            return tuple(out)
-
-        def plan_of(key: int) -> tuple[str, int, tuple[tuple[int, int, Callable[[int], str]], ...]] | None:
+        def plan_of(key: int) -> tuple[str, int, int, int, tuple[Test, ...], Plan,
+                                       tuple[tuple[int, Callable[[int], str]], ...]] | None:
             p = self.kind(key)
-            made = None if p is None else (p.kind, p.fields | sm, self._rule_plan(self._rules[p.kind], key, texts))
+            made = None
+            if p is not None:
+                plan = self._rule_plan(self._rules[p.kind], key, texts)
+                # The wide rules at the end of the plan (they ask for clear bits and name many) are
+                # tested per value; the others read few bits, memoised by them.
+                n = len(plan)
+                while n and plan[n - 1][0] == 1 and (plan[n - 1][3] < 0 or plan[n - 1][3].bit_count() > NARROW):
+                    n -= 1
+                narrow, rest = plan[:n], tuple((mask, text) for _, mask, text, _, _ in plan[n:])
+                reads = union(reads for _, _, _, reads, _ in narrow)
+                flags = tuple(t for *_, wide in narrow for t in wide)  # one bit of the memo's key each
+                # Keys whose narrow rules test alike share their reasons: the memo is keyed by the plan.
+                pid = plan_ids.setdefault(tuple((how, mask, id(text)) for how, mask, text, _, _ in narrow),
+                                          len(plan_ids))
+                made = (p.kind, p.fields, reads if 0 <= reads and reads.bit_count() <= 2 * NARROW else -1, pid,
+                        flags, narrow, rest)
             plans[key] = made  # bounded: 2 ** (popcount(key_mask) + 1) keys
             return made
 
-        def fill(v: int, kind: str, mkey: int) -> tuple[str, int | None, dict[str, int], tuple[str, ...]]:
+        def summary_of(v: int, skey: int) -> tuple[str, int | None]:
             st = summary_template(v)
+            known = (st.template, st.pfn_shift)
+            if len(summaries) < PATTERN_CAP:
+                summaries[skey] = known
+            return known
+
+        def fields_of(v: int, kind: str, fkey: int) -> tuple[dict[str, int], tuple[str, ...]]:
             values = software_values(v, kind)
-            known = (st.template, st.pfn_shift, {k: x for k, x in values.items() if x},
-                     tuple(notes_of(v, kind, values)))
-            if len(memo) < PATTERN_CAP:
-                memo[mkey] = known
+            known = ({k: x for k, x in values.items() if x}, tuple(notes_of(v, kind, values)))
+            if len(fields_memo) < PATTERN_CAP:
+                fields_memo[fkey] = known
+            return known
+
+        def reasons_of(v: int, plan: Plan, rkey: int) -> tuple[str, ...]:
+            known = _reasons(plan, v)
+            if len(reasons_memo) < PATTERN_CAP:
+                reasons_memo[rkey] = known
             return known
 
         def read(v: int) -> Parts:
@@ -249,18 +299,27 @@ class KvmPatterns:
             key = v & key_mask | (v & mm == mv) << 64
             plan = plans[key] if key in plans else plan_of(key)
             if plan is None:  # an MMIO SPTE: its numbers are address-like bits
-                st = summary_template(v)
-                values = software_values(v, "mmio")
-                why = reasons(mmio_plan, v)
-                return ("mmio", st.template, st.args, None, None, {k: x for k, x in values.items() if x},
-                        tuple(notes_of(v, "mmio", values)), not why, why)
-            kind, bits, rule_plan = plan
-            mkey = key | (v & bits) << 65
-            known = memo.get(mkey) or fill(v, kind, mkey)
-            template, shift, software, notes = known
-            why = reasons(rule_plan, v)
+                why = _reasons(mmio_plan, v)
+                return ("mmio", MMIO_SUMMARY, mmio_args(v), None, None,
+                        {name: x for name, get in mmio_fields if (x := get(v))},
+                        (mmio_note % mmio_gen(v), *mmio_more), not why, None, (), why)
+            kind, fields, reads, pid, flags, narrow, rest = plan
+            skey = key | (v & sm) << 65
+            template, shift = summaries.get(skey) or summary_of(v, skey)
+            fkey = key | (v & fields) << 65
+            software, notes = fields_memo.get(fkey) or fields_of(v, kind, fkey)
+            if reads < 0:
+                rkey, why = None, _reasons(narrow, v)
+            else:
+                rkey = pid | (v & reads) << 16
+                for i, (m, x, eq) in enumerate(flags):
+                    if (v & m == x) == eq:
+                        rkey |= 1 << 80 + i
+                known = reasons_memo.get(rkey)
+                why = reasons_of(v, narrow, rkey) if known is None else known
+            more = tuple([text(v) for mask, text in rest if v & mask]) if rest else ()
             return (kind, template, () if shift is None else (((v & base) >> 12) << shift,), shift,
-                    mkey, software, notes, not why, why)
+                    fkey, software, notes, not why and not more, rkey, why, more)
 
         return read
 
@@ -305,8 +364,7 @@ class KvmPatterns:
             if is_mmio is None:
                 is_mmio = mmio[key] = self.kind(key) is None  # bounded: 2 ** (popcount(key_mask) + 1) keys
             if is_mmio:
-                st = summary_template(v)
-                return str(st.template % st.args)
+                return MMIO_SUMMARY % src.mmio_args(v)
             skey = key | (v & sm) << 65
             st2 = summaries.get(skey)
             if st2 is None:

@@ -296,9 +296,10 @@ class ClassJson:
                 self.reserved_shape = reserved_shape(self.cls, self.platform, self.presence_bit) or False
             if self.reserved_shape:
                 kind, before, after = self.reserved_shape
-                return f'{{"kind": {kind}, "bits": "{r:#x}", "message": {before}{self.reserved_ranges(r)}{after}}}'
-            e = self.cls(r | self.presence_bit, self.platform)
-            piece = ", ".join(_problem_json(p) for p in e.problems() if p.kind == "reserved_bits")
+                piece = f'{{"kind": {kind}, "bits": "{r:#x}", "message": {before}{self.reserved_ranges(r)}{after}}}'
+            else:
+                e = self.cls(r | self.presence_bit, self.platform)
+                piece = ", ".join(_problem_json(p) for p in e.problems() if p.kind == "reserved_bits")
             if len(self.reserved_json) < CAP:
                 self.reserved_json[r] = piece
         return piece
@@ -327,36 +328,44 @@ class ClassJson:
         return f"{pre}{self.mid_fmt % tuple(self.mid_args(v))}{post}"
 
 
-OwnerJson = tuple[str, str, str, tuple[int, ...], "int | None", "int | None", str]
+OwnerJson = tuple[str, str, str, tuple[int, ...], "int | None", bool, str]
 
 
 def owner_json(parts: Callable[[int], Parts]) -> Callable[[int], OwnerJson]:
     """``v`` -> the owner's reading (``parts``) as JSON pieces: (kind, ``, "kind": ... "summary": ``,
-    the summary's ``%`` template escaped for JSON, its args, its pfn shift, the key the owner gives
-    the fields and notes (None: not shared), ``, "software": ... "notes": [...]}``).  The fields and
-    notes are memoised by that key (bounded), the summary's template by itself; the reasons are
-    escaped per value.  (JSON escapes no '%' and no hex digit: the escaped template takes the
-    numbers.)"""
-    fields_memo: dict[int, tuple[str, str]] = {}
+    the summary's ``%`` template escaped for JSON, its args, its pfn shift, whether the parts are
+    shared by a key, ``, "software": ... "notes": [...]}``).  What the owner's keys determine is
+    escaped once per key (bounded); the numbers and the per-value reasons per value.  (JSON
+    escapes no '%' and no hex digit: the escaped template takes the numbers.)"""
+    fields_memo: dict[int, tuple[str, str, str]] = {}
+    reasons_memo: dict[int, str] = {}
     templates: dict[str, str] = {}
 
     def text(v: int) -> OwnerJson:
-        kind, template, args, shift, fkey, software, notes, plausible, reasons = parts(v)
+        kind, template, args, shift, fkey, software, notes, plausible, rkey, reasons, more = parts(v)
         known = fields_memo.get(fkey) if fkey is not None else None
         if known is None:
-            known = ("{" + ", ".join([f"{json_str(k)}: {x}" for k, x in software.items()]) + "}",
-                     ", ".join([json_str(n) for n in notes]))
+            known = (f', "kind": {json_str(kind)}, "summary": ',
+                     f', "software": {{{", ".join([f"{json_str(k)}: {x}" for k, x in software.items()])}}}, '
+                     '"plausible": ', ", ".join([json_str(n) for n in notes]))
             if fkey is not None and len(fields_memo) < CAP:
                 fields_memo[fkey] = known
-        escaped = templates.get(template)
-        if escaped is None:
-            escaped = json_str(template)
+        why = reasons_memo.get(rkey) if rkey is not None else None
+        if why is None:
+            why = ", ".join([json_str(r) for r in reasons])
+            if rkey is not None and len(reasons_memo) < CAP:
+                reasons_memo[rkey] = why
+        if more:
+            extra = ", ".join([json_str(r) for r in more])
+            why = f"{why}, {extra}" if why else extra
+        summary = templates.get(template)
+        if summary is None:
+            summary = json_str(template)
             if len(templates) < CAP:
-                templates[template] = escaped
+                templates[template] = summary
         verdict = "null" if plausible is None else "true" if plausible else "false"
-        return (kind, f', "kind": {json_str(kind)}, "summary": ', escaped, args, shift, fkey,
-                f', "software": {known[0]}, "plausible": {verdict}, "reasons": ['
-                f'{", ".join([json_str(r) for r in reasons])}], "notes": [{known[1]}]}}')
+        return (kind, known[0], summary, args, shift, fkey is not None and rkey is not None,
+                f'{known[1]}{verdict}, "reasons": [{why}], "notes": [{known[2]}]}}')
 
     return text
 
@@ -388,12 +397,12 @@ def json_tailer(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int
     memo: dict[int, tuple[str, str, int | None, ClassJson]] = {}  # v & ~free -> kind, template, shift, class
 
     def compose(v: int, cj: ClassJson, bits: int) -> JsonTail:
-        kind, before, summary, args, shift, fkey, after = reading(v)
+        kind, before, summary, args, shift, shared, after = reading(v)
         if not cj.by_tables:
             return kind, f"{cj.text(v)}{before}{summary % args}{after}"
         pre, post = cj.parts(v)
         mid = cj.mid_args(v)
-        if bits and fkey is not None and (shift is not None or not args) and len(memo) < MEMO:
+        if bits and shared and (shift is not None or not args) and len(memo) < MEMO:
             memo[v & ~bits] = (kind, f"{_pct(pre)}{cj.mid_fmt}{_pct(post + before)}{summary}{_pct(after)}",
                                shift, cj)
         return kind, f"{pre}{cj.mid_fmt % tuple(mid)}{post}{before}{summary % args}{after}"

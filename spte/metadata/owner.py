@@ -96,11 +96,11 @@ def names_by_bit(owner: Owner, state: str) -> dict[int, str]:
 # -- readings as a function of bounded pieces of the value (the fast paths of decode and the log reader) --
 Brief = tuple[str, tuple[str, ...], bool | None]  # (kind, names of the non-zero fields, plausible)
 # A whole reading in parts (:func:`parts_reader`): kind, the summary as ``template % args``, the
-# pfn shift (not None: the args are ``spte_to_pfn(v) << shift``), a key of the summary template,
-# fields and notes (equal keys, equal texts; None: not shared), the non-zero fields, notes,
-# plausible, reasons.
+# pfn shift (not None: the args are ``spte_to_pfn(v) << shift``), a key of the fields and notes,
+# the non-zero fields, notes, plausible, a key of the reasons, the reasons, more reasons after
+# them.  Values with equal (non-None) keys have equal fields and notes, or equal first reasons.
 Parts = tuple[str, str, tuple[int, ...], "int | None", "int | None", dict[str, int], tuple[str, ...],
-              "bool | None", tuple[str, ...]]
+              "bool | None", "int | None", tuple[str, ...], tuple[str, ...]]
 T = TypeVar("T")
 MISSING: Any = object()  # not in a memo whose entries may be None
 PATTERN_CAP = 1 << 14  # a memo of patterns stops growing here (never cleared, so input cannot thrash it)
@@ -256,7 +256,7 @@ def parts_reader(owner: Owner, level: int) -> Callable[[int], Parts]:
     def slow(v: int) -> Parts:
         r = owner.read(v, level)
         return (r.kind, r.summary.replace("%", "%%"), (), None, None, dict(r.software), tuple(r.notes), r.plausible,
-                tuple(r.reasons))
+                None, tuple(r.reasons), ())
 
     return slow
 
