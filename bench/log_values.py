@@ -22,7 +22,8 @@ from spte.logs.records import Record
 from spte.logs.render import Renderer
 
 WARM = 60000  # values of the same shape first: the tables fill on first use (steady state is measured)
-HOSTS = {"x86-64 6.19:shadow M48": ("6.19", "shadow", {"maxphyaddr": 48}), "ept 6.19:ept-ad": ("6.19", "ept-ad", {})}
+HOSTS: dict[str, tuple[str, str, dict[str, int]]] = {
+    "x86-64 6.19:shadow M48": ("6.19", "shadow", {"maxphyaddr": 48}), "ept 6.19:ept-ad": ("6.19", "ept-ad", {})}
 
 
 def per_value(fn: Callable[[int], object], values: list[int], runs: int = 3) -> float:
@@ -39,36 +40,49 @@ def per_value(fn: Callable[[int], object], values: list[int], runs: int = 3) -> 
     return best
 
 
+def measure(version: str, flavour: str, kw: dict[str, int], values: list[int], warm: list[int],
+            level: int) -> tuple[float, float, float, float]:
+    """(texter, entry_json_tail, reference_text, reference_json_tail) in us per value."""
+    prof = profile(version, flavour, **kw)  # type: ignore[arg-type]
+    fmt = prof.format
+    render = Renderer(Context(host_format=fmt, platform=prof.platform, kvm=prof))
+    text = render.texter(fmt, level, "kvm")
+
+    def tail(v: int) -> object:
+        return render.entry_json_tail(fmt, level, "kvm", v)
+
+    for v in warm:
+        text(v)
+        tail(v)
+    ref = Renderer(Context(host_format=fmt, platform=prof.platform, kvm=prof))  # the object path: no tables
+
+    def ref_text(v: int) -> object:
+        return ref.reference_text(Record(0, "", "kvm", v, fmt, level))
+
+    def ref_tail(v: int) -> object:
+        return ref.reference_json_tail(fmt, level, "kvm", v)
+
+    sample = values[: len(values) // 20 * 3]
+    return per_value(text, values), per_value(tail, values), per_value(ref_text, sample), per_value(ref_tail, sample)
+
+
 def main(n: int = 20000) -> None:
     shapes = {"random": (random_words(3 * n, seed=11), random_words(WARM, seed=12)),
               "kvm-shaped": (kvm_shaped(3 * n, seed=13), kvm_shaped(WARM, seed=14))}
     print(f"{'host':24} {'shape':11} {'L':>2} {'texter us':>10} {'ref':>7} {'ratio':>6} "
           f"{'json us':>8} {'ref':>7} {'ratio':>6}")
-    totals: dict[tuple[str, str], list[float]] = {}
+    totals: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for host, (version, flavour, kw) in HOSTS.items():
-        prof = profile(version, flavour, **kw)  # type: ignore[arg-type]
-        fmt = prof.format
         for shape, (values, warm) in shapes.items():
             for level in (1, 2, 3, 4):
-                render = Renderer(Context(host_format=fmt, platform=prof.platform, kvm=prof))
-                text = render.texter(fmt, level, "kvm")
-                for v in warm:
-                    text(v)
-                    render.entry_json_tail(fmt, level, "kvm", v)
-                t_text = per_value(text, values)
-                t_json = per_value(lambda v: render.entry_json_tail(fmt, level, "kvm", v), values)
-                sample = values[: 3 * n // 20]
-                ref = Renderer(  # the object path: no tables
-                    Context(host_format=fmt, platform=prof.platform, kvm=prof))
-                r_text = per_value(lambda v: ref.reference_text(Record(0, "", "kvm", v, fmt, level)), sample)
-                r_json = per_value(lambda v: ref.reference_json_tail(fmt, level, "kvm", v), sample)
-                totals.setdefault((host, shape), []).append((t_text, t_json))  # type: ignore[arg-type]
+                t_text, t_json, r_text, r_json = measure(version, flavour, kw, values, warm, level)
+                totals.setdefault((host, shape), []).append((t_text, t_json))
                 print(f"{host:24} {shape:11} {level:>2} {t_text:10.2f} {r_text:7.1f} {t_text / r_text:6.3f} "
                       f"{t_json:8.2f} {r_json:7.1f} {t_json / r_json:6.3f}")
     print("\naverages over levels 1-4 (us per value): texter, entry_json_tail")
     for (host, shape), rows in totals.items():
-        print(f"  {host:24} {shape:11} {sum(r[0] for r in rows) / len(rows):6.2f} "  # type: ignore[index]
-              f"{sum(r[1] for r in rows) / len(rows):6.2f}")  # type: ignore[index]
+        print(f"  {host:24} {shape:11} {sum(r[0] for r in rows) / len(rows):6.2f} "
+              f"{sum(r[1] for r in rows) / len(rows):6.2f}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from spte.entry import CLASSES, Entry, EptEntry, Problem
 from spte.formats import ept
 from spte.logs.context import Context, brief_reader, owned_ignored_mask, read_owner
 from spte.metadata import owner as owner_api
-from spte.metadata.owner import Owner, Parts, pfn_slots
+from spte.metadata.owner import Owner, Parts, Patterns, pfn_slots
 from spte.metadata.ranges import ranges_text
 from spte.platform import Platform
 
@@ -124,6 +124,35 @@ class ClassPieces:
         return flags[1:] + words if flags else words[1:]
 
 
+def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: ClassPieces, large: ClassPieces,
+                    ps: int, level: int) -> Callable[[int], Text]:
+    """:func:`value_texter` for an owner with :class:`~spte.metadata.owner.Patterns` (KVM): the
+    owner's kind, ``[kind] `` and `` sw:names`` joined once per pattern (a bounded memo)."""
+    read = owner_api.pattern_reader(patterns, lambda kind, fields, plausible: (
+        kind, f"[{kind}] ", " sw:" + ",".join(fields) if fields else ""))
+    memo: dict[int, Text] = {}
+    mid = f"L{level} not present, bits "
+
+    def text(v: int) -> Text:
+        hit = memo.get(v)
+        if hit is not None:
+            return hit
+        kind, head, sw = read(v)
+        if kind == "mmio":  # the kernel's reading of gfn, generation and access is what matters
+            out = (kind, f"[mmio] {summary(v)}")
+        else:
+            cp = large if v & ps else small
+            if v & cp.present_mask:
+                out = (kind, f"{head}pfn={(v & cp.address_mask) >> 12:#x} {cp.name} {cp.flags(v)}{sw}{cp.problems(v)}")
+            else:
+                out = (kind, f"{head}{mid}{v:#x}{sw}")
+        if len(memo) < MEMO:
+            memo[v] = out
+        return out
+
+    return text
+
+
 def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int], Text]:
     """``v`` -> (kind, annotation text) of an entry of ``fmt`` at ``level`` printed by ``owner``."""
     table_cls, large_cls = CLASSES[fmt][level]
@@ -137,9 +166,12 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
 
     small = pieces(table_cls)
     large = pieces(large_cls) if large_cls is not None else small
+    memo: dict[int, Text] = {}
+    patterns = owner_api.patterns_of(obj, level) if obj is not None and obj is ctx.kvm else None
+    if obj is not None and patterns is not None:  # KVM: the owner's part per pattern, pre-joined
+        return _pattern_texter(patterns, summary_reader(obj, level), small, large, ps, level)
     brief = brief_reader(obj, level) if obj is not None and obj is ctx.kvm else None
     summary = summary_reader(obj, level) if brief is not None and obj is not None else None
-    memo: dict[int, Text] = {}
 
     def text(v: int) -> Text:
         hit = memo.get(v)
