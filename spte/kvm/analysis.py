@@ -84,12 +84,12 @@ class Analysis:
     """classify/describe/read for a profile (mixed into :class:`~spte.kvm.profiles.KvmProfile`)."""
 
     def classify(self: Any, spte: int, level: int) -> Classification:
-        kind, template, args, _ = self.summary_template(spte, level)
+        kind, template, args, _ = self._summary_template(spte, level)
         return Classification(kind, template % args)
 
-    def summary_template(self: Any, spte: int, level: int) -> SummaryTemplate:
+    def _summary_template(self: Any, spte: int, level: int) -> SummaryTemplate:
         """:meth:`classify` with the summary's numbers as ``%#x`` slots: every value of a
-        non-MMIO kind that agrees on the kind's key and on :meth:`summary_mask` has the same
+        non-MMIO kind that agrees on the kind's key and on :meth:`_summary_mask` has the same
         template, and its one number is ``spte_to_pfn(spte) << pfn_shift``."""
         if not 1 <= level <= 5:
             raise ValueError(f"level {level} is not 1..5")
@@ -110,7 +110,7 @@ class Analysis:
             return SummaryTemplate("not_present", "invalid PAE root (P clear)", (), None)
         present = self.is_shadow_present_pte(spte)
         if self.is_mmio_spte(spte) and not (present and self.spec.mmu_present):
-            return SummaryTemplate("mmio", MMIO_SUMMARY, self.mmio_summary_args(spte), None)
+            return SummaryTemplate("mmio", MMIO_SUMMARY, self._mmio_summary_args(spte), None)
         if present:
             if self.is_last_spte(spte, level):
                 if self.is_access_track_spte(spte):
@@ -127,11 +127,11 @@ class Analysis:
                                    (pfn << 12,), 12)
         return SummaryTemplate("not_present", "not present; non-zero bits are software metadata", (), None)
 
-    def mmio_summary_args(self: Any, spte: int) -> tuple[int, int, int]:
+    def _mmio_summary_args(self: Any, spte: int) -> tuple[int, int, int]:
         """The numbers of an MMIO SPTE's summary (:data:`MMIO_SUMMARY`): gfn, generation, access."""
         return self.get_mmio_spte_gfn(spte), self.get_mmio_spte_generation(spte), self.get_mmio_spte_access(spte)
 
-    def summary_mask(self: Any) -> int:
+    def _summary_mask(self: Any) -> int:
         """The bits a non-MMIO summary reads besides the kind's key and the pfn: is_writable_pte(),
         is_executable_pte(), is_accessed_spte()."""
         m = self.masks
@@ -337,12 +337,12 @@ class Analysis:
                 {kind: self._rule_set(kind, level) for kind in (*KEYED_KINDS, "mmio")},
                 {kind: self._software_mask(kind) for kind in KEYED_KINDS},
                 lambda v: str(self.classify(v, level).kind), self._software, tuple(getters.items()),
-                ReadingSource(lambda v: self.summary_template(v, level), self.summary_mask(),
+                ReadingSource(lambda v: self._summary_template(v, level), self._summary_mask(),
                               self.masks.SPTE_BASE_ADDR_MASK, self._software_values, self._notes,
-                              self.mmio_summary_args, self.get_mmio_spte_generation, self.mmio_notes()))
+                              self._mmio_summary_args, self.get_mmio_spte_generation, self._mmio_notes()))
         return memo[level]
 
-    def mmio_notes(self: Any) -> tuple[str, tuple[str, ...]]:
+    def _mmio_notes(self: Any) -> tuple[str, tuple[str, ...]]:
         """An MMIO SPTE's notes: the first as a template of its generation (``%#x``), the rest."""
         g = self.gen
         template = "MMIO generation %#x" + _esc(f" as {self.spec.key} decodes it ({g.names[0]} {g.low_shift}, "
@@ -356,7 +356,7 @@ class Analysis:
             if f in software and kind != "mmio":
                 notes.append(f"A/D type {software[f]} = {self.value_name(f, software[f])}")
         if kind == "mmio":
-            template, more = self.mmio_notes()
+            template, more = self._mmio_notes()
             notes.append(template % software["mmio_gen"])
             notes += more
         if kind == "frozen":

@@ -132,6 +132,8 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
         kind, f"[{kind}] ", " sw:" + ",".join(fields) if fields else ""))
     memo: dict[int, Text] = {}
     mid = f"L{level} not present, bits "
+    # Per class: what the present line reads, bound once (the hot path is inlined: no calls for pieces).
+    plans = {c: (c.keep, c.mid_mask, c.address_mask, f" {c.name} ", c.low_words, c.high_words) for c in (small, large)}
 
     def text(v: int) -> Text:
         hit = memo.get(v)
@@ -143,7 +145,19 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
         else:
             cp = large if v & ps else small
             if v & cp.present_mask:
-                out = (kind, f"{head}pfn={(v & cp.address_mask) >> 12:#x} {cp.name} {cp.flags(v)}{sw}{cp.problems(v)}")
+                keep, mid_mask, address_mask, name, low_words, high_words = plans[cp]
+                s = v & keep
+                lf, lw = low_words[s & LOW_MASK] or cp.low_piece(s & LOW_MASK)
+                if s & mid_mask:
+                    mf, mw = cp.mid_piece(s & mid_mask)
+                    lf += mf
+                    lw += mw
+                if s >> HIGH_SHIFT:
+                    hf, hw = high_words[s >> HIGH_SHIFT] or cp.high_piece(s >> HIGH_SHIFT)
+                    lf += hf
+                    lw += hw
+                out = (kind, f"{head}pfn={(v & address_mask) >> 12:#x}{name}{lf[1:] + lw if lf else lw[1:]}{sw}"
+                       f"{cp.problems(v)}")
             else:
                 out = (kind, f"{head}{mid}{v:#x}{sw}")
         if len(memo) < MEMO:
@@ -360,52 +374,10 @@ class ClassJson:
         return f"{pre}{self.mid_fmt % tuple(self.mid_args(v))}{post}"
 
 
-OwnerJson = tuple[str, str, str, tuple[int, ...], "int | None", bool, str]
-
-
-def owner_json(parts: Callable[[int], Parts]) -> Callable[[int], OwnerJson]:
-    """``v`` -> the owner's reading (``parts``) as JSON pieces: (kind, ``, "kind": ... "summary": ``,
-    the summary's ``%`` template escaped for JSON, its args, its pfn shift, whether the parts are
-    shared by a key, ``, "software": ... "notes": [...]}``).  What the owner's keys determine is
-    escaped once per key (bounded); the numbers and the per-value reasons per value.  (JSON
-    escapes no '%' and no hex digit: the escaped template takes the numbers.)"""
-    fields_memo: dict[int, tuple[str, str, str]] = {}
-    reasons_memo: dict[int, str] = {}
-    templates: dict[str, str] = {}
-
-    def text(v: int) -> OwnerJson:
-        kind, template, args, shift, fkey, software, notes, plausible, rkey, reasons, more = parts(v)
-        known = fields_memo.get(fkey) if fkey is not None else None
-        if known is None:
-            known = (f', "kind": {json_str(kind)}, "summary": ',
-                     f', "software": {{{", ".join([f"{json_str(k)}: {x}" for k, x in software.items()])}}}, '
-                     '"plausible": ', ", ".join([json_str(n) for n in notes]))
-            if fkey is not None and len(fields_memo) < CAP:
-                fields_memo[fkey] = known
-        why = reasons_memo.get(rkey) if rkey is not None else None
-        if why is None:
-            why = ", ".join([json_str(r) for r in reasons])
-            if rkey is not None and len(reasons_memo) < CAP:
-                reasons_memo[rkey] = why
-        if more:
-            extra = ", ".join([json_str(r) for r in more])
-            why = f"{why}, {extra}" if why else extra
-        summary = templates.get(template)
-        if summary is None:
-            summary = json_str(template)
-            if len(templates) < CAP:
-                templates[template] = summary
-        verdict = "null" if plausible is None else "true" if plausible else "false"
-        return (kind, known[0], summary, args, shift, fkey is not None and rkey is not None,
-                f'{known[1]}{verdict}, "reasons": [{why}], "notes": [{known[2]}]}}')
-
-    return text
-
-
 def json_tailer(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int], JsonTail]:
     """``v`` -> (the owner's kind or None, the text of :meth:`spte.logs.render.Renderer.record_dict`'s
     JSON after ``entry``) of an entry of ``fmt`` at ``level`` printed by ``owner`` with no notes of
-    its own, composed from :class:`ClassJson` and :func:`owner_json`.
+    its own, composed from :class:`ClassJson` and the owner's reading in parts.
 
     Values that differ only in bits that are, for the entry, address bits and, for the owner,
     only the summary's pfn (:func:`spte.metadata.owner.pfn_slots`) share one ``%`` template,
@@ -421,23 +393,57 @@ def json_tailer(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int
             return None, (large if v & ps else small).text(v) + ', "notes": []}'
 
         return entry_only
-    reading = owner_json(parts_reader(obj, level))
+    parts = parts_reader(obj, level)
     slots = pfn_slots(obj, level)
     key_mask, (mm, mv), pfn_only, base, exact = (
         (slots[0], slots[1] or (0, 1), slots[2], slots[3], slots[4]) if slots else (0, (0, 1), None, 0, frozenset()))
     free: dict[int, int] = {}  # key | PS << 65 -> the bits only the pfn reads (bounded by the key's bits)
     memo: dict[int, tuple[str, str, int | None, ClassJson]] = {}  # v & ~free -> kind, template, shift, class
+    # The owner's reading as JSON: what its keys determine escaped once per key (bounded); the
+    # numbers and the per-value reasons per value.  (JSON escapes no '%' and no hex digit: the
+    # escaped summary template takes the numbers.)
+    fields_memo: dict[int, tuple[str, str, str]] = {}
+    reasons_memo: dict[int, str] = {}
+    templates: dict[str, str] = {}
+
+    def fields_json(kind: str, software: dict[str, int], notes: tuple[str, ...]) -> tuple[str, str, str]:
+        return (f', "kind": {json_str(kind)}, "summary": ',
+                f', "software": {{{", ".join([f"{json_str(k)}: {x}" for k, x in software.items()])}}}, '
+                '"plausible": ', ", ".join([json_str(n) for n in notes]))
 
     def compose(v: int, cj: ClassJson, bits: int) -> JsonTail:
-        kind, before, summary, args, shift, shared, after = reading(v)
+        kind, template, args, shift, fkey, software, notes, plausible, rkey, reasons, more = parts(v)
+        if fkey is None:
+            before, software_json, notes_json = fields_json(kind, software, notes)
+        else:
+            known = fields_memo.get(fkey)
+            if known is None:
+                known = fields_json(kind, software, notes)
+                if len(fields_memo) < CAP:
+                    fields_memo[fkey] = known
+            before, software_json, notes_json = known
+        why = reasons_memo.get(rkey) if rkey is not None else None
+        if why is None:
+            why = ", ".join([json_str(r) for r in reasons])
+            if rkey is not None and len(reasons_memo) < CAP:
+                reasons_memo[rkey] = why
+        if more:
+            extra = ", ".join([json_str(r) for r in more])
+            why = f"{why}, {extra}" if why else extra
+        summary = templates.get(template)
+        if summary is None:
+            summary = json_str(template)
+            if len(templates) < CAP:
+                templates[template] = summary
+        after = (f'{software_json}{"null" if plausible is None else "true" if plausible else "false"}, '
+                 f'"reasons": [{why}], "notes": [{notes_json}]}}')
         if not cj.by_tables:
             return kind, f"{cj.text(v)}{before}{summary % args}{after}"
         pre, post = cj.parts(v)
-        mid = cj.mid_args(v)
-        if bits and shared and (shift is not None or not args) and len(memo) < MEMO:
+        if bits and fkey is not None and rkey is not None and (shift is not None or not args) and len(memo) < MEMO:
             memo[v & ~bits] = (kind, f"{_pct(pre)}{cj.mid_fmt}{_pct(post + before)}{summary}{_pct(after)}",
                                shift, cj)
-        return kind, f"{pre}{cj.mid_fmt % tuple(mid)}{post}{before}{summary % args}{after}"
+        return kind, f"{pre}{cj.mid_fmt % tuple(cj.mid_args(v))}{post}{before}{summary % args}{after}"
 
     def tail(v: int) -> JsonTail:
         cj = large if v & ps else small
