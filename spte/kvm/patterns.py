@@ -47,7 +47,7 @@ from spte.metadata.ranges import ranges_text
 # The kinds a non-exact value can have besides "mmio" (read per value); "frozen" is an exact value.
 KEYED_KINDS = ("present_leaf", "present_nonleaf", "access_tracked", "not_present")
 TEXT_BITS = 14  # a reason naming at most this many bits is memoised per pattern of them (else composed)
-NARROW = 12  # a rule reading at most this many bits joins the reasons' memo key (else tested per value)
+NARROW = 12  # the rules whose reasons are memoised read at most this many bits (the last ones: per value)
 MMIO_SUMMARY = "MMIO SPTE: gfn %#x gen %#x access %#x"  # classify()'s summary of an MMIO SPTE
 # An MMIO pattern reaching this many bits beyond the key is matched per value instead (one key bit).
 WIDE_MATCH = 4
@@ -88,6 +88,12 @@ def _reasons(plan: Plan, v: int) -> tuple[str, ...]:
             if t:
                 out.append(t)
     return tuple(out)
+
+
+def _too_wide(plan: Plan) -> bool:
+    """Whether the rules of ``plan`` read too many bits to memoise their reasons by them."""
+    reads = union(entry[3] for entry in plan)
+    return reads < 0 or reads.bit_count() > NARROW
 
 
 def _if_broken(rule: Rule, text: Callable[[int], str]) -> Callable[[int], str]:
@@ -259,7 +265,7 @@ class KvmPatterns:
                 # The wide rules at the end of the plan (they ask for clear bits and name many) are
                 # tested per value; the others read few bits, memoised by them.
                 n = len(plan)
-                while n and plan[n - 1][0] == 1 and (plan[n - 1][3] < 0 or plan[n - 1][3].bit_count() > NARROW):
+                while n and plan[n - 1][0] == 1 and _too_wide(plan[:n]):
                     n -= 1
                 narrow, rest = plan[:n], tuple((mask, text) for _, mask, text, _, _ in plan[n:])
                 reads = union(reads for _, _, _, reads, _ in narrow)
@@ -267,7 +273,7 @@ class KvmPatterns:
                 # Keys whose narrow rules test alike share their reasons: the memo is keyed by the plan.
                 pid = plan_ids.setdefault(tuple((how, mask, id(text)) for how, mask, text, _, _ in narrow),
                                           len(plan_ids))
-                made = (p.kind, p.fields, reads if 0 <= reads and reads.bit_count() <= 2 * NARROW else -1, pid,
+                made = (p.kind, p.fields, reads if 0 <= reads and reads.bit_count() <= NARROW else -1, pid,
                         flags, narrow, rest)
             plans[key] = made  # bounded: 2 ** (popcount(key_mask) + 1) keys
             return made
