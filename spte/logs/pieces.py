@@ -435,15 +435,17 @@ def json_tailer(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int
             summary = json_str(template)
             if len(templates) < CAP:
                 templates[template] = summary
-        after = (f'{software_json}{"null" if plausible is None else "true" if plausible else "false"}, '
-                 f'"reasons": [{why}], "notes": [{notes_json}]}}')
+        verdict = "null" if plausible is None else "true" if plausible else "false"
         if not cj.by_tables:
-            return kind, f"{cj.text(v)}{before}{summary % args}{after}"
+            return kind, (f'{cj.text(v)}{before}{summary % args}{software_json}{verdict}, "reasons": [{why}], '
+                          f'"notes": [{notes_json}]}}')
         pre, post = cj.parts(v)
         if bits and fkey is not None and rkey is not None and (shift is not None or not args) and len(memo) < MEMO:
+            after = f'{software_json}{verdict}, "reasons": [{why}], "notes": [{notes_json}]}}'
             memo[v & ~bits] = (kind, f"{_pct(pre)}{cj.mid_fmt}{_pct(post + before)}{summary}{_pct(after)}",
                                shift, cj)
-        return kind, f"{pre}{cj.mid_fmt % tuple(cj.mid_args(v))}{post}{before}{summary % args}{after}"
+        return kind, (f'{pre}{cj.mid_fmt % tuple([(v >> s) & m for s, m in cj.mid_shifts])}{post}{before}'
+                      f'{summary % args}{software_json}{verdict}, "reasons": [{why}], "notes": [{notes_json}]}}')
 
     def tail(v: int) -> JsonTail:
         cj = large if v & ps else small

@@ -190,10 +190,9 @@ class Renderer:
         :meth:`record_dict`'s JSON after ``entry``/``role``/``args`` of an entry at a printed
         level with no notes of its own (the fast path's records), composed from tables
         (:func:`spte.logs.pieces.json_tailer`); :meth:`reference_json_tail` is the object path."""
-        key = (fmt, level, owner)
-        tail = self._json_tailers.get(key)
+        tail = self._json_tailers.get((fmt, level, owner))
         if tail is None:
-            tail = self._json_tailers[key] = self._json_tailer(fmt, level, owner)
+            tail = self._json_tailers[fmt, level, owner] = self._json_tailer(fmt, level, owner)
         return tail(value)
 
     def _json_tailer(self, fmt: str, level: int, owner: str) -> Callable[[int], tuple[str | None, str]]:
