@@ -26,7 +26,7 @@ from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as json_str  # what json.dumps writes for a str
 from typing import Literal
 
-from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, Layout, field_pieces, format_ranges
+from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Layout, field_pieces, format_ranges
 from spte.entry import CLASSES, Entry, EptEntry, Problem
 from spte.formats import ept
 from spte.logs.context import Context, brief_reader, owned_ignored_mask, read_owner
@@ -54,6 +54,16 @@ def low_rules(cls: type[Entry], layout: Layout) -> bool:
     return rule_bits >= 0 and not (rule_bits | layout.present_mask) & ~LOW_MASK
 
 
+def _word_head(f: FieldInfo, enums: dict[str, dict[int, str]]) -> str | None:
+    """`` name=`` if every value ``x`` of the (wide, word-valued) field reads as `` name={x:#x}`` in
+    :func:`spte.bits.field_pieces` (checked on its ends and a few values between), else None."""
+    samples = {1, f.max, f.max >> 1, 0x5A5A5A5A5A5A5A5A & f.max, 0x1234 & f.max} - {0}
+    for head in (f" {f.label}=", f" {f.name}="):
+        if all(field_pieces((f,), x << f.lo, enums) == ("", f"{head}{x:#x}") for x in samples):
+            return head
+    return None
+
+
 class ClassPieces:
     """The hardware part of the annotation of one entry class (bits an owner names hidden)."""
 
@@ -79,6 +89,9 @@ class ClassPieces:
         self.low_problems: list[str | None] = [None] * (1 << LOW_BITS)
         self.high_words: list[tuple[str, str] | None] = [None] * (1 << max(cls.WIDTH - HIGH_SHIFT, 0))
         self.mid_words: dict[int, tuple[str, str]] = {0: ("", "")}
+        # Per field of the middle, a table of its pieces if it is narrow enough (else per value).
+        self.mid_fields: list[tuple[FieldInfo, dict[int, tuple[str, str]] | None, str | None]] = [
+            (f, {}, None) if f.width <= LOW_BITS else (f, None, _word_head(f, self.enums)) for f in self.mid]
         self.low_rules = low_rules(cls, layout)
 
     def low_piece(self, lo: int) -> tuple[str, str]:
@@ -96,9 +109,24 @@ class ClassPieces:
     def mid_piece(self, m: int) -> tuple[str, str]:
         piece = self.mid_words.get(m)
         if piece is None:
-            piece = field_pieces(self.mid, m, self.enums)
             if self.mid_table:
-                self.mid_words[m] = piece
+                piece = self.mid_words[m] = field_pieces(self.mid, m, self.enums)
+            else:  # too many bits for one table: a table per field (a field's words are its own bits')
+                flags, words = "", ""
+                for f, table, word in self.mid_fields:
+                    x = (m >> f.lo) & f.max
+                    if x:
+                        if word is not None:  # a wide field's word: its name and value
+                            words += f"{word}{x:#x}"
+                            continue
+                        own = table.get(x) if table is not None else None
+                        if own is None:
+                            own = field_pieces((f,), x << f.lo, self.enums)
+                            if table is not None:  # bounded: 2 ** LOW_BITS slots at most
+                                table[x] = own
+                        flags += own[0]
+                        words += own[1]
+                piece = (flags, words)
         return piece
 
     def problems(self, v: int) -> str:
