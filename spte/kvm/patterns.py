@@ -168,6 +168,8 @@ class KvmPatterns:
     def software(self, kind: str, fields: int) -> dict[str, int]:
         return self._software(fields, kind)
 
+    value_kind = "mmio"  # the kind of every value read on its own
+
     def value(self, v: int) -> tuple[str, dict[str, int], bool | None]:
         """A value whose key has no :meth:`kind` (an MMIO SPTE), read on its own: kind, fields, verdict."""
         return "mmio", {name: x for name, get in self._mmio_fields if (x := get(v))}, self._mmio(v)

@@ -156,8 +156,10 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
                     ps: int, level: int) -> Callable[[int], Text]:
     """:func:`value_texter` for an owner with :class:`~spte.metadata.owner.Patterns` (KVM): the
     owner's kind, ``[kind] `` and `` sw:names`` joined once per pattern (a bounded memo)."""
+    # The values KVM reads on their own are MMIO SPTEs, shown by their summary alone.
     read = owner_api.pattern_reader(patterns, lambda kind, fields, plausible: (
-        kind, f"[{kind}] ", " sw:" + ",".join(fields) if fields else ""))
+        kind, f"[{kind}] ", " sw:" + ",".join(fields) if fields else ""),
+        (lambda v: ("mmio", "", "")) if patterns.value_kind == "mmio" else None)
     memo: dict[int, Text] = {}
     mid = f"L{level} not present, bits "
     # Per class: what the present line reads, bound once (the hot path is inlined: no calls for pieces).

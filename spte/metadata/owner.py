@@ -152,6 +152,9 @@ class Patterns(Protocol):
 
     def value(self, v: int) -> tuple[str, dict[str, int], bool | None]: ...
 
+    @property
+    def value_kind(self) -> str: ...  # the kind of every value :meth:`value` reads (KVM: "mmio")
+
     def reading_parts(self) -> Callable[[int], Parts]: ...
 
     def summary_reader(self) -> Callable[[int], str]: ...
@@ -177,11 +180,13 @@ def patterns_of(owner: Owner, level: int) -> Patterns | None:
     return None
 
 
-def pattern_reader(patterns: Patterns, piece: Callable[[str, dict[str, int], bool | None], T]) -> Callable[[int], T]:
+def pattern_reader(patterns: Patterns, piece: Callable[[str, dict[str, int], bool | None], T],
+                   value_piece: Callable[[int], T] | None = None) -> Callable[[int], T]:
     """A function of a value giving ``piece(kind, non-zero software fields, plausible)`` of its
     reading, from ``patterns``: composed once per pattern key and field bits (a bounded memo,
     never cleared), the verdict's must-be-clear bits tested per value; exact values and values
-    whose reading depends on more bits (KVM's MMIO SPTEs: the gfn) are read on their own."""
+    whose reading depends on more bits (KVM's MMIO SPTEs: the gfn) are read on their own (by
+    ``value_piece(v)`` if given: a caller that needs less of them than ``piece`` of the reading)."""
     exact = {v: piece(r.kind, r.software, r.plausible) for v, r in patterns.exact.items()}
     key_mask, match = patterns.key_mask, patterns.match
     kind_of, software, value = patterns.kind, patterns.software, patterns.value
@@ -224,6 +229,8 @@ def pattern_reader(patterns: Patterns, piece: Callable[[str, dict[str, int], boo
             return exact[v]
         known = others[key] if key in others else compose(v)
         if known is None:  # e.g. an MMIO SPTE: read on its own
+            if value_piece is not None:
+                return value_piece(v)
             kind, fields, plausible = value(v)
             return piece(kind, fields, plausible)
         return known[2] if v & known[0] else known[1]
