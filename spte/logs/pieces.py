@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as json_str  # what json.dumps writes for a str
-from typing import Literal
+from typing import Any, Literal
 
 from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Layout, field_pieces, format_ranges
 from spte.entry import CLASSES, Entry, EptEntry, Problem
@@ -133,13 +133,18 @@ class ClassPieces:
         """`` !kind`` for each problem of the present entry ``v``, in :meth:`Entry.problems` order."""
         if not self.low_rules:
             return "".join(f" !{p.kind}" for p in self.cls(v, self.platform).problems())
-        lo = v & LOW_MASK
+        text = self.low_problem_text(v & LOW_MASK)
+        return text + " !reserved_bits" if v & self.reserved_mask else text
+
+    def low_problem_text(self, lo: int) -> str:
+        """`` !kind`` for each problem other than reserved bits of a present entry whose bits
+        11:0 are ``lo`` (only where :attr:`low_rules`)."""
         text = self.low_problems[lo]
         if text is None:
             probe = self.cls(lo, self.platform)
             text = self.low_problems[lo] = "".join(f" !{p.kind}" for p in probe.problems()
                                                    if p.kind != "reserved_bits")
-        return text + " !reserved_bits" if v & self.reserved_mask else text
+        return text
 
     def flags(self, v: int) -> str:
         """``R|W|X MT=WB ...``: the flags and words of the shown bits, as ``field_words`` joins them."""
@@ -162,8 +167,22 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
         (lambda v: ("mmio", "", "")) if patterns.value_kind == "mmio" else None)
     memo: dict[int, Text] = {}
     mid = f"L{level} not present, bits "
-    # Per class: what the present line reads, bound once (the hot path is inlined: no calls for pieces).
-    plans = {c: (c.keep, c.mid_mask, c.address_mask, f" {c.name} ", c.low_words, c.high_words) for c in (small, large)}
+
+    def bind(c: ClassPieces) -> tuple[Any, ...]:
+        """What a present line of class ``c`` reads, bound once: the hot path below makes no calls
+        for its pieces.  Its bits-11:0 table joins the flags and words of ``lo & keep`` and the
+        problems of ``lo`` (other than reserved bits), filled on first use."""
+        table: list[tuple[str, str, str] | None] = [None] * (1 << LOW_BITS)
+
+        def low(lo: int) -> tuple[str, str, str]:
+            lf, lw = c.low_piece(lo & c.keep)
+            piece = table[lo] = (lf, lw, c.low_problem_text(lo) if c.low_rules else "")
+            return piece
+
+        return (c, c.keep, c.mid_mask, c.address_mask, f" {c.name} ", table, low, c.high_words, c.present_mask,
+                c.reserved_mask, c.low_rules)
+
+    small_b, large_b = bind(small), bind(large)
 
     def text(v: int) -> Text:
         hit = memo.get(v)
@@ -173,11 +192,11 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
         if kind == "mmio":  # the kernel's reading of gfn, generation and access is what matters
             out = (kind, f"[mmio] {summary(v)}")
         else:
-            cp = large if v & ps else small
-            if v & cp.present_mask:
-                keep, mid_mask, address_mask, name, low_words, high_words = plans[cp]
+            cp, keep, mid_mask, address_mask, name, table, low, high_words, present, reserved, by_table = (
+                large_b if v & ps else small_b)
+            if v & present:
+                lf, lw, problems = table[v & LOW_MASK] or low(v & LOW_MASK)
                 s = v & keep
-                lf, lw = low_words[s & LOW_MASK] or cp.low_piece(s & LOW_MASK)
                 if s & mid_mask:
                     mf, mw = cp.mid_piece(s & mid_mask)
                     lf += mf
@@ -186,8 +205,12 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
                     hf, hw = high_words[s >> HIGH_SHIFT] or cp.high_piece(s >> HIGH_SHIFT)
                     lf += hf
                     lw += hw
+                if not by_table:
+                    problems = cp.problems(v)
+                elif v & reserved:
+                    problems += " !reserved_bits"
                 out = (kind, f"{head}pfn={(v & address_mask) >> 12:#x}{name}{lf[1:] + lw if lf else lw[1:]}{sw}"
-                       f"{cp.problems(v)}")
+                       f"{problems}")
             else:
                 out = (kind, f"{head}{mid}{v:#x}{sw}")
         if len(memo) < MEMO:
