@@ -427,7 +427,8 @@ class ClassJson:
         return f"{pre}{self.mid_fmt % tuple(self.mid_args(v))}{post}"
 
 
-def json_tailer(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int], JsonTail]:
+def json_tailer(ctx: Context, fmt: str, level: int, owner: str,
+                wide: Callable[[int], JsonTail]) -> Callable[[int], JsonTail]:
     """``v`` -> (the owner's kind or None, the text of :meth:`spte.logs.render.Renderer.record_dict`'s
     JSON after ``entry``) of an entry of ``fmt`` at ``level`` printed by ``owner`` with no notes of
     its own, composed from :class:`ClassJson` and the owner's reading in parts.
@@ -435,14 +436,17 @@ def json_tailer(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int
     Values that differ only in bits that are, for the entry, address bits and, for the owner,
     only the summary's pfn (:func:`spte.metadata.owner.pfn_slots`) share one ``%`` template,
     memoised by the other bits (up to :data:`MEMO`, never cleared): a trace of similar SPTEs
-    costs a lookup and a ``%`` per value."""
+    costs a lookup and a ``%`` per value.  Values wider than the format go to ``wide``."""
     table_cls, large_cls = CLASSES[fmt][level]
     ps = table_cls.layout(ctx.platform_for(owner)).page_size_mask if large_cls else 0
     small = ClassJson(table_cls, ctx, owner, level)
     large = ClassJson(large_cls, ctx, owner, level) if large_cls is not None else small
     obj = ctx.owner_object(owner, fmt)
+    width = table_cls.WIDTH
     if obj is None:
         def entry_only(v: int) -> JsonTail:
+            if v >> width:
+                return wide(v)
             return None, (large if v & ps else small).text(v) + ', "notes": []}'
 
         return entry_only
@@ -501,6 +505,8 @@ def json_tailer(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int
                       f'{summary % args}{software_json}{verdict}, "reasons": [{why}], "notes": [{notes_json}]}}')
 
     def tail(v: int) -> JsonTail:
+        if v >> width:
+            return wide(v)
         cj = large if v & ps else small
         if pfn_only is None or v in exact:
             return compose(v, cj, 0)

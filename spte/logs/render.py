@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from spte.bits import field_words, format_ranges
-from spte.entry import CLASSES
 from spte.logs.context import Context, OwnerView, owned_ignored_mask, read_owner
 from spte.logs.pieces import json_tailer, value_texter
 from spte.logs.reader import rsvd_text
@@ -196,15 +195,10 @@ class Renderer:
         return tail(value)
 
     def _json_tailer(self, fmt: str, level: int, owner: str) -> Callable[[int], tuple[str | None, str]]:
-        composed = json_tailer(self.ctx, fmt, level, owner)
-        width = CLASSES[fmt][level][0].WIDTH
+        def wide(v: int) -> tuple[str | None, str]:  # the object path says what is wrong with such a value
+            return self.reference_json_tail(fmt, level, owner, v)
 
-        def tail(v: int) -> tuple[str | None, str]:
-            if v >> width:  # the object path says what is wrong with such a value
-                return self.reference_json_tail(fmt, level, owner, v)
-            return composed(v)
-
-        return tail
+        return json_tailer(self.ctx, fmt, level, owner, wide)
 
     def reference_json_tail(self, fmt: str, level: int, owner: str, value: int) -> tuple[str | None, str]:
         """:meth:`entry_json_tail` from :meth:`record_dict`: the entry object and the owner's full
