@@ -36,6 +36,7 @@ from spte.metadata.ranges import ranges_text
 from spte.platform import Platform
 
 MEMO = 1 << 15  # whole texts kept per (format, level, owner)
+TEMPLATES = 1 << 12  # whole JSON templates kept per (format, level, owner): ~1 KiB each; real traces have few
 CAP = 1 << 14  # pieces kept per table that is not bounded by construction (never cleared)
 # (kind, text)
 Text = tuple[str, str]
@@ -435,7 +436,7 @@ def json_tailer(ctx: Context, fmt: str, level: int, owner: str,
 
     Values that differ only in bits that are, for the entry, address bits and, for the owner,
     only the summary's pfn (:func:`spte.metadata.owner.pfn_slots`) share one ``%`` template,
-    memoised by the other bits (up to :data:`MEMO`, never cleared): a trace of similar SPTEs
+    memoised by the other bits (up to :data:`TEMPLATES`, never cleared): a trace of similar SPTEs
     costs a lookup and a ``%`` per value.  Values wider than the format go to ``wide``."""
     table_cls, large_cls = CLASSES[fmt][level]
     ps = table_cls.layout(ctx.platform_for(owner)).page_size_mask if large_cls else 0
@@ -497,7 +498,7 @@ def json_tailer(ctx: Context, fmt: str, level: int, owner: str,
             return kind, (f'{cj.text(v)}{before}{summary % args}{software_json}{verdict}, "reasons": [{why}], '
                           f'"notes": [{notes_json}]}}')
         pre, post = cj.parts(v)
-        if bits and fkey is not None and rkey is not None and (shift is not None or not args) and len(memo) < MEMO:
+        if bits and fkey is not None and rkey is not None and (shift is not None or not args) and len(memo) < TEMPLATES:
             after = f'{software_json}{verdict}, "reasons": [{why}], "notes": [{notes_json}]}}'
             memo[v & ~bits] = (kind, f"{_pct(pre)}{cj.mid_fmt}{_pct(post + before)}{summary}{_pct(after)}",
                                shift, cj)
