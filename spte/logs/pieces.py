@@ -11,12 +11,21 @@ ask the owner for a full reading.  Per entry class the text is composed from:
 - the non-address bits in between: one piece per pattern (bounded by their bit count);
 - the address, formatted per value;
 - reserved bits: one mask test (``!reserved_bits``, always the last problem);
-- the owner's part: its kind and the names of its non-zero software fields
-  (:func:`~spte.logs.context.brief_reader`); an MMIO SPTE's text is the owner's summary.
+- the owner's part: its kind and the names of its non-zero software fields, joined once per
+  pattern (:func:`spte.metadata.owner.pattern_reader` for KVM, else
+  :func:`~spte.logs.context.brief_reader`); an MMIO SPTE's text is the owner's summary,
+  composed per value (:func:`spte.metadata.owner.summary_reader`: no full reading).
 
 Whole texts are memoised by value up to :data:`MEMO` values (never cleared, so input that
-never repeats costs one failed lookup).  ``tests/test_logs_fast.py`` compares every piece
-with the entry objects.
+never repeats costs one failed lookup).
+
+The JSON record of an entry (:func:`json_tailer`) is composed the same way: the entry's part
+from tables of bits 11:0 and 63:52 and the fields between (:class:`ClassJson`), the owner's
+from its reading in parts (:func:`spte.metadata.owner.parts_reader`: what its pattern keys
+determine escaped once per key, the pfn and the reasons that name many bits per value); and
+values that differ only in address bits share one ``%`` template.  ``tests/test_logs_fast.py``
+and ``tests/test_logs_values.py`` compare every text with the entry objects and the owner's
+full reading.
 """
 
 from __future__ import annotations
