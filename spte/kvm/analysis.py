@@ -13,19 +13,33 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from spte.bits import format_ranges, genmask, size_text, union
+from spte.bits import genmask, size_text, union
 from spte.entry import CLASSES, Entry, decode, entry_class
 from spte.kvm import masks as K
-from spte.kvm.patterns import KEYED_KINDS, KvmPatterns
-from spte.kvm.rules import U64, Rule, must_clear, must_differ, must_equal, must_set, never, nonzero, verdict
+from spte.kvm.patterns import KEYED_KINDS, MMIO_SUMMARY, KvmPatterns, ReadingSource
+from spte.kvm.rules import U64, BitsReason, Rule, must_clear, must_differ, must_equal, must_set, never, nonzero, verdict
 from spte.metadata.owner import Reading
 
 KINDS = ("not_present", "present_leaf", "present_nonleaf", "access_tracked", "mmio", "frozen")
 # The entry state whose fields apply to each kind (an access-tracked EPT leaf has RWX = 0).
 STATE_OF_KIND = {"not_present": "not_present", "present_leaf": "present_leaf", "present_nonleaf": "present_nonleaf",
                  "access_tracked": "not_present", "mmio": "fault", "frozen": "not_present"}
+
+
+class SummaryTemplate(NamedTuple):
+    """A summary as ``template % args``; ``pfn_shift``: the one arg is ``spte_to_pfn(spte) << pfn_shift``
+    (None: the args are not the pfn)."""
+
+    kind: str
+    template: str
+    args: tuple[int, ...]
+    pfn_shift: int | None
+
+
+def _esc(text: str) -> str:
+    return text.replace("%", "%%")
 
 
 @dataclass(frozen=True)
@@ -66,50 +80,63 @@ class Description:
         return "\n".join(lines)
 
 
-def _bits(mask: int) -> str:
-    return f"bit{'s' if mask.bit_count() > 1 else ''} {format_ranges(mask)}"
-
-
 class Analysis:
     """classify/describe/read for a profile (mixed into :class:`~spte.kvm.profiles.KvmProfile`)."""
 
     def classify(self: Any, spte: int, level: int) -> Classification:
+        kind, template, args, _ = self._summary_template(spte, level)
+        return Classification(kind, template % args)
+
+    def _summary_template(self: Any, spte: int, level: int) -> SummaryTemplate:
+        """:meth:`classify` with the summary's numbers as ``%#x`` slots: every value of a
+        non-MMIO kind that agrees on the kind's key and on :meth:`_summary_mask` has the same
+        template, and its one number is ``spte_to_pfn(spte) << pfn_shift``."""
         if not 1 <= level <= 5:
             raise ValueError(f"level {level} is not 1..5")
         if spte in (0, self.SHADOW_NONPRESENT_VALUE):
             what = "zero" if spte == 0 else "SHADOW_NONPRESENT_VALUE"
-            return Classification("not_present", f"empty SPTE ({what})")
+            return SummaryTemplate("not_present", _esc(f"empty SPTE ({what})"), (), None)
         if spte == self.frozen_value:
-            return Classification("frozen", f"{self.spec.frozen_name} ({self.spec.frozen_helper}): another thread "
-                                  "is updating this SPTE")
+            return SummaryTemplate("frozen", _esc(f"{self.spec.frozen_name} ({self.spec.frozen_helper}): another "
+                                                  "thread is updating this SPTE"), (), None)
+        pfn = self.spte_to_pfn(spte)
         if self.host.pae and level == 3:  # one of the four PAE roots (mmu->pae_root), not an SPTE
             if spte & K.PT_PRESENT_MASK:
-                return Classification("present_nonleaf", f"PAE root (pae_root[i]): points to a level-2 table at "
-                                      f"{self.spte_to_pfn(spte) << 12:#x}")
+                return SummaryTemplate("present_nonleaf", "PAE root (pae_root[i]): points to a level-2 table at %#x",
+                                       (pfn << 12,), 12)
             if not self.spec.mmu_present and self.is_shadow_present_pte(spte):  # the literal <5.13 answer
-                return Classification("present_nonleaf", "is_shadow_present_pte() is true, but as a PAE root it is "
-                                      "invalid (P clear)")
-            return Classification("not_present", "invalid PAE root (P clear)")
+                return SummaryTemplate("present_nonleaf", "is_shadow_present_pte() is true, but as a PAE root it is "
+                                       "invalid (P clear)", (), None)
+            return SummaryTemplate("not_present", "invalid PAE root (P clear)", (), None)
         present = self.is_shadow_present_pte(spte)
         if self.is_mmio_spte(spte) and not (present and self.spec.mmu_present):
-            gen, gfn = self.get_mmio_spte_generation(spte), self.get_mmio_spte_gfn(spte)
-            return Classification("mmio", f"MMIO SPTE: gfn {gfn:#x} gen {gen:#x} "
-                                  f"access {self.get_mmio_spte_access(spte):#x}")
+            return SummaryTemplate("mmio", MMIO_SUMMARY, self._mmio_summary_args(spte), None)
         if present:
-            pfn = self.spte_to_pfn(spte)
             if self.is_last_spte(spte, level):
                 if self.is_access_track_spte(spte):
-                    return Classification("access_tracked", f"access-tracked leaf, pfn {pfn:#x}, "
-                                          "not present to hardware until the next access")
+                    return SummaryTemplate("access_tracked", "access-tracked leaf, pfn %#x, not present to hardware "
+                                           "until the next access", (pfn,), 0)
                 w = "w" if self.is_writable_pte(spte) else "-"
                 x = "x" if self.is_executable_pte(spte) else "-"
                 table_cls, large_cls = CLASSES[self.format][level]
                 leaf_cls = table_cls if table_cls.LEAF else large_cls
                 size = size_text(1 << leaf_cls.SPAN_SHIFT) if leaf_cls else f"level-{level} (impossible)"
-                return Classification("present_leaf", f"leaf {size} page, pfn {pfn:#x} ({w}{x}), "
-                                      f"accessed={int(self.is_accessed_spte(spte))}")
-            return Classification("present_nonleaf", f"points to a level-{level - 1} table at {pfn << 12:#x}")
-        return Classification("not_present", "not present; non-zero bits are software metadata")
+                return SummaryTemplate("present_leaf", _esc(f"leaf {size} page, pfn ") + "%#x" + _esc(
+                    f" ({w}{x}), accessed={int(self.is_accessed_spte(spte))}"), (pfn,), 0)
+            return SummaryTemplate("present_nonleaf", _esc(f"points to a level-{level - 1} table at ") + "%#x",
+                                   (pfn << 12,), 12)
+        return SummaryTemplate("not_present", "not present; non-zero bits are software metadata", (), None)
+
+    def _mmio_summary_args(self: Any, spte: int) -> tuple[int, int, int]:
+        """The numbers of an MMIO SPTE's summary (:data:`MMIO_SUMMARY`): gfn, generation, access."""
+        return self.get_mmio_spte_gfn(spte), self.get_mmio_spte_generation(spte), self.get_mmio_spte_access(spte)
+
+    def _summary_mask(self: Any) -> int:
+        """The bits a non-MMIO summary reads besides the kind's key and the pfn: is_writable_pte(),
+        is_executable_pte(), is_accessed_spte()."""
+        m = self.masks
+        return int(K.PT_WRITABLE_MASK | m.shadow_x_mask | m.shadow_nx_mask | m.shadow_accessed_mask
+                   | self.spec.special_mask | m.shadow_acc_track_mask)
 
     def _kind_tests(self: Any, level: int) -> tuple[int, tuple[int, int] | None]:
         """What :meth:`classify` reads of a value at ``level`` besides its exact values (0,
@@ -147,7 +174,7 @@ class Analysis:
         n = self.host.x86_phys_bits
         above = genmask(51, n) & self.masks.physical_mask if n < 52 else 0
         return [must_clear("x86_phys_bits", above,
-                           lambda v: f"{what} {_bits(v & above)} lie at or above x86_phys_bits {n}")]
+                           BitsReason(f"{what} ", above, f" lie at or above x86_phys_bits {n}"))]
 
     def _rule_set(self: Any, kind: str, level: int) -> tuple[Rule, ...]:
         """What this kernel's make_spte()/make_nonleaf_spte()/make_mmio_spte() (or the PAE root
@@ -165,53 +192,54 @@ class Analysis:
         if self.host.pae and level == 3:
             root = K.PT_PRESENT_MASK | m.SPTE_BASE_ADDR_MASK | self.spte_me_bits
             out.append(must_set("PT_PRESENT_MASK", K.PT_PRESENT_MASK, lambda v: (
-                "a PAE root without P: KVM writes root | PT_PRESENT_MASK, or 0 when the root is unused")))
-            out.append(must_clear("pae_root", U64 & ~root, lambda v: (
-                f"{_bits(v & ~root)} set: a PAE root holds only the table address, P and the C-bit")))
+                "a PAE root without P: KVM writes root | PT_PRESENT_MASK, or 0 when the root is unused"), 0))
+            out.append(must_clear("pae_root", U64 & ~root, BitsReason(
+                "", U64 & ~root, " set: a PAE root holds only the table address, P and the C-bit")))
             out += self._address_rule("address")
             return out
         if kind in ("present_leaf", "present_nonleaf", "access_tracked"):
             if spec.mmu_present and m.enable_mmio_caching:  # is_mmio_spte() of 5.13+
                 out.append(must_differ("shadow_mmio_mask", m.shadow_mmio_mask, m.shadow_mmio_value, lambda v: (
                     "it also matches the MMIO pattern (spte & shadow_mmio_mask) == shadow_mmio_value, and "
-                    "make_mmio_spte() never sets SPTE_MMU_PRESENT_MASK")))
+                    "make_mmio_spte() never sets SPTE_MMU_PRESENT_MASK"), 0))
             present, p_note = m.shadow_present_mask, "" if ept else " (P on a non-EPT host)"
-            out.append(must_set("shadow_present_mask", present, lambda v: (
-                f"shadow_present_mask {_bits(present & ~v)} clear: make_spte()/make_nonleaf_spte() always "
-                "set it" + p_note)))
+            out.append(must_set("shadow_present_mask", present, BitsReason(
+                "shadow_present_mask ", present, " clear: make_spte()/make_nonleaf_spte() always set it" + p_note,
+                clear=True)))
             if ept and kind != "access_tracked":
                 out.append(nonzero("VMX_EPT_RWX_MASK", K.VMX_EPT_RWX_MASK, lambda v: (
                     f"RWX = 0 in an SPTE that is not A/D-disabled ({spec.ad_names[1]}): not present to hardware "
-                    "and not access-tracked")))
+                    "and not access-tracked"), 0))
             special = spec.special_mask
             shift = special.bit_length() - special.bit_count()
             if ept and not m.kvm_ad_enabled:  # every MMU is A/D-disabled on such a host
                 out.append(must_equal(spec.ad_names[1], special, spec.ad_disabled_mask, lambda v: (
                     f"A/D type {(v & special) >> shift} on a host without EPT A/D bits: every MMU is "
-                    f"A/D-disabled there ({spec.ad_names[1]})")))
+                    f"A/D-disabled there ({spec.ad_names[1]})"), special))
             elif not ept:
                 out.append(must_clear(spec.ad_names[0], special, lambda v: (
-                    f"A/D type {(v & special) >> shift} in a non-EPT SPTE: KVM uses only {spec.ad_names[0]} there")))
+                    f"A/D type {(v & special) >> shift} in a non-EPT SPTE: KVM uses only {spec.ad_names[0]} there"),
+                    special))
             if level >= 4:
                 out.append(must_clear("PT_PAGE_SIZE_MASK", K.PT_PAGE_SIZE_MASK, lambda v: (
-                    f"bit 7 (page size) is reserved in a level-{level} entry: KVM builds no leaf above level 3")))
+                    f"bit 7 (page size) is reserved in a level-{level} entry: KVM builds no leaf above level 3"), 0))
             out += self._address_rule("address")
             if kind == "present_nonleaf":
                 need = K.PT_WRITABLE_MASK | m.shadow_user_mask | m.shadow_x_mask
-                out.append(must_set(spec.nonleaf_function, need, lambda v: (
-                    f"{_bits(need & ~v)} clear: make_nonleaf_spte() sets W, shadow_user_mask and "
-                    "shadow_x_mask in every non-leaf SPTE")))
+                out.append(must_set(spec.nonleaf_function, need, BitsReason(
+                    "", need, " clear: make_nonleaf_spte() sets W, shadow_user_mask and shadow_x_mask in every "
+                    "non-leaf SPTE", clear=True)))
                 marker = spec.ad_disabled_mask | m.shadow_accessed_mask
                 out.append(nonzero("shadow_accessed_mask", marker, lambda v: (
-                    f"neither the accessed bit nor {spec.ad_names[1]}: make_nonleaf_spte() sets one")))
+                    f"neither the accessed bit nor {spec.ad_names[1]}: make_nonleaf_spte() sets one"), 0))
                 allowed = (marker | need | m.shadow_present_mask | self.spte_me_bits | m.SPTE_BASE_ADDR_MASK
                            | (K.SPTE_MMU_PRESENT_MASK if spec.mmu_present else 0))
             else:
                 allowed = self._leaf_allowed(level)
             extra = U64 & ~allowed & ~genmask(51, self.host.x86_phys_bits)
             what = "non-leaf" if kind == "present_nonleaf" else "leaf"
-            out.append(must_clear("make_spte", extra, lambda v: (
-                f"{_bits(v & extra)} set: this kernel never sets them in a {what} SPTE")))
+            out.append(must_clear("make_spte", extra, BitsReason(
+                "", extra, f" set: this kernel never sets them in a {what} SPTE")))
         elif kind == "mmio":
             n, lower, rsvd = self.host.x86_phys_bits, m.shadow_nonpresent_or_rsvd_lower_gfn_mask, \
                 m.shadow_nonpresent_or_rsvd_mask
@@ -223,24 +251,24 @@ class Analysis:
             out.append(must_clear("get_mmio_spte_gfn", above, lambda v: (
                 f"MMIO gfn {self.get_mmio_spte_gfn(v):#x} lies above x86_phys_bits {n}")))
             value = m.shadow_mmio_value
-            out.append(must_set("shadow_mmio_value", value, lambda v: (
-                f"shadow_mmio_value {_bits(value & ~v)} clear: make_mmio_spte() always sets it")))
+            out.append(must_set("shadow_mmio_value", value, BitsReason(
+                "shadow_mmio_value ", value, " clear: make_mmio_spte() always sets it", clear=True)))
             out.append(must_set("shadow_nonpresent_or_rsvd_mask", rsvd, lambda v: (
-                "shadow_nonpresent_or_rsvd_mask (L1TF) is not fully set: make_mmio_spte() always sets it")))
+                "shadow_nonpresent_or_rsvd_mask (L1TF) is not fully set: make_mmio_spte() always sets it"), 0))
             allowed = (self.gen.mask | m.shadow_mmio_value | m.shadow_mmio_access_mask | lower | rsvd
                        | rsvd << K.SHADOW_NONPRESENT_OR_RSVD_MASK_LEN)
-            out.append(must_clear("make_mmio_spte", U64 & ~allowed, lambda v: (
-                f"{_bits(v & ~allowed)} set: make_mmio_spte() never sets them")))
+            out.append(must_clear("make_mmio_spte", U64 & ~allowed, BitsReason(
+                "", U64 & ~allowed, " set: make_mmio_spte() never sets them")))
         elif kind == "not_present" and spec.mmu_present:
             hw_present = K.VMX_EPT_RWX_MASK if ept else K.PT_PRESENT_MASK
             out.append(Rule("SPTE_MMU_PRESENT_MASK", ((hw_present, 0, False), (m.SPTE_BASE_ADDR_MASK, 0, False)),
                             lambda v: "present to hardware and pointing at memory, but without SPTE_MMU_PRESENT_MASK "
-                            "(bit 11): from 5.13 KVM sets bit 11 in every SPTE it makes present"))
+                            "(bit 11): from 5.13 KVM sets bit 11 in every SPTE it makes present", 0))
             empty = ("SHADOW_NONPRESENT_VALUE" if self.SHADOW_NONPRESENT_VALUE else "0") + (
                 f" or {spec.frozen_name}" if spec.frozen_name else "")
             out.append(never("SHADOW_NONPRESENT_VALUE", lambda v: (
                 f"a non-present, non-MMIO SPTE other than {empty}: KVM never writes one (a third party's software "
-                "tag?)")))
+                "tag?)"), 0))
         return out
 
     def plausibility(self: Any, spte: int, level: int, kind: str | None = None) -> tuple[str, ...]:
@@ -308,8 +336,19 @@ class Analysis:
                 {v: self.read(v, level) for v in exact}, self._kind_tests(level),
                 {kind: self._rule_set(kind, level) for kind in (*KEYED_KINDS, "mmio")},
                 {kind: self._software_mask(kind) for kind in KEYED_KINDS},
-                lambda v: str(self.classify(v, level).kind), self._software, tuple(getters.items()))
+                lambda v: str(self.classify(v, level).kind), self._software, tuple(getters.items()),
+                ReadingSource(lambda v: self._summary_template(v, level), self._summary_mask(),
+                              self.masks.SPTE_BASE_ADDR_MASK, self._software_values, self._notes,
+                              self._mmio_summary_args, self.get_mmio_spte_generation, self._mmio_notes()))
         return memo[level]
+
+    def _mmio_notes(self: Any) -> tuple[str, tuple[str, ...]]:
+        """An MMIO SPTE's notes: the first as a template of its generation (``%#x``), the rest."""
+        g = self.gen
+        template = "MMIO generation %#x" + _esc(f" as {self.spec.key} decodes it ({g.names[0]} {g.low_shift}, "
+                                                f"{g.names[1]} {g.high_shift})")
+        spec_bug = next((n for n in self.spec.notes if "generation" in n and "bug" in n), None)
+        return template, (spec_bug,) if spec_bug else ()
 
     def _notes(self: Any, spte: int, kind: str, software: dict[str, int]) -> list[str]:
         notes = []
@@ -317,11 +356,9 @@ class Analysis:
             if f in software and kind != "mmio":
                 notes.append(f"A/D type {software[f]} = {self.value_name(f, software[f])}")
         if kind == "mmio":
-            g = self.gen
-            notes.append(f"MMIO generation {software['mmio_gen']:#x} as {self.spec.key} decodes it "
-                         f"({g.names[0]} {g.low_shift}, {g.names[1]} {g.high_shift})")
-            if spec_bug := next((n for n in self.spec.notes if "generation" in n and "bug" in n), None):
-                notes.append(spec_bug)
+            template, more = self._mmio_notes()
+            notes.append(template % software["mmio_gen"])
+            notes += more
         if kind == "frozen":
             notes.append(f"{self.spec.frozen_name} = {self.frozen_value:#x} in {self.spec.key}")
         if self.spec.mmu_present and kind.startswith("present") and self.is_mmio_spte(spte):

@@ -16,8 +16,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from spte.bits import format_ranges
+
 U64 = (1 << 64) - 1
 Test = tuple[int, int, bool]  # (mask, value, equal): true when (spte & mask == value) == equal
+
+
+def bits_text(mask: int) -> str:
+    """``bit 4`` or ``bits 58:57,8``: how a reason names the bits of a mask."""
+    return f"bit{'s' if mask.bit_count() > 1 else ''} {format_ranges(mask)}"
+
+
+class BitsReason:
+    """A reason that names the bits of the value under ``mask`` (of its complement when
+    ``clear``): ``prefix + bits_text(...) + suffix``.  Declared as data so the fast readings
+    (:mod:`spte.kvm.patterns`) compose it from tables of the mask's bits, not per value.
+
+    >>> BitsReason("address ", 0xF << 48, " lie at or above x86_phys_bits 48")(0x3 << 49)
+    'address bits 50:49 lie at or above x86_phys_bits 48'
+    >>> BitsReason("shadow_present_mask ", 1, " clear", clear=True)(0x8000000000000b76)
+    'shadow_present_mask bit 0 clear'
+    """
+
+    __slots__ = ("prefix", "mask", "suffix", "clear")
+
+    def __init__(self, prefix: str, mask: int, suffix: str, clear: bool = False) -> None:
+        self.prefix, self.mask, self.suffix = prefix, mask, suffix
+        self.clear = clear  # name the mask's bits the value has clear
+
+    def __call__(self, v: int) -> str:
+        return f"{self.prefix}{bits_text((~v if self.clear else v) & self.mask)}{self.suffix}"
 
 
 @dataclass(frozen=True)
@@ -29,6 +57,14 @@ class Rule:
     name: str  # the kernel's name of what the rule is about (a mask, a constant, a function)
     broken_when: tuple[Test, ...]  # empty: the rule says nothing on this host
     reason: Callable[[int], str] = field(compare=False)
+    # The bits ``reason`` reads (0: a constant text; None: not declared, read per value).  A
+    # :class:`BitsReason` declares itself.
+    reads: int | None = field(default=None, compare=False)
+
+    @property
+    def reason_bits(self) -> int | None:
+        """The bits the reason's text depends on (None: any)."""
+        return self.reason.mask if isinstance(self.reason, BitsReason) else self.reads
 
     def broken(self, spte: int) -> bool:
         tests = self.broken_when
@@ -50,28 +86,31 @@ class Rule:
         return 0
 
 
-def must_clear(name: str, mask: int, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((mask, 0, False),) if mask else (), reason)
+Reason = Callable[[int], str]
 
 
-def must_set(name: str, mask: int, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((mask, mask, False),) if mask else (), reason)
+def must_clear(name: str, mask: int, reason: Reason, reads: int | None = None) -> Rule:
+    return Rule(name, ((mask, 0, False),) if mask else (), reason, reads)
 
 
-def must_equal(name: str, mask: int, value: int, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((mask, value, False),), reason)
+def must_set(name: str, mask: int, reason: Reason, reads: int | None = None) -> Rule:
+    return Rule(name, ((mask, mask, False),) if mask else (), reason, reads)
 
 
-def must_differ(name: str, mask: int, value: int, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((mask, value, True),), reason)
+def must_equal(name: str, mask: int, value: int, reason: Reason, reads: int | None = None) -> Rule:
+    return Rule(name, ((mask, value, False),), reason, reads)
 
 
-def nonzero(name: str, mask: int, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((mask, 0, True),), reason)
+def must_differ(name: str, mask: int, value: int, reason: Reason, reads: int | None = None) -> Rule:
+    return Rule(name, ((mask, value, True),), reason, reads)
 
 
-def never(name: str, reason: Callable[[int], str]) -> Rule:
-    return Rule(name, ((0, 0, True),), reason)
+def nonzero(name: str, mask: int, reason: Reason, reads: int | None = None) -> Rule:
+    return Rule(name, ((mask, 0, True),), reason, reads)
+
+
+def never(name: str, reason: Reason, reads: int | None = None) -> Rule:
+    return Rule(name, ((0, 0, True),), reason, reads)
 
 
 def verdict(rules: tuple[Rule, ...]) -> Callable[[int], bool]:

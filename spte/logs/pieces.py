@@ -11,26 +11,67 @@ ask the owner for a full reading.  Per entry class the text is composed from:
 - the non-address bits in between: one piece per pattern (bounded by their bit count);
 - the address, formatted per value;
 - reserved bits: one mask test (``!reserved_bits``, always the last problem);
-- the owner's part: its kind and the names of its non-zero software fields
-  (:func:`~spte.logs.context.brief_reader`); an MMIO SPTE's text is the owner's summary.
+- the owner's part: its kind and the names of its non-zero software fields, joined once per
+  pattern (:func:`spte.metadata.owner.pattern_reader` for KVM, else
+  :func:`~spte.logs.context.brief_reader`); an MMIO SPTE's text is the owner's summary,
+  composed per value (:func:`spte.metadata.owner.summary_reader`: no full reading).
 
 Whole texts are memoised by value up to :data:`MEMO` values (never cleared, so input that
-never repeats costs one failed lookup).  ``tests/test_logs_fast.py`` compares every piece
-with the entry objects.
+never repeats costs one failed lookup).
+
+The JSON record of an entry (:func:`json_tailer`) is composed the same way: the entry's part
+from tables of bits 11:0 and 63:52 and the fields between (:class:`ClassJson`), the owner's
+from its reading in parts (:func:`spte.metadata.owner.parts_reader`: what its pattern keys
+determine escaped once per key, the pfn and the reasons that name many bits per value); and
+values that differ only in address bits share one ``%`` template.  ``tests/test_logs_fast.py``
+and ``tests/test_logs_values.py`` compare every text with the entry objects and the owner's
+full reading.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as json_str  # what json.dumps writes for a str
+from typing import Any, Literal
 
-from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, field_pieces
-from spte.entry import CLASSES, Entry, EptEntry
+from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Layout, field_pieces, format_ranges
+from spte.entry import CLASSES, Entry, EptEntry, Problem
 from spte.formats import ept
 from spte.logs.context import Context, brief_reader, owned_ignored_mask, read_owner
+from spte.metadata import owner as owner_api
+from spte.metadata.owner import Owner, Parts, Patterns, pfn_slots
+from spte.metadata.ranges import ranges_text
+from spte.platform import Platform
 
 MEMO = 1 << 15  # whole texts kept per (format, level, owner)
+TEMPLATES = 1 << 12  # whole JSON templates kept per (format, level, owner): ~1 KiB each; real traces have few
+CAP = 1 << 14  # pieces kept per table that is not bounded by construction (never cleared)
 # (kind, text)
 Text = tuple[str, str]
+
+
+def low_rules(cls: type[Entry], layout: Layout) -> bool:
+    """Whether presence and the problems other than reserved bits of ``cls`` entries are functions
+    of bits 11:0 (else they are found per value): Entry.problems reads only presence and reserved
+    bits; EPT's rules read the fields they name (SDM "EPT Misconfigurations")."""
+    rule_bits = 0
+    if cls.problems is EptEntry.problems:
+        names = {n for rule in ept.MISCONFIGURATIONS if cls.LEAF or not rule.leaf_only for n in rule.fields}
+        rule_bits = sum(layout.by_name[n].mask for n in names if n in layout.by_name)
+    elif cls.problems is not Entry.problems:
+        rule_bits = -1
+    return rule_bits >= 0 and not (rule_bits | layout.present_mask) & ~LOW_MASK
+
+
+def _word_head(f: FieldInfo, enums: dict[str, dict[int, str]]) -> str | None:
+    """`` name=`` if every value ``x`` of the (wide, word-valued) field reads as `` name={x:#x}`` in
+    :func:`spte.bits.field_pieces` (checked on its ends and a few values between), else None."""
+    samples = {1, f.max, f.max >> 1, 0x5A5A5A5A5A5A5A5A & f.max, 0x1234 & f.max} - {0}
+    for head in (f" {f.label}=", f" {f.name}="):
+        if all(field_pieces((f,), x << f.lo, enums) == ("", f"{head}{x:#x}") for x in samples):
+            return head
+    return None
 
 
 class ClassPieces:
@@ -58,16 +99,10 @@ class ClassPieces:
         self.low_problems: list[str | None] = [None] * (1 << LOW_BITS)
         self.high_words: list[tuple[str, str] | None] = [None] * (1 << max(cls.WIDTH - HIGH_SHIFT, 0))
         self.mid_words: dict[int, tuple[str, str]] = {0: ("", "")}
-        # The problems other than reserved bits must be a function of bits 11:0, else they are
-        # found per value: Entry.problems reads only presence and reserved bits; EPT's rules
-        # read the fields they name (SDM "EPT Misconfigurations").
-        rule_bits = 0
-        if cls.problems is EptEntry.problems:
-            names = {n for rule in ept.MISCONFIGURATIONS if cls.LEAF or not rule.leaf_only for n in rule.fields}
-            rule_bits = sum(layout.by_name[n].mask for n in names if n in layout.by_name)
-        elif cls.problems is not Entry.problems:
-            rule_bits = -1
-        self.low_rules = rule_bits >= 0 and not (rule_bits | self.present_mask) & ~LOW_MASK
+        # Per field of the middle, a table of its pieces if it is narrow enough (else per value).
+        self.mid_fields: list[tuple[FieldInfo, dict[int, tuple[str, str]] | None, str | None]] = [
+            (f, {}, None) if f.width <= LOW_BITS else (f, None, _word_head(f, self.enums)) for f in self.mid]
+        self.low_rules = low_rules(cls, layout)
 
     def low_piece(self, lo: int) -> tuple[str, str]:
         piece = self.low_words[lo]
@@ -84,22 +119,42 @@ class ClassPieces:
     def mid_piece(self, m: int) -> tuple[str, str]:
         piece = self.mid_words.get(m)
         if piece is None:
-            piece = field_pieces(self.mid, m, self.enums)
             if self.mid_table:
-                self.mid_words[m] = piece
+                piece = self.mid_words[m] = field_pieces(self.mid, m, self.enums)
+            else:  # too many bits for one table: a table per field (a field's words are its own bits')
+                flags, words = "", ""
+                for f, table, word in self.mid_fields:
+                    x = (m >> f.lo) & f.max
+                    if x:
+                        if word is not None:  # a wide field's word: its name and value
+                            words += f"{word}{x:#x}"
+                            continue
+                        own = table.get(x) if table is not None else None
+                        if own is None:
+                            own = field_pieces((f,), x << f.lo, self.enums)
+                            if table is not None:  # bounded: 2 ** LOW_BITS slots at most
+                                table[x] = own
+                        flags += own[0]
+                        words += own[1]
+                piece = (flags, words)
         return piece
 
     def problems(self, v: int) -> str:
         """`` !kind`` for each problem of the present entry ``v``, in :meth:`Entry.problems` order."""
         if not self.low_rules:
             return "".join(f" !{p.kind}" for p in self.cls(v, self.platform).problems())
-        lo = v & LOW_MASK
+        text = self.low_problem_text(v & LOW_MASK)
+        return text + " !reserved_bits" if v & self.reserved_mask else text
+
+    def low_problem_text(self, lo: int) -> str:
+        """`` !kind`` for each problem other than reserved bits of a present entry whose bits
+        11:0 are ``lo`` (only where :attr:`low_rules`)."""
         text = self.low_problems[lo]
         if text is None:
             probe = self.cls(lo, self.platform)
             text = self.low_problems[lo] = "".join(f" !{p.kind}" for p in probe.problems()
                                                    if p.kind != "reserved_bits")
-        return text + " !reserved_bits" if v & self.reserved_mask else text
+        return text
 
     def flags(self, v: int) -> str:
         """``R|W|X MT=WB ...``: the flags and words of the shown bits, as ``field_words`` joins them."""
@@ -110,6 +165,69 @@ class ClassPieces:
         flags = lf + mf + hf
         words = lw + mw + hw
         return flags[1:] + words if flags else words[1:]
+
+
+def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: ClassPieces, large: ClassPieces,
+                    ps: int, level: int) -> Callable[[int], Text]:
+    """:func:`value_texter` for an owner with :class:`~spte.metadata.owner.Patterns` (KVM): the
+    owner's kind, ``[kind] `` and `` sw:names`` joined once per pattern (a bounded memo)."""
+    # The values KVM reads on their own are MMIO SPTEs, shown by their summary alone.
+    read = owner_api.pattern_reader(patterns, lambda kind, fields, plausible: (
+        kind, f"[{kind}] ", " sw:" + ",".join(fields) if fields else ""),
+        (lambda v: ("mmio", "", "")) if patterns.value_kind == "mmio" else None)
+    memo: dict[int, Text] = {}
+    mid = f"L{level} not present, bits "
+
+    def bind(c: ClassPieces) -> tuple[Any, ...]:
+        """What a present line of class ``c`` reads, bound once: the hot path below makes no calls
+        for its pieces.  Its bits-11:0 table joins the flags and words of ``lo & keep`` and the
+        problems of ``lo`` (other than reserved bits), filled on first use."""
+        table: list[tuple[str, str, str] | None] = [None] * (1 << LOW_BITS)
+
+        def low(lo: int) -> tuple[str, str, str]:
+            lf, lw = c.low_piece(lo & c.keep)
+            piece = table[lo] = (lf, lw, c.low_problem_text(lo) if c.low_rules else "")
+            return piece
+
+        return (c, c.keep, c.mid_mask, c.address_mask, f" {c.name} ", table, low, c.high_words, c.present_mask,
+                c.reserved_mask, c.low_rules)
+
+    small_b, large_b = bind(small), bind(large)
+
+    def text(v: int) -> Text:
+        hit = memo.get(v)
+        if hit is not None:
+            return hit
+        kind, head, sw = read(v)
+        if kind == "mmio":  # the kernel's reading of gfn, generation and access is what matters
+            out = (kind, f"[mmio] {summary(v)}")
+        else:
+            cp, keep, mid_mask, address_mask, name, table, low, high_words, present, reserved, by_table = (
+                large_b if v & ps else small_b)
+            if v & present:
+                lf, lw, problems = table[v & LOW_MASK] or low(v & LOW_MASK)
+                s = v & keep
+                if s & mid_mask:
+                    mf, mw = cp.mid_piece(s & mid_mask)
+                    lf += mf
+                    lw += mw
+                if s >> HIGH_SHIFT:
+                    hf, hw = high_words[s >> HIGH_SHIFT] or cp.high_piece(s >> HIGH_SHIFT)
+                    lf += hf
+                    lw += hw
+                if not by_table:
+                    problems = cp.problems(v)
+                elif v & reserved:
+                    problems += " !reserved_bits"
+                out = (kind, f"{head}pfn={(v & address_mask) >> 12:#x}{name}{lf[1:] + lw if lf else lw[1:]}{sw}"
+                       f"{problems}")
+            else:
+                out = (kind, f"{head}{mid}{v:#x}{sw}")
+        if len(memo) < MEMO:
+            memo[v] = out
+        return out
+
+    return text
 
 
 def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[int], Text]:
@@ -125,8 +243,12 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
 
     small = pieces(table_cls)
     large = pieces(large_cls) if large_cls is not None else small
-    brief = brief_reader(obj, level) if obj is not None and obj is ctx.kvm else None
     memo: dict[int, Text] = {}
+    patterns = owner_api.patterns_of(obj, level) if obj is not None and obj is ctx.kvm else None
+    if obj is not None and patterns is not None:  # KVM: the owner's part per pattern, pre-joined
+        return _pattern_texter(patterns, summary_reader(obj, level), small, large, ps, level)
+    brief = brief_reader(obj, level) if obj is not None and obj is ctx.kvm else None
+    summary = summary_reader(obj, level) if brief is not None and obj is not None else None
 
     def text(v: int) -> Text:
         hit = memo.get(v)
@@ -139,7 +261,8 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
             if brief is not None:
                 kind, names, _ = brief(v)
                 if kind == "mmio":  # the kernel's reading of gfn, generation and access is what matters
-                    out = (kind, f"[{kind}] {read_owner(obj, v, level).summary}")
+                    assert summary is not None
+                    out = (kind, f"[{kind}] {summary(v)}")
                     if len(memo) < MEMO:
                         memo[v] = out
                     return out
@@ -161,3 +284,254 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
         return out
 
     return text
+
+
+def summary_reader(owner: Owner, level: int) -> Callable[[int], str]:
+    """``owner.read(v, level).summary`` as a function of ``v`` (the owner layer's
+    :func:`spte.metadata.owner.summary_reader`: composed per value for KVM profiles)."""
+    return owner_api.summary_reader(owner, level)
+
+
+def parts_reader(owner: Owner, level: int) -> Callable[[int], Parts]:
+    """``owner.read(v, level)`` in parts (:func:`spte.metadata.owner.parts_reader`)."""
+    return owner_api.parts_reader(owner, level)
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+JsonTail = tuple["str | None", str]  # (the owner's kind or None, the JSON object's text after "entry")
+
+
+def _problem_json(p: Problem) -> str:
+    return json.dumps({"kind": p.kind, "bits": f"{p.bits:#x}", "message": p.message})
+
+
+def _pct(text: str) -> str:
+    """``text`` as a part of a ``%`` template."""
+    return text.replace("%", "%%")
+
+
+def reserved_shape(cls: type[Entry], platform: Platform, presence: int) -> tuple[str, str, str] | None:
+    """The reserved-bits problem of ``cls`` entries as JSON pieces around the ranges of the
+    reserved bits: (the kind's JSON, the message's JSON up to the ranges, after them), if the
+    entry object's problem for every sample of reserved bits is ``Problem(kind, r, before +
+    format_ranges(r) + after)`` with one ``before``/``after``; else None (the object path).
+
+    The message text belongs to the entry layer (:meth:`spte.entry.Entry.problems`); this finds
+    its shape from the objects themselves and checks it on the samples (lowest, highest, every
+    and alternate reserved bits) instead of copying the text."""
+    mask = cls.layout(platform).reserved_mask
+    if not mask:
+        return None
+    bits = [b for b in range(cls.WIDTH) if mask >> b & 1]
+    samples = [1 << bits[0], 1 << bits[-1], mask, sum(1 << b for b in bits[::2]), sum(1 << b for b in bits[1::2])]
+
+    def problem(r: int) -> Problem | None:
+        found = [p for p in cls(r | presence, platform).problems() if p.kind == "reserved_bits"]
+        return found[0] if len(found) == 1 and found[0].bits == r else None
+
+    first = problem(samples[0])
+    ranges = format_ranges(samples[0])
+    if first is None or first.message.count(ranges) != 1:
+        return None
+    before, after = first.message.split(ranges)
+    for r in samples:
+        p = problem(r)
+        if p is None or p.kind != first.kind or p.message != before + format_ranges(r) + after:
+            return None
+    return json_str(first.kind), json_str(before)[:-1], json_str(after)[1:]
+
+
+class ClassJson:
+    """The entry part of a log record's JSON (``"decoded_level"`` to ``"problems"``) for one
+    entry class, as :meth:`spte.logs.render.Renderer.record_dict` and ``json.dumps`` write it:
+    bits 11:0 and 63:52 from tables (fields, presence, the problems other than reserved bits),
+    the fields between as ``mid % mid_args(v)``, the reserved-bits problem per pattern of
+    reserved bits (bounded) or from the entry object.  :meth:`parts` gives the text around the
+    fields between; ``pfn_bits`` are the bits that change nothing else (address bits that are
+    not reserved)."""
+
+    def __init__(self, cls: type[Entry], ctx: Context, owner: str, level: int) -> None:
+        platform = ctx.platform_for(owner)
+        layout = cls.layout(platform)
+        self.cls, self.platform = cls, platform
+        self.present_mask, self.reserved_mask = layout.present_mask, layout.reserved_mask
+        self.presence_bit = layout.present_mask & -layout.present_mask
+        fields = layout.fields
+        self.low = [f for f in fields if f.hi < LOW_BITS]
+        self.high = [f for f in fields if f.lo >= HIGH_SHIFT and cls.WIDTH > HIGH_SHIFT]
+        mid = [f for f in fields if f not in self.low and f not in self.high]
+        # fields() is in layout order, low then middle then high: the pieces concatenate, each
+        # ending ", " but the last part of the object (its fields are always written, zero or not).
+        assert [f.name for f in fields] == [f.name for f in self.low + mid + self.high]
+        self.mid_shifts = tuple((f.lo, f.max) for f in mid)
+        mid_fmt = "".join(f"{_pct(json_str(f.name))}: %d, " for f in mid)
+        self.mid_fmt = mid_fmt[:-2] if mid and not self.high else mid_fmt
+        self.trim_low = not mid and not self.high
+        self.head = f', "decoded_level": {level}, "class": {json_str(cls.__name__)}, "present": '
+        self.leaf = f', "leaf": {"true" if cls.LEAF else "false"}, "fields": {{'
+        self.low_json: list[tuple[str, str] | None] = [None] * (1 << LOW_BITS)
+        self.high_json: list[str | None] = [None] * (1 << max(cls.WIDTH - HIGH_SHIFT, 0))
+        self.reserved_json: dict[int, str] = {}
+        self.reserved_shape: tuple[str, str, str] | Literal[False] | None = None  # found on first use
+        self.reserved_ranges = ranges_text(layout.reserved_mask)
+        self.by_tables = low_rules(cls, layout)
+        self.pfn_bits = layout.address_mask & ~layout.reserved_mask & ~LOW_MASK & ~(-1 << HIGH_SHIFT)
+
+    def low_piece(self, lo: int) -> tuple[str, str]:
+        """Bits 11:0: the text from the head to the low fields, the problems other than reserved bits."""
+        piece = self.low_json[lo]
+        if piece is None:
+            e = self.cls(lo, self.platform)
+            fields = "".join(f"{json_str(f.name)}: {(lo >> f.lo) & f.max}, " for f in self.low)
+            problems = ", ".join(_problem_json(p) for p in e.problems() if p.kind != "reserved_bits")
+            piece = self.low_json[lo] = (f"{self.head}{json.dumps(e.present)}{self.leaf}"
+                                         f"{fields[:-2] if self.trim_low else fields}", problems)
+        return piece
+
+    def high_piece(self, hi: int) -> str:
+        piece = self.high_json[hi]
+        if piece is None:
+            piece = self.high_json[hi] = ", ".join(f"{json_str(f.name)}: {((hi << HIGH_SHIFT) >> f.lo) & f.max}"
+                                                   for f in self.high)
+        return piece
+
+    def reserved_piece(self, r: int) -> str:
+        """The reserved-bits problem of a present value whose reserved bits are ``r``: composed
+        from the class's message around the ranges of ``r`` where the entry object's messages
+        have that shape, else from the entry object (memoised per ``r``, bounded)."""
+        piece = self.reserved_json.get(r)
+        if piece is None:
+            if self.reserved_shape is None:
+                self.reserved_shape = reserved_shape(self.cls, self.platform, self.presence_bit) or False
+            if self.reserved_shape:
+                kind, before, after = self.reserved_shape
+                piece = f'{{"kind": {kind}, "bits": "{r:#x}", "message": {before}{self.reserved_ranges(r)}{after}}}'
+            else:
+                e = self.cls(r | self.presence_bit, self.platform)
+                piece = ", ".join(_problem_json(p) for p in e.problems() if p.kind == "reserved_bits")
+            if len(self.reserved_json) < CAP:
+                self.reserved_json[r] = piece
+        return piece
+
+    def parts(self, v: int) -> tuple[str, str]:
+        """The text before and after ``mid % mid_args(v)`` (the tables' classes only)."""
+        lo = v & LOW_MASK
+        pre, problems = self.low_json[lo] or self.low_piece(lo)
+        high = (self.high_json[v >> HIGH_SHIFT] or self.high_piece(v >> HIGH_SHIFT)) if self.high else ""
+        if v & self.reserved_mask and v & self.present_mask:
+            reserved = self.reserved_piece(v & self.reserved_mask)
+            problems = f"{problems}, {reserved}" if problems else reserved
+        return pre, f'{high}}}, "problems": [{problems}]'
+
+    def mid_args(self, v: int) -> list[int]:
+        return [(v >> s) & m for s, m in self.mid_shifts]
+
+    def text(self, v: int) -> str:
+        """``, "decoded_level": ... "problems": [...]`` of the entry ``v``."""
+        if not self.by_tables:  # from the entry object
+            e = self.cls(v, self.platform)
+            fields = ", ".join(f"{json_str(k)}: {x}" for k, x in e.fields().items())
+            problems = ", ".join(_problem_json(p) for p in e.problems())
+            return f'{self.head}{json.dumps(e.present)}{self.leaf}{fields}}}, "problems": [{problems}]'
+        pre, post = self.parts(v)
+        return f"{pre}{self.mid_fmt % tuple(self.mid_args(v))}{post}"
+
+
+def json_tailer(ctx: Context, fmt: str, level: int, owner: str,
+                wide: Callable[[int], JsonTail]) -> Callable[[int], JsonTail]:
+    """``v`` -> (the owner's kind or None, the text of :meth:`spte.logs.render.Renderer.record_dict`'s
+    JSON after ``entry``) of an entry of ``fmt`` at ``level`` printed by ``owner`` with no notes of
+    its own, composed from :class:`ClassJson` and the owner's reading in parts.
+
+    Values that differ only in bits that are, for the entry, address bits and, for the owner,
+    only the summary's pfn (:func:`spte.metadata.owner.pfn_slots`) share one ``%`` template,
+    memoised by the other bits (up to :data:`TEMPLATES`, never cleared): a trace of similar SPTEs
+    costs a lookup and a ``%`` per value.  Values wider than the format go to ``wide``."""
+    table_cls, large_cls = CLASSES[fmt][level]
+    ps = table_cls.layout(ctx.platform_for(owner)).page_size_mask if large_cls else 0
+    small = ClassJson(table_cls, ctx, owner, level)
+    large = ClassJson(large_cls, ctx, owner, level) if large_cls is not None else small
+    obj = ctx.owner_object(owner, fmt)
+    width = table_cls.WIDTH
+    if obj is None:
+        def entry_only(v: int) -> JsonTail:
+            if v >> width:
+                return wide(v)
+            return None, (large if v & ps else small).text(v) + ', "notes": []}'
+
+        return entry_only
+    parts = parts_reader(obj, level)
+    slots = pfn_slots(obj, level)
+    key_mask, (mm, mv), pfn_only, base, exact = (
+        (slots[0], slots[1] or (0, 1), slots[2], slots[3], slots[4]) if slots else (0, (0, 1), None, 0, frozenset()))
+    free: dict[int, int] = {}  # key | PS << 65 -> the bits only the pfn reads (bounded by the key's bits)
+    memo: dict[int, tuple[str, str, int | None, ClassJson]] = {}  # v & ~free -> kind, template, shift, class
+    # The owner's reading as JSON: what its keys determine escaped once per key (bounded); the
+    # numbers and the per-value reasons per value.  (JSON escapes no '%' and no hex digit: the
+    # escaped summary template takes the numbers.)
+    fields_memo: dict[int, tuple[str, str, str]] = {}
+    reasons_memo: dict[int, str] = {}
+    templates: dict[str, str] = {}
+
+    def fields_json(kind: str, software: dict[str, int], notes: tuple[str, ...]) -> tuple[str, str, str]:
+        return (f', "kind": {json_str(kind)}, "summary": ',
+                f', "software": {{{", ".join([f"{json_str(k)}: {x}" for k, x in software.items()])}}}, '
+                '"plausible": ', ", ".join([json_str(n) for n in notes]))
+
+    def compose(v: int, cj: ClassJson, bits: int) -> JsonTail:
+        kind, template, args, shift, fkey, software, notes, plausible, rkey, reasons, more = parts(v)
+        if fkey is None:
+            before, software_json, notes_json = fields_json(kind, software, notes)
+        else:
+            known = fields_memo.get(fkey)
+            if known is None:
+                known = fields_json(kind, software, notes)
+                if len(fields_memo) < CAP:
+                    fields_memo[fkey] = known
+            before, software_json, notes_json = known
+        why = reasons_memo.get(rkey) if rkey is not None else None
+        if why is None:
+            why = ", ".join([json_str(r) for r in reasons])
+            if rkey is not None and len(reasons_memo) < CAP:
+                reasons_memo[rkey] = why
+        if more:
+            extra = ", ".join([json_str(r) for r in more])
+            why = f"{why}, {extra}" if why else extra
+        summary = templates.get(template)
+        if summary is None:
+            summary = json_str(template)
+            if len(templates) < CAP:
+                templates[template] = summary
+        verdict = "null" if plausible is None else "true" if plausible else "false"
+        if not cj.by_tables:
+            return kind, (f'{cj.text(v)}{before}{summary % args}{software_json}{verdict}, "reasons": [{why}], '
+                          f'"notes": [{notes_json}]}}')
+        pre, post = cj.parts(v)
+        if bits and fkey is not None and rkey is not None and (shift is not None or not args) and len(memo) < TEMPLATES:
+            after = f'{software_json}{verdict}, "reasons": [{why}], "notes": [{notes_json}]}}'
+            memo[v & ~bits] = (kind, f"{_pct(pre)}{cj.mid_fmt}{_pct(post + before)}{summary}{_pct(after)}",
+                               shift, cj)
+        return kind, (f'{pre}{cj.mid_fmt % tuple([(v >> s) & m for s, m in cj.mid_shifts])}{post}{before}'
+                      f'{summary % args}{software_json}{verdict}, "reasons": [{why}], "notes": [{notes_json}]}}')
+
+    def tail(v: int) -> JsonTail:
+        if v >> width:
+            return wide(v)
+        cj = large if v & ps else small
+        if pfn_only is None or v in exact:
+            return compose(v, cj, 0)
+        key = v & key_mask | (v & mm == mv) << 64
+        bits = free.get(key | (v & ps) << 65)
+        if bits is None:
+            bits = free[key | (v & ps) << 65] = pfn_only(key) & cj.pfn_bits
+        if bits:
+            hit = memo.get(v & ~bits)
+            if hit is not None:
+                kind, template, shift, hcj = hit
+                args = hcj.mid_args(v)
+                if shift is not None:
+                    args.append(((v & base) >> 12) << shift)
+                return kind, template % tuple(args)
+        return compose(v, cj, bits)
+
+    return tail

@@ -15,7 +15,7 @@ from typing import Any
 
 from spte.bits import field_words, format_ranges
 from spte.logs.context import Context, OwnerView, owned_ignored_mask, read_owner
-from spte.logs.pieces import value_texter
+from spte.logs.pieces import json_tailer, value_texter
 from spte.logs.reader import rsvd_text
 from spte.logs.records import LineResult, Record
 from spte.logs.registers import FORMAT_NAMES, decode_register
@@ -33,7 +33,7 @@ class Renderer:
         self._events, self._kinds = self.counts["event"], self.counts["kind"]
         self.levels: Counter[int] = Counter()  # by level number (summary() names them)
         self._texters: dict[tuple[str, int, str], Callable[[int], tuple[str, str]]] = {}
-        self._json_tails: dict[tuple[str, int, str, int], tuple[str | None, str]] = {}
+        self._json_tailers: dict[tuple[str, int, str], Callable[[int], tuple[str | None, str]]] = {}
         self._owned: dict[tuple[str, int, str, int], int] = {}
         self._range_cache: dict[int, str] = {}
 
@@ -187,25 +187,34 @@ class Renderer:
     def entry_json_tail(self, fmt: str, level: int, owner: str, value: int) -> tuple[str | None, str]:
         """(the owner's kind or None, ``, "decoded_level": ... "notes": [...]}``): the part of
         :meth:`record_dict`'s JSON after ``entry``/``role``/``args`` of an entry at a printed
-        level with no notes of its own (the fast path's records), memoised by value."""
-        key = (fmt, level, owner, value)
-        hit = self._json_tails.get(key)
-        if hit is None:
-            rec = Record(0, "", owner, value, fmt, level)
-            counts, levels = self.counts, self.levels
-            self.counts = {"event": Counter(), "level": Counter(), "kind": Counter()}
-            self.levels = Counter()
-            try:
-                obj = self.record_dict(rec)
-                kinds = list(self.counts["kind"])
-            finally:
-                self.counts, self.levels = counts, levels
-            for k in ("line", "value", "format", "level", "owner", "event", "entry"):
-                del obj[k]
-            hit = (kinds[0] if kinds else None, ", " + json.dumps(obj)[1:])
-            if len(self._json_tails) < 1 << 15:
-                self._json_tails[key] = hit
-        return hit
+        level with no notes of its own (the fast path's records), composed from tables
+        (:func:`spte.logs.pieces.json_tailer`); :meth:`reference_json_tail` is the object path."""
+        tail = self._json_tailers.get((fmt, level, owner))
+        if tail is None:
+            tail = self._json_tailers[fmt, level, owner] = self._json_tailer(fmt, level, owner)
+        return tail(value)
+
+    def _json_tailer(self, fmt: str, level: int, owner: str) -> Callable[[int], tuple[str | None, str]]:
+        def wide(v: int) -> tuple[str | None, str]:  # the object path says what is wrong with such a value
+            return self.reference_json_tail(fmt, level, owner, v)
+
+        return json_tailer(self.ctx, fmt, level, owner, wide)
+
+    def reference_json_tail(self, fmt: str, level: int, owner: str, value: int) -> tuple[str | None, str]:
+        """:meth:`entry_json_tail` from :meth:`record_dict`: the entry object and the owner's full
+        reading (what the tests compare the composed text with)."""
+        rec = Record(0, "", owner, value, fmt, level)
+        counts, levels = self.counts, self.levels
+        self.counts = {"event": Counter(), "level": Counter(), "kind": Counter()}
+        self.levels = Counter()
+        try:
+            obj = self.record_dict(rec)
+            kinds = list(self.counts["kind"])
+        finally:
+            self.counts, self.levels = counts, levels
+        for k in ("line", "value", "format", "level", "owner", "event", "entry"):
+            del obj[k]
+        return kinds[0] if kinds else None, ", " + json.dumps(obj)[1:]
 
 
 def _level_note(rec: Record) -> str:

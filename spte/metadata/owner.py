@@ -95,6 +95,12 @@ def names_by_bit(owner: Owner, state: str) -> dict[int, str]:
 
 # -- readings as a function of bounded pieces of the value (the fast paths of decode and the log reader) --
 Brief = tuple[str, tuple[str, ...], bool | None]  # (kind, names of the non-zero fields, plausible)
+# A whole reading in parts (:func:`parts_reader`): kind, the summary as ``template % args``, the
+# pfn shift (not None: the args are ``spte_to_pfn(v) << shift``), a key of the fields and notes,
+# the non-zero fields, notes, plausible, a key of the reasons, the reasons, more reasons after
+# them.  Values with equal (non-None) keys have equal fields and notes, or equal first reasons.
+Parts = tuple[str, str, tuple[int, ...], "int | None", "int | None", dict[str, int], tuple[str, ...],
+              "bool | None", "int | None", tuple[str, ...], tuple[str, ...]]
 T = TypeVar("T")
 MISSING: Any = object()  # not in a memo whose entries may be None
 PATTERN_CAP = 1 << 14  # a memo of patterns stops growing here (never cleared, so input cannot thrash it)
@@ -137,11 +143,23 @@ class Patterns(Protocol):
     @property
     def field_mask(self) -> int: ...  # every bit a KindPattern's fields may hold
 
+    @property
+    def base_mask(self) -> int: ...  # the address bits of a summary's pfn
+
     def kind(self, key: int) -> KindPattern | None: ...
 
     def software(self, kind: str, fields: int) -> dict[str, int]: ...
 
     def value(self, v: int) -> tuple[str, dict[str, int], bool | None]: ...
+
+    @property
+    def value_kind(self) -> str: ...  # the kind of every value :meth:`value` reads (KVM: "mmio")
+
+    def reading_parts(self) -> Callable[[int], Parts]: ...
+
+    def summary_reader(self) -> Callable[[int], str]: ...
+
+    def pfn_only(self, key: int) -> int: ...  # bits only the summary's pfn reads in values of key
 
 
 PatternsOf = Callable[[Any, int], Patterns]
@@ -162,11 +180,13 @@ def patterns_of(owner: Owner, level: int) -> Patterns | None:
     return None
 
 
-def pattern_reader(patterns: Patterns, piece: Callable[[str, dict[str, int], bool | None], T]) -> Callable[[int], T]:
+def pattern_reader(patterns: Patterns, piece: Callable[[str, dict[str, int], bool | None], T],
+                   value_piece: Callable[[int], T] | None = None) -> Callable[[int], T]:
     """A function of a value giving ``piece(kind, non-zero software fields, plausible)`` of its
     reading, from ``patterns``: composed once per pattern key and field bits (a bounded memo,
     never cleared), the verdict's must-be-clear bits tested per value; exact values and values
-    whose reading depends on more bits (KVM's MMIO SPTEs: the gfn) are read on their own."""
+    whose reading depends on more bits (KVM's MMIO SPTEs: the gfn) are read on their own (by
+    ``value_piece(v)`` if given: a caller that needs less of them than ``piece`` of the reading)."""
     exact = {v: piece(r.kind, r.software, r.plausible) for v, r in patterns.exact.items()}
     key_mask, match = patterns.key_mask, patterns.match
     kind_of, software, value = patterns.kind, patterns.software, patterns.value
@@ -209,6 +229,8 @@ def pattern_reader(patterns: Patterns, piece: Callable[[str, dict[str, int], boo
             return exact[v]
         known = others[key] if key in others else compose(v)
         if known is None:  # e.g. an MMIO SPTE: read on its own
+            if value_piece is not None:
+                return value_piece(v)
             kind, fields, plausible = value(v)
             return piece(kind, fields, plausible)
         return known[2] if v & known[0] else known[1]
@@ -228,3 +250,43 @@ def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
 
         return slow
     return pattern_reader(patterns, lambda kind, fields, plausible: (kind, tuple(fields), plausible))
+
+
+def parts_reader(owner: Owner, level: int) -> Callable[[int], Parts]:
+    """``owner.read(v, level)`` as :data:`Parts`: from the owner's :class:`Patterns` when it has
+    them (KVM profiles: composed from bounded tables and the value's address bits), else from
+    ``read``.  ``template % args`` is the summary."""
+    patterns = patterns_of(owner, level)
+    if patterns is not None:
+        return patterns.reading_parts()
+
+    def slow(v: int) -> Parts:
+        r = owner.read(v, level)
+        return (r.kind, r.summary.replace("%", "%%"), (), None, None, dict(r.software), tuple(r.notes), r.plausible,
+                None, tuple(r.reasons), ())
+
+    return slow
+
+
+def summary_reader(owner: Owner, level: int) -> Callable[[int], str]:
+    """``owner.read(v, level).summary`` as a function of ``v`` (from :class:`Patterns` when the
+    owner has them: a template per pattern, the address-like numbers per value)."""
+    patterns = patterns_of(owner, level)
+    if patterns is not None:
+        return patterns.summary_reader()
+    return lambda v: owner.read(v, level).summary
+
+
+PfnSlots = tuple[int, "tuple[int, int] | None", Callable[[int], int], int, frozenset[int]]
+
+
+def pfn_slots(owner: Owner, level: int) -> PfnSlots | None:
+    """Where a reading's numbers come from, for memoising whole texts by the other bits:
+    ``(key_mask, match, pfn_only, address mask, exact values)``.  Every non-exact value ``v``
+    whose key (:class:`Patterns`) is ``k`` and whose :data:`Parts` have a pfn shift and a key
+    reads the same but for the summary's pfn, ``(v & address mask) >> 12 << shift``, whatever
+    its bits ``pfn_only(k)``.  None for owners without :class:`Patterns`."""
+    patterns = patterns_of(owner, level)
+    if patterns is None:
+        return None
+    return patterns.key_mask, patterns.match, patterns.pfn_only, patterns.base_mask, frozenset(patterns.exact)
