@@ -107,6 +107,9 @@ class Entry:
     TABLE: ClassVar[tuple[Field, ...]]
     WIDTH: ClassVar[int] = 64
     ENUMS: ClassVar[Mapping[str, Mapping[str, int]]] = {}
+    # The reserved-bits problem's message, "{}" for the bits' ranges: what the fault is (SDM Vol. 3A
+    # 4.7: a present entry with a reserved bit set faults with PFEC.RSVD).
+    RESERVED_MESSAGE: ClassVar[str] = "reserved bits {} set: #PF with PFEC.RSVD"
 
     _layouts: ClassVar[dict[Platform, Layout]]
     _default_layout: ClassVar[Layout]
@@ -327,8 +330,8 @@ class Entry:
         """Why hardware would fault on this entry instead of translating."""
         if not self.present or not self.reserved_bits:
             return []
-        return [Problem("reserved_bits", self.reserved_bits,
-                        f"reserved bits {format_ranges(self.reserved_bits)} set: #PF with PFEC.RSVD")]
+        bits = self.reserved_bits
+        return [Problem("reserved_bits", bits, self.RESERVED_MESSAGE.format(format_ranges(bits)))]
 
     def fields(self) -> dict[str, int]:
         """Every field, in bit order: decode keeps every bit."""
@@ -374,6 +377,9 @@ class EptEntry(Entry):
     __slots__ = ()
     FORMAT = "ept"
     ENUMS = {"memory_type": {name: code for code, name in ept.MEMORY_TYPES.items()}}
+    # A reserved bit set is one of the EPT misconfigurations (SDM Vol. 3C, "EPT Misconfigurations"):
+    # the exit says so without a fault name of its own.
+    RESERVED_MESSAGE = "reserved bits {} set"
 
     @property
     def memory_type_name(self) -> str | None:
@@ -403,7 +409,7 @@ class EptEntry(Entry):
         out = list(found)
         if v & layout.reserved_mask:
             out.append(Problem("reserved_bits", self.reserved_bits,
-                               f"reserved bits {format_ranges(self.reserved_bits)} set"))
+                               self.RESERVED_MESSAGE.format(format_ranges(self.reserved_bits))))
         return out
 
     def _misconfigurations(self, v: int) -> list[Problem]:
@@ -526,11 +532,8 @@ class PaePdpte(PaeEntry):
     __slots__ = ()
     LEVEL, LEAF, SPAN_SHIFT, SDM_NAME, TABLE = 3, False, 30, "PAE PDPTE", pae.PAE_PDPTE
 
-    def problems(self) -> list[Problem]:
-        if not self.present or not self.reserved_bits:
-            return []
-        return [Problem("reserved_bits", self.reserved_bits,
-                        f"reserved bits {format_ranges(self.reserved_bits)} set: #GP on MOV CR3")]
+    # The PDPTEs are loaded from CR3 (SDM Vol. 3A 4.4.1): a reserved bit faults the load, not a walk.
+    RESERVED_MESSAGE = "reserved bits {} set: #GP on MOV CR3"
 
 
 class PaePde(PaeEntry):

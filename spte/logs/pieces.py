@@ -35,7 +35,7 @@ from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as json_str  # what json.dumps writes for a str
 from typing import Any, Literal
 
-from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Layout, field_pieces, format_ranges
+from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Layout, field_pieces
 from spte.entry import CLASSES, Entry, EptEntry, Problem
 from spte.formats import ept
 from spte.logs.context import Context, brief_reader, owned_ignored_mask, read_owner
@@ -310,35 +310,14 @@ def _pct(text: str) -> str:
     return text.replace("%", "%%")
 
 
-def reserved_shape(cls: type[Entry], platform: Platform, presence: int) -> tuple[str, str, str] | None:
+def reserved_shape(cls: type[Entry], platform: Platform) -> tuple[str, str, str] | None:
     """The reserved-bits problem of ``cls`` entries as JSON pieces around the ranges of the
-    reserved bits: (the kind's JSON, the message's JSON up to the ranges, after them), if the
-    entry object's problem for every sample of reserved bits is ``Problem(kind, r, before +
-    format_ranges(r) + after)`` with one ``before``/``after``; else None (the object path).
-
-    The message text belongs to the entry layer (:meth:`spte.entry.Entry.problems`); this finds
-    its shape from the objects themselves and checks it on the samples (lowest, highest, every
-    and alternate reserved bits) instead of copying the text."""
-    mask = cls.layout(platform).reserved_mask
-    if not mask:
+    reserved bits: (the kind's JSON, the message's JSON up to the ranges, after them), from the
+    class's own :attr:`~spte.entry.Entry.RESERVED_MESSAGE`; None when it has no reserved bits."""
+    if not cls.layout(platform).reserved_mask:
         return None
-    bits = [b for b in range(cls.WIDTH) if mask >> b & 1]
-    samples = [1 << bits[0], 1 << bits[-1], mask, sum(1 << b for b in bits[::2]), sum(1 << b for b in bits[1::2])]
-
-    def problem(r: int) -> Problem | None:
-        found = [p for p in cls(r | presence, platform).problems() if p.kind == "reserved_bits"]
-        return found[0] if len(found) == 1 and found[0].bits == r else None
-
-    first = problem(samples[0])
-    ranges = format_ranges(samples[0])
-    if first is None or first.message.count(ranges) != 1:
-        return None
-    before, after = first.message.split(ranges)
-    for r in samples:
-        p = problem(r)
-        if p is None or p.kind != first.kind or p.message != before + format_ranges(r) + after:
-            return None
-    return json_str(first.kind), json_str(before)[:-1], json_str(after)[1:]
+    before, after = cls.RESERVED_MESSAGE.split("{}")
+    return json_str("reserved_bits"), json_str(before)[:-1], json_str(after)[1:]
 
 
 class ClassJson:
@@ -402,7 +381,7 @@ class ClassJson:
         piece = self.reserved_json.get(r)
         if piece is None:
             if self.reserved_shape is None:
-                self.reserved_shape = reserved_shape(self.cls, self.platform, self.presence_bit) or False
+                self.reserved_shape = reserved_shape(self.cls, self.platform) or False
             if self.reserved_shape:
                 kind, before, after = self.reserved_shape
                 piece = f'{{"kind": {kind}, "bits": "{r:#x}", "message": {before}{self.reserved_ranges(r)}{after}}}'
