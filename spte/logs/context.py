@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 from spte.bits import union
 from spte.entry import CLASSES, Entry, canonical_format, decode, entry_class_for
-from spte.metadata import owner as owner_api
-from spte.metadata.owner import Brief, Owner
+from spte.metadata.owner import Owner
 from spte.platform import Platform
 
 
@@ -36,13 +35,6 @@ def read_owner(owner: Owner, value: int, level: int) -> OwnerView:
     r = owner.read(value, level)
     return OwnerView(r.kind, r.summary, dict(r.software), tuple(r.notes), r.plausible, tuple(r.reasons),
                      r.kind == "mmio")
-
-
-def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:
-    """The part of ``owner.read(v, level)`` a one-line annotation needs, as a function of ``v``
-    (the owner layer's :func:`spte.metadata.owner.brief_reader`: bounded pattern tables for
-    KVM profiles, the protocol's ``read`` for other owners)."""
-    return owner_api.brief_reader(owner, level)
 
 
 def owned_ignored_mask(owner: Owner, entry_cls: type[Entry], platform: Platform) -> int:

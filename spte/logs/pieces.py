@@ -12,8 +12,8 @@ ask the owner for a full reading.  Per entry class the text is composed from:
 - the address, formatted per value;
 - reserved bits: one mask test (``!reserved_bits``, always the last problem);
 - the owner's part: its kind and the names of its non-zero software fields, joined once per
-  pattern (:func:`spte.metadata.owner.pattern_reader` for KVM, else
-  :func:`~spte.logs.context.brief_reader`); an MMIO SPTE's text is the owner's summary,
+  pattern (:func:`spte.metadata.owner.pattern_reader` for KVM; other owners' full reading,
+  memoised by value); an MMIO SPTE's text is the owner's summary,
   composed per value (:func:`spte.metadata.owner.summary_reader`: no full reading).
 
 Whole texts are memoised by value up to :data:`MEMO` values (never cleared, so input that
@@ -38,7 +38,7 @@ from typing import Any, Literal
 from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Layout, field_pieces
 from spte.entry import CLASSES, Entry, EptEntry, Problem
 from spte.formats import ept
-from spte.logs.context import Context, brief_reader, owned_ignored_mask, read_owner
+from spte.logs.context import Context, owned_ignored_mask, read_owner
 from spte.metadata import owner as owner_api
 from spte.metadata.owner import Owner, Parts, Patterns, pfn_slots
 from spte.metadata.ranges import ranges_text
@@ -247,10 +247,8 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
     patterns = owner_api.patterns_of(obj, level) if obj is not None and obj is ctx.kvm else None
     if obj is not None and patterns is not None:  # KVM: the owner's part per pattern, pre-joined
         return _pattern_texter(patterns, summary_reader(obj, level), small, large, ps, level)
-    brief = brief_reader(obj, level) if obj is not None and obj is ctx.kvm else None
-    summary = summary_reader(obj, level) if brief is not None and obj is not None else None
 
-    def text(v: int) -> Text:
+    def text(v: int) -> Text:  # no owner, or one without patterns (Linux, Xen): its full reading
         hit = memo.get(v)
         if hit is not None:
             return hit
@@ -258,21 +256,12 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
         if obj is None:
             kind, head, sw = ("present" if v & cp.present_mask else "not_present"), "", ""
         else:
-            if brief is not None:
-                kind, names, _ = brief(v)
-                if kind == "mmio":  # the kernel's reading of gfn, generation and access is what matters
-                    assert summary is not None
-                    out = (kind, f"[{kind}] {summary(v)}")
-                    if len(memo) < MEMO:
-                        memo[v] = out
-                    return out
-            else:
-                view = read_owner(obj, v, level)
-                kind, names = view.kind, tuple(k for k, x in view.software.items() if x)
-                if view.mmio:
-                    return kind, f"[{kind}] {view.summary}"
-                if view.software and not names:
-                    names = ("",)
+            view = read_owner(obj, v, level)
+            kind, names = view.kind, tuple(k for k, x in view.software.items() if x)
+            if view.mmio:
+                return kind, f"[{kind}] {view.summary}"
+            if view.software and not names:
+                names = ("",)
             head = f"[{kind}] "
             sw = " sw:" + ",".join(names) if names else ""
         if not v & cp.present_mask:
