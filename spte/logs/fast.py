@@ -100,10 +100,13 @@ def _split_pattern(*groups: str) -> re.Pattern[bytes]:
 
 BULK = {False: _split_pattern(), True: _split_pattern("gfn", "sptep", "as_id", "tgfn")}  # by JSON or not
 # Needles as they look with every hex digit made a 0 (values and timestamps vary, the shape of
-# a line does not): a chunk's other lines are checked once per distinct shape, and only a shape
-# that may hold a needle is searched again in its own lines.  Mapping characters keeps every
-# needle a substring, so the check misses none; it may flag a shape that holds none.
+# a line does not): the lines between events are checked once per distinct shape, and a chunk
+# with a shape that may hold a needle is searched for the needles themselves.  Mapping
+# characters keeps every needle a substring, so the check misses none; it may flag a shape
+# that holds none.
 SHAPE = bytes(0x30 if chr(c) in "0123456789abcdefABCDEF" else c for c in range(256))
+SHAPE_MAX = 256  # longer line shapes are not remembered (the memo of clean shapes stays small)
+NEW_SHAPES = 64  # more new shapes than this in a chunk: search the needles themselves at once
 NEEDLE_SHAPES = re.compile(b"|".join({re.escape(n.translate(SHAPE)) for n in SEARCHED}))
 # A walk step's code: its level as a digit while the walk goes on, a letter (A = level 1) when the
 # walk is past a leaf or a not-present entry after it; "W" a walk's header.  A step that follows
@@ -250,7 +253,7 @@ class FastLog:
         self._last = 0  # whole mode: data[:_last] is written
         self._tables: Readings | None = None
         self._bulk_memo = BulkMemo(self._first_read)
-        self._clean_shapes: set[bytes] = set()  # shapes without a needle (bounded, never cleared)
+        self._clean_shapes: set[bytes] = set()  # line shapes without a needle (bounded, never cleared)
         self._bulk_backoff = self._bulk_wait = 0  # chunks to read line by line before trying bulk again
 
     # -- the general reader over a region -------------------------------------------------------
@@ -322,17 +325,7 @@ class FastLog:
         parts = pattern.split(blob)
         pres = parts[0::stride]  # the text before each event (its line's prefix, other lines)
         n = len(pres) - 1
-        shapes = list(map(bytes.translate, pres, repeat(SHAPE)))
-        # ": " stands for the event text after each: a needle may end in a colon ("pgd:")
-        clean = self._clean_shapes
-        flagged = set()
-        for shape in set(shapes).difference(clean):
-            if NEEDLE_SHAPES.search(shape + b": "):
-                flagged.add(shape)
-            elif len(clean) < MEMO:
-                clean.add(shape)
-        if flagged and any(ANY_NEEDLE.search(p + b": ")
-                           for p in compress(pres, map(flagged.__contains__, shapes))):
+        if self._needle_between(pres):
             return False
         group = pattern.groupindex
         keys: list[bytes] = parts[group["key"]::stride]
@@ -396,6 +389,24 @@ class FastLog:
     def _first_read(self, key: bytes) -> BulkHit | None:
         self._bulk_memo.read = read = self._bulk_reader()  # the context's tables, built on first use
         return read(key)
+
+    def _needle_between(self, pres: list[bytes]) -> bool:
+        """Whether a needle of the grammar may be in the text between events (each followed by
+        the ": " that starts its event: a needle may end in that colon, as "pgd:" does).
+
+        Line shapes already seen clean (bounded: at most MEMO shapes of at most SHAPE_MAX
+        bytes) cost a set lookup; new ones are checked as shapes, and a flagged one, or a
+        chunk of mostly new lines (prose between events), by the needles themselves."""
+        text = b": \n".join(pres)
+        clean = self._clean_shapes
+        new = set(text.translate(SHAPE).split(b"\n")).difference(clean)
+        if len(new) > NEW_SHAPES:
+            return ANY_NEEDLE.search(text) is not None
+        if any(NEEDLE_SHAPES.search(shape) for shape in new):
+            return ANY_NEEDLE.search(text) is not None
+        if len(clean) < MEMO:
+            clean.update(shape for shape in new if len(shape) <= SHAPE_MAX)
+        return False
 
     def _bulk_reader(self) -> Callable[[bytes], BulkHit | None]:
         """``key`` -> its reading (None: not for the fast paths), the same as :meth:`_fast`
