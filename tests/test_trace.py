@@ -203,3 +203,16 @@ def test_a_full_disk_is_a_write_error_not_an_input_error(trace_file: Path) -> No
     assert r.returncode == 3  # output lost (docs/cli.md, exit status), not bad input
     assert r.stderr.decode().splitlines() == [
         "spte: cannot write to stdout (No space left on device); output is incomplete"]
+
+
+def test_trace_leaves_the_collector_as_it_found_it(trace_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """spte trace keeps its setup out of the cyclic collector's passes only while it runs: a
+    caller that runs the command in its own process gets its garbage collected afterwards."""
+    import gc
+
+    from spte.cli import main
+
+    before = gc.get_freeze_count()
+    main(["trace", "--kvm", "6.19:shadow", str(trace_file)])
+    assert gc.get_freeze_count() == before
+    assert "kvm_mmu_set_spte" in capsys.readouterr().out

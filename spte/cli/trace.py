@@ -145,25 +145,29 @@ def run(args: argparse.Namespace) -> int:
         ctx.defer_owners(lambda: log_owners(args))
     render = Renderer(ctx, count=args.summary)
     report = Reporter(args.strict)
-    # The loop builds bounded memos of readings (tuples the cyclic collector tracks) and makes
-    # no reference cycles: what exists now is frozen out of its passes, which otherwise
-    # traverse every table again and again (a third of the run on input that never repeats).
-    gc.freeze()
     out = sys.stdout.buffer
-    for name in args.files or ["-"]:
-        stream = stdin if name == "-" else _open(name, report)
-        if stream is None:
-            continue
-        source = "<stdin>" if name == "-" else name
-        try:
-            process(stream, source, args, LogReader(ctx), render, report, out)
-        except BrokenPipeError:
-            raise
-        except OSError as e:
-            report.error(source, f"cannot read ({e.strerror or e})")
-        finally:
-            if stream is not stdin:
-                stream.close()
+    # The loop builds bounded memos of readings (tuples the cyclic collector tracks) and makes
+    # no reference cycles: what exists now is kept out of the collector's passes while it runs,
+    # which otherwise traverse every table again and again (a third of the run on input that
+    # never repeats).  Undone after, for callers that run the command in their own process.
+    gc.freeze()
+    try:
+        for name in args.files or ["-"]:
+            stream = stdin if name == "-" else _open(name, report)
+            if stream is None:
+                continue
+            source = "<stdin>" if name == "-" else name
+            try:
+                process(stream, source, args, LogReader(ctx), render, report, out)
+            except BrokenPipeError:
+                raise
+            except OSError as e:
+                report.error(source, f"cannot read ({e.strerror or e})")
+            finally:
+                if stream is not stdin:
+                    stream.close()
+    finally:
+        gc.unfreeze()
     if args.summary:
         counts = render.summary()
         if args.json:
