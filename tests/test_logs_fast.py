@@ -322,3 +322,19 @@ def test_a_needle_before_the_event_is_the_general_readers(before: str) -> None:
     data = (f"{PREFIX}{event}\n  {before}-7 [001] ..... 2.0: {event}\n{before}: {event}\n").encode()
     for mode in ("whole", "only", "json"):
         assert _read(_contexts()["ept"], data, mode, True) == _read(_contexts()["ept"], data, mode, False)
+
+
+def test_bulk_memo_keeps_at_most_its_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """JSON readings are long: the memo stops admitting keys at MEMO_BYTES of text; the output
+    is unchanged (later keys are read per chunk)."""
+    import spte.logs.fast as fast
+
+    monkeypatch.setattr(fast, "MEMO_BYTES", 20_000)
+    data = golden_text("traces/long4k.trace.gz").encode()
+    render = Renderer(_contexts()["shadow"](), count=False)
+    reader = FastLog(LogReader(render.ctx), render, "json")
+    pieces, _ = reader.chunk(data, 1)
+    memo = reader._bulk_memo
+    kept = sum(len(k) + len(h.text) + len(h.tail) + len(h.args_format) for k, h in memo.items())
+    assert 0 < kept <= 20_000 and memo.overflow
+    assert b"".join(pieces) == _read(_contexts()["shadow"], data, "json", False)[0]

@@ -119,6 +119,7 @@ BULK_BACKOFF = 63  # after failed tries, at most this many chunks go line by lin
 
 
 MEMO = 1 << 15
+MEMO_BYTES = 16 << 20  # of readings' text in the bulk memo
 Key = tuple[Any, ...]  # the printed value and level (Match.group's bytes)
 # (level, value, what a walk is past after it, kind, annotation) of a guest walk step
 StepHit = tuple[int, int, "str | None", str, bytes, RecordFields]
@@ -217,13 +218,15 @@ class NotFast(Exception):
 
 
 class BulkMemo(dict[bytes, BulkHit]):
-    """Printed key -> reading, read on first use: kept while the memo has room (MEMO keys, never
-    cleared), else only for the chunk being composed (``overflow``, cleared per chunk)."""
+    """Printed key -> reading, read on first use: kept while the memo has room (MEMO keys and
+    MEMO_BYTES of text: a JSON reading is long; never cleared), else only for the chunk being
+    composed (``overflow``, cleared per chunk)."""
 
     def __init__(self, read: Callable[[bytes], BulkHit | None]) -> None:
         super().__init__()
         self.read = read
         self.overflow: dict[bytes, BulkHit] = {}
+        self.room = MEMO_BYTES
 
     def __missing__(self, key: bytes) -> BulkHit:
         hit = self.overflow.get(key)
@@ -231,8 +234,10 @@ class BulkMemo(dict[bytes, BulkHit]):
             hit = self.read(key)
             if hit is None:
                 raise NotFast(key)
-            if len(self) < MEMO:
+            size = len(key) + len(hit.text) + len(hit.tail) + len(hit.args_format)
+            if len(self) < MEMO and size <= self.room:
                 self[key] = hit
+                self.room -= size
             else:
                 self.overflow[key] = hit
         return hit
