@@ -584,6 +584,8 @@ CLASSES: dict[str, dict[int, tuple[type[Entry], type[Entry] | None]]] = {
     "x86-32": {2: (Pde32, Pde4M), 1: (Pte32, None)},
 }
 FORMATS = tuple(CLASSES)
+# The largest value an entry of each format holds (x86-32 entries are 32 bits wide).
+MAX_VALUE = {fmt: (1 << levels[1][0].WIDTH) - 1 for fmt, levels in CLASSES.items()}
 ALL_CLASSES: tuple[type[Entry], ...] = tuple(
     dict.fromkeys(c for levels in CLASSES.values() for pair in levels.values() for c in pair if c))
 

@@ -338,3 +338,18 @@ def test_bulk_memo_keeps_at_most_its_bytes(monkeypatch: pytest.MonkeyPatch) -> N
     kept = sum(len(k) + len(h.text) + len(h.tail) + len(h.args_format) for k, h in memo.items())
     assert 0 < kept <= 20_000 and memo.overflow
     assert b"".join(pieces) == _read(_contexts()["shadow"], data, "json", False)[0]
+
+
+@pytest.mark.parametrize("chunk", [1, 100])
+def test_a_value_wider_than_its_format_is_an_error_on_every_path(chunk: int) -> None:
+    """A 32-bit guest's walk step printed with bit 32 set (Pte32 is 32 bits, SDM Vol. 3A 4.3)
+    is reported as an error line, never decoded with its high bits dropped."""
+    ctx_of = lambda: Context(host_format="x86-64", guest_format="x86-32")  # noqa: E731
+    data = (f"{PREFIX}kvm_mmu_paging_element: pte 100000067 level 1\n{PREFIX}kvm_mmu_paging_element: pte 67 level 1\n"
+            f"{PREFIX}kvm_tdp_mmu_spte_changed: as id 0 gfn 1 level 1 old_spte 0 new_spte 10000000000000000\n").encode()
+    for mode in ("whole", "json"):
+        fast = _read(ctx_of, data, mode, True, chunk)
+        assert fast == _read(ctx_of, data, mode, False)
+        assert [line for line, _ in fast[1]] == [1, 3]
+        assert "does not fit in 32 bits (x86-32 entries)" in fast[1][0][1]
+    assert b"pte 100000067 level 1\n" in _read(ctx_of, data, "whole", True, chunk)[0]

@@ -29,7 +29,7 @@ from itertools import accumulate, chain, compress, repeat
 from operator import add, eq, itemgetter
 from typing import Any, Literal, NamedTuple
 
-from spte.entry import CLASSES
+from spte.entry import CLASSES, MAX_VALUE
 from spte.logs.context import Context
 from spte.logs.grammar import BY_NAME, NEEDLES, PRINTOUTS, Shape
 from spte.logs.reader import PAST_LEAF, PAST_NOT_PRESENT, LogReader, RecordFields, Walk
@@ -162,6 +162,7 @@ class Readings:
         self.render, self.json_mode = render, json_mode
         self.kvm_fmt, self.guest_fmt = kvm_fmt, guest_fmt = ctx.table_format("host"), ctx.table_format("guest")
         self.kvm_levels, self.guest_levels = frozenset(CLASSES[kvm_fmt]), frozenset(CLASSES[guest_fmt])
+        self.kvm_top, self.guest_top = MAX_VALUE[kvm_fmt], MAX_VALUE[guest_fmt]  # wider: the general reader's error
         self.kvm_text = {lv: render.texter(kvm_fmt, lv, "kvm") for lv in self.kvm_levels}
         self.guest_text = {lv: render.texter(guest_fmt, lv, "guest") for lv in self.guest_levels}
         self.guest_past = {lv: past_verdict(ctx, guest_fmt, lv, "guest") for lv in self.guest_levels}
@@ -189,9 +190,9 @@ class Readings:
         """A guest walk step's reading (False: not for the fast paths), memoised."""
         pte, lv = key
         level = int(lv) if len(lv) <= 3 else 0
-        if level not in self.guest_levels:
-            return False
         v = int(pte, 16)
+        if level not in self.guest_levels or v > self.guest_top:
+            return False
         kind, note_b = self.guest_reading(level, v)
         hit = (level, v, self.guest_past[level](v), kind, note_b,
                ("kvm_mmu_paging_element", "guest", v, self.guest_fmt, level))
@@ -203,9 +204,9 @@ class Readings:
         """A host SPTE's reading (False: not for the fast paths), memoised."""
         spte, lv = key
         level = int(lv) if len(lv) <= 3 else 0
-        if level not in self.kvm_levels:
-            return False
         v = int(spte, 16)
+        if level not in self.kvm_levels or v > self.kvm_top:
+            return False
         kind, note_b = self.kvm_reading(level, v)
         hit = (level, v, kind, note_b)
         if len(self.spte_memo) < MEMO:
@@ -419,6 +420,7 @@ class FastLog:
         t = self._readings()
         render, json_mode = self.render, t.json_mode
         guest_levels, kvm_levels, guest_past = t.guest_levels, t.kvm_levels, t.guest_past
+        guest_top, kvm_top = t.guest_top, t.kvm_top
         guest_reading, kvm_reading, kvm_text = t.guest_reading, t.kvm_reading, t.kvm_text
         guest_fmt, kvm_fmt, kvm_fmt_b = t.guest_fmt, t.kvm_fmt, t.kvm_fmt.encode()
         make = tuple.__new__  # (BulkHit's generated __new__ is a Python function)
@@ -429,9 +431,9 @@ class FastLog:
             if first == b"pte":  # pte V level L
                 lv = words[3]
                 level = int(lv) if len(lv) <= 3 else 0
-                if level not in guest_levels:
-                    return None
                 v = int(words[1], 16)
+                if level not in guest_levels or v > guest_top:
+                    return None
                 kind, note = guest_reading(level, v)
                 verdict = guest_past[level](v)
                 return make(BulkHit, (PAGING_ELEMENT, note, b"%d" % level if verdict is None else
@@ -441,9 +443,9 @@ class FastLog:
             if first == b"spte":  # spte V (rwxu) level L
                 lv = words[4]
                 level = int(lv) if len(lv) <= 3 else 0
-                if level not in kvm_levels:
-                    return None
                 v = int(words[1], 16)
+                if level not in kvm_levels or v > kvm_top:
+                    return None
                 kind, note = kvm_reading(level, v)
                 if not json_mode:
                     return make(BulkHit, (SET_SPTE, note, b"", "kvm_mmu_set_spte", ((level, kind),), None, b"", b"",
@@ -456,9 +458,9 @@ class FastLog:
             if first == b"level":  # level L old_spte O new_spte N
                 lv = words[1]
                 level = int(lv) if len(lv) <= 3 else 0
-                if level not in kvm_levels:
-                    return None
                 values = (int(words[3], 16), int(words[5], 16))
+                if level not in kvm_levels or max(values) > kvm_top:
+                    return None
                 if not json_mode:
                     (old_kind, old_text), (new_kind, new_text) = map(kvm_text[level], values)
                     text = f"  ## old {old_text} -> new {new_text}"
@@ -522,7 +524,7 @@ class FastLog:
         events, levels, kinds = render.counts["event"], render.levels, render.counts["kind"]
         comm_ok = self._comm_ok
         t = self._readings()
-        kvm_fmt, guest_fmt, kvm_levels = t.kvm_fmt, t.guest_fmt, t.kvm_levels
+        kvm_fmt, guest_fmt, kvm_levels, kvm_top = t.kvm_fmt, t.guest_fmt, t.kvm_levels, t.kvm_top
         kvm_text, ranges, json_tail = t.kvm_text, render.ranges, render.entry_json_tail
         step_memo, spte_memo = t.step_memo, t.spte_memo
         step_entry, spte_entry = t.step_entry, t.spte_entry
@@ -626,10 +628,10 @@ class FastLog:
             elif tag == "E2":  # kvm_tdp_mmu_spte_changed: old -> new
                 lv = m.group("tlevel")
                 level = int(lv) if len(lv) <= 3 else 0
-                if level not in kvm_levels:
+                old, new = int(m.group("old"), 16), int(m.group("new"), 16)
+                if level not in kvm_levels or old > kvm_top or new > kvm_top:
                     general(s + 1, e, lineno)
                     continue
-                old, new = int(m.group("old"), 16), int(m.group("new"), 16)
                 if json_mode:
                     events["kvm_tdp_mmu_spte_changed"] += 1
                     as_id, gfn = m.group(G_AS_ID, G_TGFN)

@@ -19,7 +19,7 @@ from operator import itemgetter
 from typing import Any
 
 from spte.bits import format_ranges, genmask
-from spte.entry import CLASSES, Entry
+from spte.entry import CLASSES, MAX_VALUE, Entry
 from spte.logs.context import Context
 from spte.logs.grammar import LABEL_LEVELS, NEEDLES, Printout, Shape, diagnose
 from spte.logs.records import LineResult, Record
@@ -121,12 +121,12 @@ class LogReader:
             return None
         vn = "spte" if "spte" in p.args else "pte"
         fmt = self.ctx.formats.get(p.table, p.table)
-        levels = frozenset(CLASSES[fmt])
+        levels, top = frozenset(CLASSES[fmt]), MAX_VALUE[fmt]  # a wider value is an error line
         entry = self.ctx.entry
 
         def pair(m: re.Match[bytes], lineno: int) -> list[Record] | None:
             old, new, level = int(m["old"], 16), int(m["new"], 16), level_number(m["level"])
-            if old > MAX64 or new > MAX64 or level not in levels or self.claim is not None:
+            if old > top or new > top or level not in levels or self.claim is not None:
                 return None
             return [Record(lineno, name, owner, old, fmt, level, level, "old", None, m, info),
                     Record(lineno, name, owner, new, fmt, level, level, "new", None, m, info)]
@@ -137,13 +137,13 @@ class LogReader:
 
         def one(m: re.Match[bytes], lineno: int) -> list[Record] | None:
             v, level = int(m[vn], 16), level_number(m["level"])
-            if v > MAX64 or level not in levels:
+            if v > top or level not in levels:
                 return None
             return [Record(lineno, name, owner, v, fmt, level, level, None, None, m, info)]
 
         def step(m: re.Match[bytes], lineno: int) -> list[Record] | None:
             v, level = int(m[vn], 16), level_number(m["level"])
-            if v > MAX64 or level not in levels:
+            if v > top or level not in levels:
                 return None
             w = self.walk
             if w is None or w.family != family or (w.last_level is not None and level >= w.last_level):
@@ -310,6 +310,9 @@ class LogReader:
             printed = m["level"].decode("ascii", "replace") if "level" in m.re.groupindex and m["level"] else level
             shown = f"{printed[:12]}..." if isinstance(printed, str) and len(printed) > 12 else printed
             raise _BadValue(f"level {shown} is not a level of {fmt} entries")
+        top = MAX_VALUE.get(fmt, MAX64)
+        if value > top:
+            raise _BadValue(f"{value_name} {value:#x} does not fit in {top.bit_length()} bits ({fmt} entries)")
         rec = Record(lineno, p.name, p.owner, value, fmt, level, decode_level, role, None, m, p.info_args)
         if level is None:
             rec.notes.append("level not printed: decoded at level 1")
