@@ -2,8 +2,9 @@
 (:class:`spte.metadata.owner.Patterns`): what ``decode --kvm ... --line`` and the log
 reader need per SPTE without a :meth:`~spte.kvm.analysis.Analysis.read` per value.  A
 profile derives them (``KvmProfile._patterns``, registered with
-:func:`spte.metadata.owner.register_patterns`); :func:`spte.metadata.owner.patterns_of` and
-:func:`spte.metadata.owner.brief_reader` and :func:`spte.render.owner.owner_suffix` use them.
+:func:`spte.metadata.owner.register_patterns`); :func:`spte.metadata.owner.patterns_of`
+gives them to the readers that compose readings (``brief_reader``, ``parts_reader`` and
+``summary_reader`` there, :func:`spte.render.owner.owner_suffix`, :mod:`spte.logs.pieces`).
 
 A reading's kind, its verdict and the fields it shows depend on few bits:
 

@@ -481,7 +481,8 @@ class FastLog:
                         + SPTE_CHANGED_ARGS + tails[1])
                 return make(BulkHit, (SPTE_CHANGED, heads[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), None,
                                       b"", rest, LINE))
-            return make(BulkHit, (PAGETABLE_WALK, b"", b"W", None, (), None, b"", b"", b"%.0a"))  # addr: no record
+            # addr: a walk's header, which has no record ("%.0a" formats the line number as nothing)
+            return make(BulkHit, (PAGETABLE_WALK, b"", b"W", None, (), None, b"", b"", b"%.0a"))
 
         return read
 
@@ -493,7 +494,7 @@ class FastLog:
         steps: list[int] = []
         i = len(hits) - 1
         while i >= 0 and len(steps) < 6:
-            if hits[i][2]:
+            if hits[i].code:
                 steps.append(i)
             i -= 1
         if len(steps) == 6:
@@ -503,7 +504,7 @@ class FastLog:
             after += pres[j].count(b"\n")
             lines[j - 1] = last_line - after
         for i in reversed(steps):
-            step = hits[i][5]
+            step = hits[i].step
             if step is None:  # a walk's header
                 m = BULK_ARGS.match(wholes[i])
                 assert m is not None

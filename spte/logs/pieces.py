@@ -33,14 +33,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as json_str  # what json.dumps writes for a str
-from typing import Any, Literal
+from typing import Any
 
 from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Layout, field_pieces
 from spte.entry import CLASSES, Entry, EptEntry, Problem
 from spte.formats import ept
 from spte.logs.context import Context, owned_ignored_mask, read_owner
 from spte.metadata import owner as owner_api
-from spte.metadata.owner import Owner, Parts, Patterns, pfn_slots
+from spte.metadata.owner import Patterns, pfn_slots
 from spte.metadata.ranges import ranges_text
 from spte.platform import Platform
 
@@ -246,7 +246,7 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
     memo: dict[int, Text] = {}
     patterns = owner_api.patterns_of(obj, level) if obj is not None and obj is ctx.kvm else None
     if obj is not None and patterns is not None:  # KVM: the owner's part per pattern, pre-joined
-        return _pattern_texter(patterns, summary_reader(obj, level), small, large, ps, level)
+        return _pattern_texter(patterns, owner_api.summary_reader(obj, level), small, large, ps, level)
 
     def text(v: int) -> Text:  # no owner, or one without patterns (Linux, Xen): its full reading
         hit = memo.get(v)
@@ -273,17 +273,6 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
         return out
 
     return text
-
-
-def summary_reader(owner: Owner, level: int) -> Callable[[int], str]:
-    """``owner.read(v, level).summary`` as a function of ``v`` (the owner layer's
-    :func:`spte.metadata.owner.summary_reader`: composed per value for KVM profiles)."""
-    return owner_api.summary_reader(owner, level)
-
-
-def parts_reader(owner: Owner, level: int) -> Callable[[int], Parts]:
-    """``owner.read(v, level)`` in parts (:func:`spte.metadata.owner.parts_reader`)."""
-    return owner_api.parts_reader(owner, level)
 
 
 # -- JSON ------------------------------------------------------------------------------------------
@@ -323,7 +312,6 @@ class ClassJson:
         layout = cls.layout(platform)
         self.cls, self.platform = cls, platform
         self.present_mask, self.reserved_mask = layout.present_mask, layout.reserved_mask
-        self.presence_bit = layout.present_mask & -layout.present_mask
         fields = layout.fields
         self.low = [f for f in fields if f.hi < LOW_BITS]
         self.high = [f for f in fields if f.lo >= HIGH_SHIFT and cls.WIDTH > HIGH_SHIFT]
@@ -340,7 +328,7 @@ class ClassJson:
         self.low_json: list[tuple[str, str] | None] = [None] * (1 << LOW_BITS)
         self.high_json: list[str | None] = [None] * (1 << max(cls.WIDTH - HIGH_SHIFT, 0))
         self.reserved_json: dict[int, str] = {}
-        self.reserved_shape: tuple[str, str, str] | Literal[False] | None = None  # found on first use
+        self.reserved_shape = reserved_shape(cls, self.platform)  # None: the class has no reserved bits
         self.reserved_ranges = ranges_text(layout.reserved_mask)
         self.by_tables = low_rules(cls, layout)
         self.pfn_bits = layout.address_mask & ~layout.reserved_mask & ~LOW_MASK & ~(-1 << HIGH_SHIFT)
@@ -364,19 +352,13 @@ class ClassJson:
         return piece
 
     def reserved_piece(self, r: int) -> str:
-        """The reserved-bits problem of a present value whose reserved bits are ``r``: composed
-        from the class's message around the ranges of ``r`` where the entry object's messages
-        have that shape, else from the entry object (memoised per ``r``, bounded)."""
+        """The reserved-bits problem of a present value whose reserved bits are ``r`` (not 0),
+        composed from the class's message around the ranges of ``r`` (memoised per ``r``, bounded)."""
         piece = self.reserved_json.get(r)
         if piece is None:
-            if self.reserved_shape is None:
-                self.reserved_shape = reserved_shape(self.cls, self.platform) or False
-            if self.reserved_shape:
-                kind, before, after = self.reserved_shape
-                piece = f'{{"kind": {kind}, "bits": "{r:#x}", "message": {before}{self.reserved_ranges(r)}{after}}}'
-            else:
-                e = self.cls(r | self.presence_bit, self.platform)
-                piece = ", ".join(_problem_json(p) for p in e.problems() if p.kind == "reserved_bits")
+            assert self.reserved_shape is not None
+            kind, before, after = self.reserved_shape
+            piece = f'{{"kind": {kind}, "bits": "{r:#x}", "message": {before}{self.reserved_ranges(r)}{after}}}'
             if len(self.reserved_json) < CAP:
                 self.reserved_json[r] = piece
         return piece
@@ -428,7 +410,7 @@ def json_tailer(ctx: Context, fmt: str, level: int, owner: str,
             return None, (large if v & ps else small).text(v) + ', "notes": []}'
 
         return entry_only
-    parts = parts_reader(obj, level)
+    parts = owner_api.parts_reader(obj, level)
     slots = pfn_slots(obj, level)
     key_mask, (mm, mv), pfn_only, base, exact = (
         (slots[0], slots[1] or (0, 1), slots[2], slots[3], slots[4]) if slots else (0, (0, 1), None, 0, frozenset()))
