@@ -353,3 +353,22 @@ def test_a_value_wider_than_its_format_is_an_error_on_every_path(chunk: int) -> 
         assert [line for line, _ in fast[1]] == [1, 3]
         assert "does not fit in 32 bits (x86-32 entries)" in fast[1][0][1]
     assert b"pte 100000067 level 1\n" in _read(ctx_of, data, "whole", True, chunk)[0]
+
+
+def test_the_needle_check_between_events_stays_small_and_finds_needles_in_long_gaps() -> None:
+    """Clean shapes are remembered only when short, and at most CLEAN_SHAPES of them; a needle
+    inside a long stretch of other lines between two events is still found (the general reader
+    then reads the chunk: same output)."""
+    import spte.logs.fast as fast
+
+    event = f"{PREFIX}kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) level 1 at 15e8b4100\n"
+    prose = "".join(f"  qemu-1 [000] ..... 1.0: kvm_exit: reason {i} rip 0x{i:x} info 0 0 word{i}\n"
+                    for i in range(60))
+    for needle in ("", "  x-1 [000] ..... 1.0: something PGD 0 P4D 0\n"):
+        data = (event + prose + needle + prose + event).encode()
+        render = Renderer(_contexts()["ept"](), count=False)
+        reader = FastLog(LogReader(render.ctx), render, "whole")
+        pieces, _ = reader.chunk(data, 1)
+        assert b"".join(pieces) == _read(_contexts()["ept"], data, "whole", False)[0]
+        assert all(len(s) <= fast.SHAPE_MAX for s in reader._clean_shapes)
+        assert (b"PGD 0 P4D 0  ## " in b"".join(pieces)) == bool(needle)  # read by the general reader

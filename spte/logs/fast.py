@@ -100,13 +100,14 @@ def _split_pattern(*groups: str) -> re.Pattern[bytes]:
 
 BULK = {False: _split_pattern(), True: _split_pattern("gfn", "sptep", "as_id", "tgfn")}  # by JSON or not
 # Needles as they look with every hex digit made a 0 (values and timestamps vary, the shape of
-# a line does not): the lines between events are checked once per distinct shape, and a chunk
+# a line does not): the text between events is checked once per distinct shape, and a chunk
 # with a shape that may hold a needle is searched for the needles themselves.  Mapping
 # characters keeps every needle a substring, so the check misses none; it may flag a shape
 # that holds none.
 SHAPE = bytes(0x30 if chr(c) in "0123456789abcdefABCDEF" else c for c in range(256))
-SHAPE_MAX = 256  # longer line shapes are not remembered (the memo of clean shapes stays small)
+SHAPE_MAX = 1024  # a longer shape is searched for the needles, never remembered (the memo stays small)
 NEW_SHAPES = 64  # more new shapes than this in a chunk: search the needles themselves at once
+CLEAN_SHAPES = 4096  # shapes remembered clean (a trace has a few dozen)
 NEEDLE_SHAPES = re.compile(b"|".join({re.escape(n.translate(SHAPE)) for n in SEARCHED}))
 # A walk step's code: its level as a digit while the walk goes on, a letter (A = level 1) when the
 # walk is past a leaf or a not-present entry after it; "W" a walk's header.  A step that follows
@@ -259,7 +260,7 @@ class FastLog:
         self._last = 0  # whole mode: data[:_last] is written
         self._tables: Readings | None = None
         self._bulk_memo = BulkMemo(self._first_read)
-        self._clean_shapes: set[bytes] = set()  # line shapes without a needle (bounded, never cleared)
+        self._clean_shapes: set[bytes] = set()  # shapes without a needle (bounded, never cleared)
         self._bulk_backoff = self._bulk_wait = 0  # chunks to read line by line before trying bulk again
 
     # -- the general reader over a region -------------------------------------------------------
@@ -400,18 +401,21 @@ class FastLog:
         """Whether a needle of the grammar may be in the text between events (each followed by
         the ": " that starts its event: a needle may end in that colon, as "pgd:" does).
 
-        Line shapes already seen clean (bounded: at most MEMO shapes of at most SHAPE_MAX
-        bytes) cost a set lookup; new ones are checked as shapes, and a flagged one, or a
-        chunk of mostly new lines (prose between events), by the needles themselves."""
-        text = b": \n".join(pres)
+        Shapes of that text already seen clean (bounded: CLEAN_SHAPES shapes of at most
+        SHAPE_MAX bytes) cost a set lookup; new short ones are checked as shapes; the text of a
+        flagged or long one, or a chunk of mostly new shapes (prose between events), is
+        searched for the needles themselves."""
         clean = self._clean_shapes
-        new = set(text.translate(SHAPE).split(b"\n")).difference(clean)
+        shapes = list(map(bytes.translate, pres, repeat(SHAPE)))
+        new = set(shapes).difference(clean)
         if len(new) > NEW_SHAPES:
-            return ANY_NEEDLE.search(text) is not None
-        if any(NEEDLE_SHAPES.search(shape) for shape in new):
-            return ANY_NEEDLE.search(text) is not None
-        if len(clean) < MEMO:
-            clean.update(shape for shape in new if len(shape) <= SHAPE_MAX)
+            return ANY_NEEDLE.search(b": \n".join(pres)) is not None
+        # a long shape is searched in its own text: the shapes' pattern is slow on long text
+        bad = {shape for shape in new if len(shape) > SHAPE_MAX or NEEDLE_SHAPES.search(shape + b": ")}
+        if bad and any(ANY_NEEDLE.search(text + b": ") for text in compress(pres, map(bad.__contains__, shapes))):
+            return True
+        if len(clean) < CLEAN_SHAPES:
+            clean.update(new.difference(bad))
         return False
 
     def _bulk_reader(self) -> Callable[[bytes], BulkHit | None]:
