@@ -372,3 +372,33 @@ def test_the_needle_check_between_events_stays_small_and_finds_needles_in_long_g
         assert b"".join(pieces) == _read(_contexts()["ept"], data, "whole", False)[0]
         assert all(len(s) <= fast.SHAPE_MAX for s in reader._clean_shapes)
         assert (b"PGD 0 P4D 0  ## " in b"".join(pieces)) == bool(needle)  # read by the general reader
+
+
+@pytest.mark.parametrize("every", [3, 50, 400])
+def test_a_chunk_is_cut_at_needles_between_events(every: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trace whose events are interleaved with other printouts' lines (fast_page_fault, a
+    walker error): the lines around each needle are read in bulk, the needle's own lines by the
+    line path (a chunk with needles in more than BULK_CUTS gaps: all of it), and the output is
+    the general reader's."""
+    import spte.logs.fast as fast
+
+    lines = golden_text("traces/long4k.trace.gz").splitlines()
+    needles = ["  vcpu-1 [000] ...1. 1.0: fast_page_fault: vcpu 0 gva 1000 error_code P|W sptep 0000000012345678 "
+               "old 0x8600000001234b75 new 8600000001234b77 spurious 0 fixed 1",
+               "  vcpu-1 [000] ...1. 1.0: kvm_mmu_walker_error: pferr 9 P|RSVD"]
+    mixed = [x for i, line in enumerate(lines) for x in ([needles[i % 2], line] if i % every == 0 else [line])]
+    data = ("\n".join(mixed) + "\n").encode()
+    bulk_lines = []
+    real = FastLog._bulk
+
+    def bulk(self: FastLog, blob: bytes, first: int, newlines: int, out: list[bytes]) -> bool | list[tuple[int, int]]:
+        done = real(self, blob, first, newlines, out)
+        if done is True:
+            bulk_lines.append(newlines)
+        return done
+
+    monkeypatch.setattr(FastLog, "_bulk", bulk)
+    for mode in ("whole", "json"):
+        assert _read(_contexts()["shadow"], data, mode, True, 1000) == _read(_contexts()["shadow"], data, mode, False)
+    # (two modes) needles in at most BULK_CUTS gaps of a 1000-line chunk: most lines in bulk
+    assert sum(bulk_lines) > {3: -1, 50: len(mixed), 400: len(mixed)}[every] and fast.BULK_CUTS == 32

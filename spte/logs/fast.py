@@ -117,6 +117,7 @@ PAST_CODE = b"ABCDE"
 READ_PAST = re.compile(b"|".join(b"%c[1-%dA-%c]" % (PAST_CODE[lv - 1], lv - 1, PAST_CODE[lv - 2])
                                  for lv in range(2, 6)))
 BULK_BACKOFF = 63  # after failed tries, at most this many chunks go line by line before the next try
+BULK_CUTS = 32  # needles between events a chunk is cut at (read in bulk around them); more: line by line
 
 
 MEMO = 1 << 15
@@ -294,17 +295,38 @@ class FastLog:
         ``first_line``); ``newlines`` is then its count of line ends."""
         out: list[bytes] = []
         errors: list[LineResult] = []
-        self.newlines = blob.count(b"\n")
+        self.newlines = newlines = blob.count(b"\n")
         general = not self.fast or any(n in blob and word in blob for n, word in RSVD_MARKS)
-        if not general:
-            if self._bulk_wait:  # the last tries failed: a log of other printouts
+        if general or self._bulk_wait:
+            if not general:  # waiting: the last tries failed (a log of other printouts)
                 self._bulk_wait -= 1
-            elif self._bulk(blob, first_line, out):
-                self._bulk_backoff = 0
-                return out, errors
-            else:
-                self._bulk_backoff = min(2 * self._bulk_backoff + 1, BULK_BACKOFF)
-                self._bulk_wait = self._bulk_backoff
+            self._lines(blob, first_line, out, errors, general)
+            return out, errors
+        done = self._bulk(blob, first_line, newlines, out)
+        if isinstance(done, list):  # needles between events: bulk around them, their lines line by line
+            pos, line = 0, first_line
+            for head, dirty in [*done, (len(blob), len(blob))]:
+                if head > pos:
+                    clean = blob[pos:head]
+                    count = clean.count(b"\n")
+                    if self._bulk(clean, line, count, out) is not True:
+                        self._lines(clean, line, out, errors, False)
+                    line += count
+                if dirty > head:
+                    self._lines(blob[head:dirty], line, out, errors, False)
+                    line += blob.count(b"\n", head, dirty)
+                pos = dirty
+            done = True
+        if done:
+            self._bulk_backoff = 0
+            return out, errors
+        self._bulk_backoff = min(2 * self._bulk_backoff + 1, BULK_BACKOFF)
+        self._bulk_wait = self._bulk_backoff
+        self._lines(blob, first_line, out, errors, False)
+        return out, errors
+
+    def _lines(self, blob: bytes, first_line: int, out: list[bytes], errors: list[LineResult], general: bool) -> None:
+        """``blob`` line by line (the general reader alone if ``general``)."""
         data = b"\n" + blob  # every line starts after a newline
         self._last = 1
         if general:
@@ -313,7 +335,6 @@ class FastLog:
             self._fast(data, first_line, out, errors)
         if self.mode == "whole":
             out.append(data[self._last:])
-        return out, errors
 
     def _readings(self) -> Readings:
         if self._tables is None:
@@ -321,10 +342,12 @@ class FastLog:
         return self._tables
 
     # -- bulk chunks -------------------------------------------------------------------------
-    def _bulk(self, blob: bytes, first_line: int, out: list[bytes]) -> bool:
-        """Compose the chunk ``blob`` (whole lines) without a Python step per line, if no line
-        but the events' holds a needle and no walk is read past its end; False (and nothing
-        done) otherwise."""
+    def _bulk(self, blob: bytes, first_line: int, newlines: int, out: list[bytes]) -> bool | list[tuple[int, int]]:
+        """Compose ``blob`` (whole lines, ``newlines`` line ends) without a Python step per line
+        if no line but the events' holds a needle and no walk is read past its end: True.
+        Otherwise nothing is done: False, or where needles between events are, ``(head, dirty)``
+        per gap that holds one: ``blob[head:dirty]`` are its whole lines to the end of the event
+        line that follows (the text between such cuts can be read in bulk)."""
         mode, reader = self.mode, self.reader
         json_mode = mode == "json"
         pattern = BULK[json_mode]
@@ -332,8 +355,19 @@ class FastLog:
         parts = pattern.split(blob)
         pres = parts[0::stride]  # the text before each event (its line's prefix, other lines)
         n = len(pres) - 1
-        if self._needle_between(pres):
-            return False
+        dirty = self._needle_between(pres)
+        if dirty is not None:
+            if not dirty or not n or len(dirty) > BULK_CUTS:  # prose, no event, needles everywhere
+                return False
+            wholes = parts[1::stride]
+            lengths = map(len, chain.from_iterable(zip(pres[:n], wholes, strict=True)))
+            offsets = list(accumulate(lengths, initial=0))[0::2]  # where each gap starts
+            cuts = []  # per gap with a needle: its whole lines, to the end of the event line after it
+            for i in dirty:
+                head = blob.index(b"\n", offsets[i]) + 1 if i else 0  # a gap starts with an event line's end
+                end = blob.find(b"\n", offsets[i] + len(pres[i]) + len(wholes[i])) if i < n else -1
+                cuts.append((head, len(blob) if end < 0 else end + 1))
+            return cuts
         group = pattern.groupindex
         keys: list[bytes] = parts[group["key"]::stride]
         memo = self._bulk_memo
@@ -359,7 +393,7 @@ class FastLog:
                     if kind is not None:
                         kinds[kind] += k
         wholes = parts[1::stride]
-        self._replay_walk(hits, wholes, pres, first_line + self.newlines)
+        self._replay_walk(hits, wholes, pres, first_line + newlines)
         texts = list(map(TEXT, hits))
         if mode == "whole":  # the split's own parts, each key replaced by its note
             assert stride == 3
@@ -397,9 +431,10 @@ class FastLog:
         self._bulk_memo.read = read = self._bulk_reader()  # the context's tables, built on first use
         return read(key)
 
-    def _needle_between(self, pres: list[bytes]) -> bool:
-        """Whether a needle of the grammar may be in the text between events (each followed by
-        the ": " that starts its event: a needle may end in that colon, as "pgd:" does).
+    def _needle_between(self, pres: list[bytes]) -> list[int] | None:
+        """Where a needle of the grammar may be in the text between events (each followed by the
+        ": " that starts its event: a needle may end in that colon, as "pgd:" does): None for
+        nowhere, else the gaps that hold one (empty: somewhere).
 
         Shapes of that text already seen clean (bounded: CLEAN_SHAPES shapes of at most
         SHAPE_MAX bytes) cost a set lookup; new short ones are checked as shapes; the text of a
@@ -409,14 +444,14 @@ class FastLog:
         shapes = list(map(bytes.translate, pres, repeat(SHAPE)))
         new = set(shapes).difference(clean)
         if len(new) > NEW_SHAPES:
-            return ANY_NEEDLE.search(b": \n".join(pres)) is not None
+            return [] if ANY_NEEDLE.search(b": \n".join(pres)) else None
         # a long shape is searched in its own text: the shapes' pattern is slow on long text
         bad = {shape for shape in new if len(shape) > SHAPE_MAX or NEEDLE_SHAPES.search(shape + b": ")}
-        if bad and any(ANY_NEEDLE.search(text + b": ") for text in compress(pres, map(bad.__contains__, shapes))):
-            return True
+        dirty = [i for i in compress(range(len(pres)), map(bad.__contains__, shapes))
+                 if ANY_NEEDLE.search(pres[i] + b": ")] if bad else []
         if len(clean) < CLEAN_SHAPES:
             clean.update(new.difference(bad))
-        return False
+        return dirty or None
 
     def _bulk_reader(self) -> Callable[[bytes], BulkHit | None]:
         """``key`` -> its reading (None: not for the fast paths), the same as :meth:`_fast`
