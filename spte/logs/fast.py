@@ -73,9 +73,9 @@ RSVD_MARKS = tuple({(p.needle_bytes, p.fmt[len(p.needle):].split()[0].encode())
 # A chunk whose other lines hold no needle is composed without a Python step per line: one
 # split by the events' pattern (each from ": event:" to its line's end: the literal start lets
 # the scan skip the tracefs prefix), memo lookups mapped over the printed keys, and the parts
-# joined.  The needle-free check, not the prefix, makes a line safe: the general reader reads
-# a line from its first needle (reader.py), so a line is the fast paths' exactly when no
-# needle comes before its event.
+# joined; a chunk with a few needles between events is cut around them.  The needle-free
+# check, not the prefix, makes a line safe: the general reader reads a line from its first
+# needle (reader.py), so a line is the fast paths' exactly when no needle comes before its event.
 BULK_BODY = (rb": kvm_(?:mmu_(?:paging_element: (?=pte )|set_spte: gfn (?P<gfn>" + HEX + rb"+) (?=spte )"
              rb"|pagetable_walk: (?=addr ))|tdp_mmu_spte_changed: as id (?P<as_id>-?\d+) gfn (?P<tgfn>" + HEX
              + rb"+) (?=level ))"
@@ -100,10 +100,9 @@ def _split_pattern(*groups: str) -> re.Pattern[bytes]:
 
 BULK = {False: _split_pattern(), True: _split_pattern("gfn", "sptep", "as_id", "tgfn")}  # by JSON or not
 # Needles as they look with every hex digit made a 0 (values and timestamps vary, the shape of
-# a line does not): the text between events is checked once per distinct shape, and a chunk
-# with a shape that may hold a needle is searched for the needles themselves.  Mapping
-# characters keeps every needle a substring, so the check misses none; it may flag a shape
-# that holds none.
+# a line does not): the text between events is checked once per distinct shape, and a gap
+# whose shape may hold a needle is searched for the needles themselves.  Mapping characters
+# keeps every needle a substring, so the check misses none; it may flag a shape that holds none.
 SHAPE = bytes(0x30 if chr(c) in "0123456789abcdefABCDEF" else c for c in range(256))
 SHAPE_MAX = 1024  # a longer shape is searched for the needles, never remembered (the memo stays small)
 NEW_SHAPES = 64  # more new shapes than this in a chunk: search the needles themselves at once
