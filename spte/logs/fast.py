@@ -32,7 +32,7 @@ from typing import Any, Literal, NamedTuple
 from spte.entry import CLASSES, MAX_VALUE
 from spte.logs.context import Context
 from spte.logs.grammar import BY_NAME, NEEDLES, PRINTOUTS, Shape
-from spte.logs.reader import PAST_LEAF, PAST_NOT_PRESENT, LogReader, RecordFields, Walk
+from spte.logs.reader import PAST_LEAF, PAST_NOT_PRESENT, LogReader, RecordFields, Walk, level_number
 from spte.logs.records import LineResult, Record
 from spte.logs.render import Renderer
 
@@ -58,7 +58,6 @@ ALTERNATIVES = {
 TAGS = {name: f"E{i}" for i, name in enumerate(ALTERNATIVES)}
 PATTERN = re.compile(PREFIX + rb"(?:" + rb"|".join(alt + b"(?P<" + TAGS[name].encode() + b">)"
                                                    for name, alt in ALTERNATIVES.items()) + rb")")
-EVENT_OF_TAG = {tag: name for name, tag in TAGS.items()}
 # Needles the general reader looks for (value-less printouts are not looked for).
 SEARCHED = [n for n, ps in NEEDLES.items() if any(p.shape is not Shape.NONE for p in ps)]
 ANY_NEEDLE = re.compile(b"|".join(re.escape(n) for n in sorted(SEARCHED, key=len, reverse=True)))
@@ -162,6 +161,7 @@ class Readings:
         ctx = render.ctx
         self.render, self.json_mode = render, json_mode
         self.kvm_fmt, self.guest_fmt = kvm_fmt, guest_fmt = ctx.table_format("host"), ctx.table_format("guest")
+        self.kvm_fmt_b = kvm_fmt.encode()
         self.kvm_levels, self.guest_levels = frozenset(CLASSES[kvm_fmt]), frozenset(CLASSES[guest_fmt])
         self.kvm_top, self.guest_top = MAX_VALUE[kvm_fmt], MAX_VALUE[guest_fmt]  # wider: the general reader's error
         self.kvm_text = {lv: render.texter(kvm_fmt, lv, "kvm") for lv in self.kvm_levels}
@@ -187,13 +187,38 @@ class Readings:
         kind, text = self.kvm_text[level](v)
         return kind, b"  ## " + text.encode()
 
+    def guest_value(self, pte: bytes, lv: bytes) -> tuple[int, int] | None:
+        """(level, value) of a printed guest entry, or None if not for the fast paths (a level
+        the format lacks, a value wider than its entries: the general reader says why)."""
+        level, v = level_number(lv), int(pte, 16)
+        return (level, v) if level in self.guest_levels and v <= self.guest_top else None
+
+    def kvm_value(self, lv: bytes, *values: bytes) -> tuple[int, tuple[int, ...]] | None:
+        """(level, values) of printed host SPTEs, or None as :meth:`guest_value`."""
+        level, vs = level_number(lv), tuple(int(v, 16) for v in values)
+        return (level, vs) if level in self.kvm_levels and max(vs) <= self.kvm_top else None
+
+    def kvm_head(self, v: int, level: int, event: bytes, role: bytes | None = None) -> bytes:
+        """A host SPTE's JSON record from ``"value"`` to ``"entry"`` (and ``"role"``)."""
+        head = (b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", "event": "%s", "entry": true'
+                % (v, self.kvm_fmt_b, level, event))
+        return head if role is None else head + b', "role": "%s"' % role
+
+    def transition(self, level: int, old: int, new: int) -> tuple[str, str, bytes]:
+        """(old kind, new kind, annotation) of an old -> new pair of host SPTEs."""
+        text = self.kvm_text[level]
+        (old_kind, old_text), (new_kind, new_text) = text(old), text(new)
+        note = f"  ## old {old_text} -> new {new_text}"
+        if old != new:
+            note += f"; bits changed {self.render.ranges(old ^ new)}"
+        return old_kind, new_kind, note.encode()
+
     def step_entry(self, key: Key) -> StepHit | Literal[False]:
         """A guest walk step's reading (False: not for the fast paths), memoised."""
-        pte, lv = key
-        level = int(lv) if len(lv) <= 3 else 0
-        v = int(pte, 16)
-        if level not in self.guest_levels or v > self.guest_top:
+        found = self.guest_value(*key)
+        if found is None:
             return False
+        level, v = found
         kind, note_b = self.guest_reading(level, v)
         hit = (level, v, self.guest_past[level](v), kind, note_b,
                ("kvm_mmu_paging_element", "guest", v, self.guest_fmt, level))
@@ -204,10 +229,10 @@ class Readings:
     def spte_entry(self, key: Key) -> SpteHit | Literal[False]:
         """A host SPTE's reading (False: not for the fast paths), memoised."""
         spte, lv = key
-        level = int(lv) if len(lv) <= 3 else 0
-        v = int(spte, 16)
-        if level not in self.kvm_levels or v > self.kvm_top:
+        found = self.kvm_value(lv, spte)
+        if found is None:
             return False
+        level, (v,) = found
         kind, note_b = self.kvm_reading(level, v)
         hit = (level, v, kind, note_b)
         if len(self.spte_memo) < MEMO:
@@ -456,66 +481,53 @@ class FastLog:
         """``key`` -> its reading (None: not for the fast paths), the same as :meth:`_fast`
         gives its line; a closure over the context's tables (it runs once per distinct key)."""
         t = self._readings()
-        render, json_mode = self.render, t.json_mode
-        guest_levels, kvm_levels, guest_past = t.guest_levels, t.kvm_levels, t.guest_past
-        guest_top, kvm_top = t.guest_top, t.kvm_top
-        guest_reading, kvm_reading, kvm_text = t.guest_reading, t.kvm_reading, t.kvm_text
-        guest_fmt, kvm_fmt, kvm_fmt_b = t.guest_fmt, t.kvm_fmt, t.kvm_fmt.encode()
+        json_mode, guest_past = t.json_mode, t.guest_past
         make = tuple.__new__  # (BulkHit's generated __new__ is a Python function)
 
         def read(key: bytes) -> BulkHit | None:
             words = key.split(b" ")
             first = words[0]
             if first == b"pte":  # pte V level L
-                lv = words[3]
-                level = int(lv) if len(lv) <= 3 else 0
-                v = int(words[1], 16)
-                if level not in guest_levels or v > guest_top:
+                guest = t.guest_value(words[1], words[3])
+                if guest is None:
                     return None
-                kind, note = guest_reading(level, v)
+                level, v = guest
+                kind, note = t.guest_reading(level, v)
                 verdict = guest_past[level](v)
                 return make(BulkHit, (PAGING_ELEMENT, note, b"%d" % level if verdict is None else
                                       PAST_CODE[level - 1:level], "kvm_mmu_paging_element", ((level, kind or None),),
-                                      (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, guest_fmt, level)),
+                                      (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, t.guest_fmt, level)),
                                       b"", b"", LINE))
             if first == b"spte":  # spte V (rwxu) level L
-                lv = words[4]
-                level = int(lv) if len(lv) <= 3 else 0
-                v = int(words[1], 16)
-                if level not in kvm_levels or v > kvm_top:
+                host = t.kvm_value(words[4], words[1])
+                if host is None:
                     return None
-                kind, note = kvm_reading(level, v)
+                level, (v,) = host
+                kind, note = t.kvm_reading(level, v)
                 if not json_mode:
                     return make(BulkHit, (SET_SPTE, note, b"", "kvm_mmu_set_spte", ((level, kind),), None, b"", b"",
                                           LINE))
                 access = words[2]  # (rwxu): u is absent on hosts whose kernel prints three letters
-                return make(BulkHit, (SET_SPTE, b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", '
-                                      b'"event": "kvm_mmu_set_spte", "entry": true' % (v, kvm_fmt_b, level), b"",
-                                      "kvm_mmu_set_spte", ((level, kind or None),), None, note,
+                return make(BulkHit, (SET_SPTE, t.kvm_head(v, level, b"kvm_mmu_set_spte"), b"", "kvm_mmu_set_spte",
+                                      ((level, kind or None),), None, note,
                                       SET_SPTE_ARGS % (access[1:2], access[2:3], access[3:4], access[4:-1]), LINE))
             if first == b"level":  # level L old_spte O new_spte N
-                lv = words[1]
-                level = int(lv) if len(lv) <= 3 else 0
-                values = (int(words[3], 16), int(words[5], 16))
-                if level not in kvm_levels or max(values) > kvm_top:
+                host = t.kvm_value(words[1], words[3], words[5])
+                if host is None:
                     return None
+                level, (old, new) = host
                 if not json_mode:
-                    (old_kind, old_text), (new_kind, new_text) = map(kvm_text[level], values)
-                    text = f"  ## old {old_text} -> new {new_text}"
-                    if values[0] != values[1]:
-                        text += f"; bits changed {render.ranges(values[0] ^ values[1])}"
-                    return make(BulkHit, (SPTE_CHANGED, text.encode(), b"", "kvm_tdp_mmu_spte_changed",
+                    old_kind, new_kind, note = t.transition(level, old, new)
+                    return make(BulkHit, (SPTE_CHANGED, note, b"", "kvm_tdp_mmu_spte_changed",
                                           ((level, old_kind), (level, new_kind)), None, b"", b"", LINE))
                 heads, tails, counted = [], [], []
-                for value, role in zip(values, (b"old", b"new"), strict=True):
-                    jkind, jtail = render.entry_json_tail(kvm_fmt, level, "kvm", value)
+                for value, role in ((old, b"old"), (new, b"new")):
+                    jkind, jtail = t.render.entry_json_tail(t.kvm_fmt, level, "kvm", value)
                     counted.append((level, jkind))
-                    heads.append(b', "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", "event": '
-                                 b'"kvm_tdp_mmu_spte_changed", "entry": true, "role": "%s"'
-                                 % (value, kvm_fmt_b, level, role))
+                    heads.append(t.kvm_head(value, level, b"kvm_tdp_mmu_spte_changed", role))
                     tails.append(jtail.encode().replace(b"%", b"%%") + b"\n")
                 # the new value's record: % (as_id, gfn, line, as_id, gfn) as both print them
-                rest = (SPTE_CHANGED_ARGS + tails[0] + b'{"line": %d' + heads[1].replace(b"%", b"%%")
+                rest = (SPTE_CHANGED_ARGS + tails[0] + LINE + heads[1].replace(b"%", b"%%")
                         + SPTE_CHANGED_ARGS + tails[1])
                 return make(BulkHit, (SPTE_CHANGED, heads[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), None,
                                       b"", rest, LINE))
@@ -563,12 +575,10 @@ class FastLog:
         events, levels, kinds = render.counts["event"], render.levels, render.counts["kind"]
         comm_ok = self._comm_ok
         t = self._readings()
-        kvm_fmt, guest_fmt, kvm_levels, kvm_top = t.kvm_fmt, t.guest_fmt, t.kvm_levels, t.kvm_top
-        kvm_text, ranges, json_tail = t.kvm_text, render.ranges, render.entry_json_tail
+        kvm_fmt, guest_fmt, kvm_head, json_tail = t.kvm_fmt, t.guest_fmt, t.kvm_head, render.entry_json_tail
         step_memo, spte_memo = t.step_memo, t.spte_memo
         step_entry, spte_entry = t.step_entry, t.spte_entry
         json_mode = mode == "json"
-        kvm_fmt_b = kvm_fmt.encode()
         whole, only = mode == "whole", mode == "only"
         append = out.append
         last = self._last  # whole mode: data[:last] is written (self._last while the general reader runs)
@@ -655,50 +665,36 @@ class FastLog:
                         kinds[kind] += 1
                     levels[level] += 1
                     gfn, r, w_, x, u, sptep = m.group(G_GFN, G_R, G_W, G_X, G_U, G_SPTEP)
-                    append(b'{"line": %d, "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", '
-                           b'"event": "kvm_mmu_set_spte", "entry": true, "args": {"gfn": "%s", "r": "%s", "w": "%s", '
-                           b'"x": "%s", "u": "%s", "sptep": "%s"}%s'
-                           % (lineno, v, kvm_fmt_b, level, gfn, r, w_, x, u, sptep, note_b))
+                    append(LINE % lineno + kvm_head(v, level, b"kvm_mmu_set_spte")
+                           + SET_SPTE_ARGS % (r, w_, x, u) % (gfn, sptep) + note_b)
                     continue
                 if count:
                     events["kvm_mmu_set_spte"] += 1
                     levels[level] += 1
                     kinds[kind] += 1
             elif tag == "E2":  # kvm_tdp_mmu_spte_changed: old -> new
-                lv = m.group("tlevel")
-                level = int(lv) if len(lv) <= 3 else 0
-                old, new = int(m.group("old"), 16), int(m.group("new"), 16)
-                if level not in kvm_levels or old > kvm_top or new > kvm_top:
+                found = t.kvm_value(m.group("tlevel"), m.group("old"), m.group("new"))
+                if found is None:
                     general(s + 1, e, lineno)
                     continue
+                level, (old, new) = found
                 if json_mode:
                     events["kvm_tdp_mmu_spte_changed"] += 1
-                    as_id, gfn = m.group(G_AS_ID, G_TGFN)
+                    args = SPTE_CHANGED_ARGS % m.group(G_AS_ID, G_TGFN)
                     for value, role in ((old, b"old"), (new, b"new")):
                         jkind, tail = json_tail(kvm_fmt, level, "kvm", value)
                         if jkind is not None:
                             kinds[jkind] += 1
                         levels[level] += 1
-                        append(b'{"line": %d, "value": "%#x", "format": "%s", "level": %d, "owner": "kvm", '
-                               b'"event": "kvm_tdp_mmu_spte_changed", "entry": true, "role": "%s", "args": '
-                               b'{"as_id": "%s", "gfn": "%s"}%s\n'
-                               % (lineno, value, kvm_fmt_b, level, role, as_id, gfn, tail.encode()))
+                        append(LINE % lineno + kvm_head(value, level, b"kvm_tdp_mmu_spte_changed", role) + args
+                               + tail.encode() + b"\n")
                     continue
+                old_kind, new_kind, note_b = t.transition(level, old, new)
+                levels[level] += 2
                 if count:
                     events["kvm_tdp_mmu_spte_changed"] += 1
-                text = kvm_text[level]
-                levels[level] += 1
-                kind, old_text = text(old)
-                if count:
-                    kinds[kind] += 1
-                levels[level] += 1
-                kind, new_text = text(new)
-                if count:
-                    kinds[kind] += 1
-                note = f"  ## old {old_text} -> new {new_text}"
-                if old != new:
-                    note += f"; bits changed {ranges(old ^ new)}"
-                note_b = note.encode()
+                    kinds[old_kind] += 1
+                    kinds[new_kind] += 1
             elif tag == "E3":  # kvm_mmu_pagetable_walk: a guest walk starts
                 reader.walk = Walk("guest", int(m.group("addr"), 16))
                 continue
