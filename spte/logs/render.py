@@ -112,11 +112,11 @@ class Renderer:
         :meth:`texter` composes from tables (the tests compare the two)."""
         level = rec.decode_level or 1
         am = self.ctx.address_mask(rec.format, level, rec.value, rec.owner)
-        kind, template, _ = self._template(rec, level, am)
+        kind, template = self._template(rec, level, am)
         return kind, template % ((rec.value & am) >> 12) if "%#x" in template else template.replace("%%", "%")
 
-    def _template(self, rec: Record, level: int, am: int) -> tuple[str, str, bool]:
-        """(kind, text with ``%#x`` for the pfn, whether it holds for every pfn)."""
+    def _template(self, rec: Record, level: int, am: int) -> tuple[str, str]:
+        """(kind, text with ``%#x`` for the pfn where it shows one)."""
         ctx, v = self.ctx, rec.value
         e = ctx.entry(v, rec.format, level, rec.owner)
         owner = ctx.owner_object(rec.owner, rec.format)
@@ -127,9 +127,9 @@ class Renderer:
         if view is not None and view.software:
             sw = " sw:" + ",".join(k for k, x in view.software.items() if x)
         if view is not None and view.mmio:  # the kernel's reading of gfn, generation, access is what matters
-            return kind, f"{head}{view.summary}".replace("%", "%%"), False
+            return kind, f"{head}{view.summary}".replace("%", "%%")
         if not e.present:
-            return kind, f"{head}L{level} not present, bits {v:#x}{sw}", not v & am
+            return kind, f"{head}L{level} not present, bits {v:#x}{sw}"
         owned = 0
         if owner is not None:
             okey = (rec.format, level, rec.owner, type(e).LEAF)
@@ -141,7 +141,7 @@ class Renderer:
         flags = " ".join(filter(None, ["|".join(words[0]), *words[1]]))
         problems = "".join(f" !{p.kind}" for p in e.problems())
         body = f"{type(e).__name__} {flags}{sw}{problems}".replace("%", "%%")
-        return kind, f"{head}pfn=%#x {body}", True
+        return kind, f"{head}pfn=%#x {body}"
 
     # -- JSON ----------------------------------------------------------------------------
     def json_record(self, rec: Record) -> str:
@@ -182,7 +182,6 @@ class Renderer:
         if rec.level is not None:
             self.levels[rec.level] += 1
         return obj
-
 
     def entry_json_tail(self, fmt: str, level: int, owner: str, value: int) -> tuple[str | None, str]:
         """(the owner's kind or None, ``, "decoded_level": ... "notes": [...]}``): the part of
