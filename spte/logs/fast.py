@@ -163,6 +163,9 @@ class Readings:
         self.kvm_fmt, self.guest_fmt = kvm_fmt, guest_fmt = ctx.table_format("host"), ctx.table_format("guest")
         self.kvm_fmt_b = kvm_fmt.encode()
         self.kvm_levels, self.guest_levels = frozenset(CLASSES[kvm_fmt]), frozenset(CLASSES[guest_fmt])
+        # A printed level as the kernel prints it -> the level (anything else: level_number's reading).
+        self.kvm_level_of = {b"%d" % lv: lv for lv in self.kvm_levels}
+        self.guest_level_of = {b"%d" % lv: lv for lv in self.guest_levels}
         self.kvm_top, self.guest_top = MAX_VALUE[kvm_fmt], MAX_VALUE[guest_fmt]  # wider: the general reader's error
         self.kvm_text = {lv: render.texter(kvm_fmt, lv, "kvm") for lv in self.kvm_levels}
         self.guest_text = {lv: render.texter(guest_fmt, lv, "guest") for lv in self.guest_levels}
@@ -190,13 +193,21 @@ class Readings:
     def guest_value(self, pte: bytes, lv: bytes) -> tuple[int, int] | None:
         """(level, value) of a printed guest entry, or None if not for the fast paths (a level
         the format lacks, a value wider than its entries: the general reader says why)."""
-        level, v = level_number(lv), int(pte, 16)
+        level = self.guest_level_of.get(lv) or level_number(lv)
+        v = int(pte, 16)
         return (level, v) if level in self.guest_levels and v <= self.guest_top else None
 
-    def kvm_value(self, lv: bytes, *values: bytes) -> tuple[int, tuple[int, ...]] | None:
-        """(level, values) of printed host SPTEs, or None as :meth:`guest_value`."""
-        level, vs = level_number(lv), tuple(int(v, 16) for v in values)
-        return (level, vs) if level in self.kvm_levels and max(vs) <= self.kvm_top else None
+    def kvm_value(self, lv: bytes, spte: bytes) -> tuple[int, int] | None:
+        """(level, value) of a printed host SPTE, or None as :meth:`guest_value`."""
+        level = self.kvm_level_of.get(lv) or level_number(lv)
+        v = int(spte, 16)
+        return (level, v) if level in self.kvm_levels and v <= self.kvm_top else None
+
+    def kvm_pair(self, lv: bytes, old: bytes, new: bytes) -> tuple[int, int, int] | None:
+        """(level, old, new) of a printed old -> new pair of host SPTEs, or None as :meth:`guest_value`."""
+        level = self.kvm_level_of.get(lv) or level_number(lv)
+        o, n = int(old, 16), int(new, 16)
+        return (level, o, n) if level in self.kvm_levels and o <= self.kvm_top and n <= self.kvm_top else None
 
     def kvm_head(self, v: int, level: int, event: bytes, role: bytes | None = None) -> bytes:
         """A host SPTE's JSON record from ``"value"`` to ``"entry"`` (and ``"role"``)."""
@@ -232,7 +243,7 @@ class Readings:
         found = self.kvm_value(lv, spte)
         if found is None:
             return False
-        level, (v,) = found
+        level, v = found
         kind, note_b = self.kvm_reading(level, v)
         hit = (level, v, kind, note_b)
         if len(self.spte_memo) < MEMO:
@@ -261,7 +272,7 @@ class BulkMemo(dict[bytes, BulkHit]):
             hit = self.read(key)
             if hit is None:
                 raise NotFast(key)
-            size = len(key) + len(hit.text) + len(hit.tail) + len(hit.args_format)
+            size = len(key) + len(hit[1]) + len(hit[6]) + len(hit[7])  # key, text, tail, args_format
             if len(self) < MEMO and size <= self.room:
                 self[key] = hit
                 self.room -= size
@@ -502,7 +513,7 @@ class FastLog:
                 host = t.kvm_value(words[4], words[1])
                 if host is None:
                     return None
-                level, (v,) = host
+                level, v = host
                 kind, note = t.kvm_reading(level, v)
                 if not json_mode:
                     return make(BulkHit, (SET_SPTE, note, b"", "kvm_mmu_set_spte", ((level, kind),), None, b"", b"",
@@ -512,10 +523,10 @@ class FastLog:
                                       ((level, kind or None),), None, note,
                                       SET_SPTE_ARGS % (access[1:2], access[2:3], access[3:4], access[4:-1]), LINE))
             if first == b"level":  # level L old_spte O new_spte N
-                host = t.kvm_value(words[1], words[3], words[5])
-                if host is None:
+                pair = t.kvm_pair(words[1], words[3], words[5])
+                if pair is None:
                     return None
-                level, (old, new) = host
+                level, old, new = pair
                 if not json_mode:
                     old_kind, new_kind, note = t.transition(level, old, new)
                     return make(BulkHit, (SPTE_CHANGED, note, b"", "kvm_tdp_mmu_spte_changed",
@@ -673,11 +684,11 @@ class FastLog:
                     levels[level] += 1
                     kinds[kind] += 1
             elif tag == "E2":  # kvm_tdp_mmu_spte_changed: old -> new
-                found = t.kvm_value(m.group("tlevel"), m.group("old"), m.group("new"))
-                if found is None:
+                pair = t.kvm_pair(m.group("tlevel"), m.group("old"), m.group("new"))
+                if pair is None:
                     general(s + 1, e, lineno)
                     continue
-                level, (old, new) = found
+                level, old, new = pair
                 if json_mode:
                     events["kvm_tdp_mmu_spte_changed"] += 1
                     args = SPTE_CHANGED_ARGS % m.group(G_AS_ID, G_TGFN)
