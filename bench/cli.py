@@ -70,6 +70,41 @@ for lines in iter(lambda: sys.stdin.buffer.readlines(65536), []):
     out.write(b"".join(lines))
 """
 
+# What no annotator of this design can go under: one split of each chunk at the events spte
+# reads in bulk, no reading at all, and a note (plain) or a record (JSON: its line number and
+# text) per event as long on average as spte's own for the same input (argv[1], measured on a
+# sample of it).
+SPLIT_ONLY = r"""
+import re, sys
+from itertools import accumulate, repeat
+from operator import add
+event = re.compile(rb"(: kvm_(?:mmu_(?:paging_element|set_spte|pagetable_walk)|tdp_mmu_spte_changed): [^\n]*)")
+note, json = b"#" * int(sys.argv[1]), sys.argv[2] == "json"
+out, first = sys.stdout.buffer, 1
+for lines in iter(lambda: sys.stdin.buffer.readlines(262144), []):
+    blob = b"".join(lines)
+    parts = event.split(blob)
+    if json:
+        numbers = accumulate(map(bytes.count, parts[0:-1:2], repeat(b"\n")), initial=first)
+        next(numbers)
+        out.write(b"".join(map(add, map(b'{"line": %d'.__mod__, numbers), repeat(note, len(parts) // 2))))
+        first += blob.count(b"\n")
+    else:
+        parts[1::2] = map(add, parts[1::2], repeat(note))
+        out.write(b"".join(parts))
+"""
+SPLIT_EVENT = re.compile(rb": kvm_(?:mmu_(?:paging_element|set_spte|pagetable_walk)|tdp_mmu_spte_changed): ")
+
+
+def note_length(spte: list[str], path: Path, lines: int = 50_000) -> int:
+    """The mean bytes spte's ``spte`` command adds per event (SPLIT_ONLY's events) on the first
+    ``lines`` of ``path``: the input's bytes back (plain), or none of them (JSON)."""
+    with open(path, "rb") as fh:
+        sample = b"".join(fh.readline() for _ in range(lines))
+    written = subprocess.run(spte, input=sample, capture_output=True, env=CHILD_ENV, cwd=tempfile.gettempdir()).stdout
+    kept = 0 if "--json" in spte else len(sample)
+    return max((len(written) - kept) // max(len(SPLIT_EVENT.findall(sample)), 1), 0)
+
 
 # Peak RSS of a command, measured by a small parent: a child forked from this (large) process
 # would report this process's pages as its own high-water mark.
@@ -215,8 +250,12 @@ def main() -> None:
         tfloor = [*py, TRACE_FLOOR]
         for shape, path in traces.items():
             for style in ([], ["--json"]):
-                row(f"trace {' '.join(style) or '(plain)'} vs trace floor", shape,
-                    [*spte, "trace", "--kvm", "6.19:shadow", "-M", "48", *style], tfloor, path, 2.0)
+                name = f"trace {' '.join(style) or '(plain)'}"
+                cmd = [*spte, "trace", "--kvm", "6.19:shadow", "-M", "48", *style]
+                row(f"{name} vs trace floor", shape, cmd, tfloor, path, 2.0)
+                if wanted(f"{name}, split and join only"):  # no target: what the design cannot go under
+                    bound = [*py, SPLIT_ONLY, str(note_length(cmd, path)), "json" if style else "text"]
+                    row(f"{name}, split and join only vs trace floor", shape, bound, tfloor, path, None)
         row("single `spte decode VALUE` vs `python -c pass`", "one value",
             [*spte, "decode", "0x8600000001234b77"], [*py, "pass"], None, 2.0, repeat=max(args.repeat * 5, 10))
         if args.memory and wanted("peak RSS"):
