@@ -273,7 +273,8 @@ def main() -> None:
     for name, shape, ratio, target, was in rows:
         flag = "" if target is None or ratio <= target else "  MISSED"
         then = f" {was:6.2f}x" if was is not None else (" " * 8 if BEFORE else "")
-        print(f"{name:58} {shape:11} {ratio:6.2f}x {target or 0:6.1f}x{then}{flag}")
+        aim = f"{target:6.1f}x" if target is not None else f"{'bound':>7}"
+        print(f"{name:58} {shape:11} {ratio:6.2f}x {aim}{then}{flag}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ PACKAGE = ROOT / "spte"
 
 # Layers, lowest first (docs/architecture.md): a module may import only its own layer or lower.
 LAYERS = [
-    ("spte.platform", "spte.bits", "spte.versions", "spte.tokens"),
+    ("spte.platform", "spte.bits", "spte.versions", "spte.tokens", "spte.memo"),
     ("spte.formats",),
     ("spte.entry",),
     ("spte.metadata",),

@@ -294,6 +294,29 @@ def test_bulk_memo_full_reads_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None
     assert _read(_contexts()["ept"], data, "json", True, 50) == slow
 
 
+
+def test_values_that_never_repeat_do_not_keep_recurring_ones_out_of_the_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A burst of SPTEs that never repeat, then a real trace: the bulk memo (never cleared)
+    admits a key on its second reading (spte.memo.Memo), so the burst cannot fill it and the
+    real trace's recurring keys are memoised after it; the output is the general reader's."""
+    import spte.logs.fast as fast
+
+    monkeypatch.setattr(fast, "MEMO", 256)
+    rng = random.Random(5)
+    values = [rng.getrandbits(63) | 1 << 11 for _ in range(4 * 256)]
+    burst = "".join(f"{PREFIX}kvm_mmu_set_spte: gfn {i:x} spte {v:x} (r-xu) level 1 at 15e8b4{i % 512 * 8:03x}\n"
+                    for i, v in enumerate(values)).encode()
+    trace = golden_text("traces/long4k.trace.gz").encode()
+    ctx = _contexts()["shadow"]()
+    reader = FastLog(LogReader(ctx), Renderer(ctx, count=False), "whole")
+    out = reader.chunk(burst, 1)[0] + reader.chunk(trace, 1 + burst.count(b"\n"))[0]
+    memo = reader._bulk_memo
+    keys = re.findall(rb"pte [0-9a-f]+ level \d", trace)
+    assert max(set(keys), key=keys.count) in memo  # the trace's commonest walk step
+    assert not {b"spte %x (r-xu) level 1" % v for v in values} & memo.keys()
+    assert b"".join(out) == _read(_contexts()["shadow"], burst + trace, "whole", False)[0]
+
+
 PREFIX = "  qemu-1 [000] ..... 1.0: "
 
 

@@ -35,6 +35,7 @@ from spte.logs.grammar import BY_NAME, NEEDLES, PRINTOUTS, Shape
 from spte.logs.reader import PAST_LEAF, PAST_NOT_PRESENT, LogReader, RecordFields, Walk, level_number
 from spte.logs.records import LineResult, Record
 from spte.logs.render import Renderer
+from spte.memo import Memo
 
 HEX = rb"[0-9a-fA-F]"
 VALUE = HEX + rb"{1,16}"  # at most 64 bits; a longer value takes the general path (and its error)
@@ -155,7 +156,8 @@ PAST_NOTES = {PAST_LEAF: b"  ## " + PAST_LEAF.encode(), PAST_NOT_PRESENT: b"  ##
 class Readings:
     """What the fast paths know of each printed (value, level): the annotation or the JSON text,
     the owner's kind and, for a walk step, what the walk is past after it.  Memoised by the
-    printed bytes for as many as :data:`MEMO` keys (then read per line)."""
+    printed bytes from a key's second reading on, for as many as :data:`MEMO` keys (then
+    read per line)."""
 
     def __init__(self, render: Renderer, json_mode: bool) -> None:
         ctx = render.ctx
@@ -170,8 +172,8 @@ class Readings:
         self.kvm_text = {lv: render.texter(kvm_fmt, lv, "kvm") for lv in self.kvm_levels}
         self.guest_text = {lv: render.texter(guest_fmt, lv, "guest") for lv in self.guest_levels}
         self.guest_past = {lv: past_verdict(ctx, guest_fmt, lv, "guest") for lv in self.guest_levels}
-        self.step_memo: dict[Key, StepHit | Literal[False]] = {}
-        self.spte_memo: dict[Key, SpteHit | Literal[False]] = {}
+        self.step_memo: Memo[Key, StepHit | Literal[False]] = Memo(MEMO)
+        self.spte_memo: Memo[Key, SpteHit | Literal[False]] = Memo(MEMO)
 
     def guest_reading(self, level: int, v: int) -> tuple[str, bytes]:
         """(kind, note) of a guest walk step: the annotation, or JSON's text after the line number."""
@@ -233,8 +235,7 @@ class Readings:
         kind, note_b = self.guest_reading(level, v)
         hit = (level, v, self.guest_past[level](v), kind, note_b,
                ("kvm_mmu_paging_element", "guest", v, self.guest_fmt, level))
-        if len(self.step_memo) < MEMO:
-            self.step_memo[key] = hit
+        self.step_memo.keep(key, hit)
         return hit
 
     def spte_entry(self, key: Key) -> SpteHit | Literal[False]:
@@ -246,8 +247,7 @@ class Readings:
         level, v = found
         kind, note_b = self.kvm_reading(level, v)
         hit = (level, v, kind, note_b)
-        if len(self.spte_memo) < MEMO:
-            self.spte_memo[key] = hit
+        self.spte_memo.keep(key, hit)
         return hit
 
 
@@ -255,13 +255,13 @@ class NotFast(Exception):
     """A printed key the fast paths do not read (a level the format lacks): the line path reads the chunk."""
 
 
-class BulkMemo(dict[bytes, BulkHit]):
-    """Printed key -> reading, read on first use: kept while the memo has room (MEMO keys and
-    MEMO_BYTES of text: a JSON reading is long; never cleared), else only for the chunk being
-    composed (``overflow``, cleared per chunk)."""
+class BulkMemo(Memo[bytes, BulkHit]):
+    """Printed key -> reading, read on first use: kept from its second use on while the memo
+    has room (MEMO keys and MEMO_BYTES of text: a JSON reading is long; never cleared), and
+    for the chunk being composed (``overflow``, cleared per chunk)."""
 
     def __init__(self, read: Callable[[bytes], BulkHit | None]) -> None:
-        super().__init__()
+        super().__init__(MEMO)
         self.read = read
         self.overflow: dict[bytes, BulkHit] = {}
         self.room = MEMO_BYTES
@@ -272,12 +272,10 @@ class BulkMemo(dict[bytes, BulkHit]):
             hit = self.read(key)
             if hit is None:
                 raise NotFast(key)
-            size = len(key) + len(hit[1]) + len(hit[6]) + len(hit[7])  # key, text, tail, args_format
-            if len(self) < MEMO and size <= self.room:
-                self[key] = hit
-                self.room -= size
-            else:
-                self.overflow[key] = hit
+            self.overflow[key] = hit
+        size = len(key) + len(hit[1]) + len(hit[6]) + len(hit[7])  # key, text, tail, args_format
+        if size <= self.room and self.keep(key, hit):
+            self.room -= size
         return hit
 
 

@@ -17,7 +17,9 @@ ask the owner for a full reading.  Per entry class the text is composed from:
   composed per value (:func:`spte.metadata.owner.summary_reader`: no full reading).
 
 Whole texts are memoised by value up to :data:`MEMO` values (never cleared, so input that
-never repeats costs one failed lookup).
+never repeats costs one failed lookup; the log readers' memos of printed keys in front of
+these admit a key on its second reading, :class:`spte.memo.Memo`, so such input cannot fill
+those).
 
 The JSON record of an entry (:func:`json_tailer`) is composed the same way: the entry's part
 from tables of bits 11:0 and 63:52 and the fields between (:class:`ClassJson`), the owner's
@@ -39,6 +41,7 @@ from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo,
 from spte.entry import CLASSES, Entry, EptEntry, Problem
 from spte.formats import ept
 from spte.logs.context import Context, owned_ignored_mask, read_owner
+from spte.memo import Memo
 from spte.metadata import owner as owner_api
 from spte.metadata.owner import Patterns, pfn_slots
 from spte.metadata.ranges import ranges_text
@@ -223,7 +226,7 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
                        f"{problems}")
             else:
                 out = (kind, f"{head}{mid}{v:#x}{sw}")
-        if len(memo) < MEMO:
+        if len(memo) < MEMO:  # (by value: behind the log readers' memos of printed keys)
             memo[v] = out
         return out
 
@@ -268,7 +271,7 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
             out = (kind, f"{head}L{level} not present, bits {v:#x}{sw}")
         else:
             out = (kind, f"{head}pfn={(v & cp.address_mask) >> 12:#x} {cp.name} {cp.flags(v)}{sw}{cp.problems(v)}")
-        if len(memo) < MEMO:
+        if len(memo) < MEMO:  # (by value: behind the log readers' memos of printed keys)
             memo[v] = out
         return out
 
@@ -415,7 +418,7 @@ def json_tailer(ctx: Context, fmt: str, level: int, owner: str,
     key_mask, (mm, mv), pfn_only, base, exact = (
         (slots[0], slots[1] or (0, 1), slots[2], slots[3], slots[4]) if slots else (0, (0, 1), None, 0, frozenset()))
     free: dict[int, int] = {}  # key | PS << 65 -> the bits only the pfn reads (bounded by the key's bits)
-    memo: dict[int, tuple[str, str, int | None, ClassJson]] = {}  # v & ~free -> kind, template, shift, class
+    memo: Memo[int, tuple[str, str, int | None, ClassJson]] = Memo(TEMPLATES)  # v & ~free -> kind, template, ...
     # The owner's reading as JSON: what its keys determine escaped once per key (bounded); the
     # numbers and the per-value reasons per value.  (JSON escapes no '%' and no hex digit: the
     # escaped summary template takes the numbers.)
@@ -457,7 +460,7 @@ def json_tailer(ctx: Context, fmt: str, level: int, owner: str,
             return kind, (f'{cj.text(v)}{before}{summary % args}{software_json}{verdict}, "reasons": [{why}], '
                           f'"notes": [{notes_json}]}}')
         pre, post = cj.parts(v)
-        if bits and fkey is not None and rkey is not None and (shift is not None or not args) and len(memo) < TEMPLATES:
+        if bits and fkey is not None and rkey is not None and (shift is not None or not args) and memo.offer(v & ~bits):
             after = f'{software_json}{verdict}, "reasons": [{why}], "notes": [{notes_json}]}}'
             memo[v & ~bits] = (kind, f"{_pct(pre)}{cj.mid_fmt}{_pct(post + before)}{summary}{_pct(after)}",
                                shift, cj)
