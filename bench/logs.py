@@ -22,6 +22,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from cli import CHILD_ENV, compile_package  # children run byte-compiled, as bench/cli.py's do
+
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
 FLOOR = r"""
@@ -70,7 +74,7 @@ def cpu_time(cmd: list[str], stdin_path: Path) -> float:
     with open(stdin_path, "rb") as fh:
         # Run away from the checkout: ``python -m`` puts the working directory first on sys.path.
         p = subprocess.Popen(cmd, stdin=fh, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             cwd=tempfile.gettempdir())
+                             cwd=tempfile.gettempdir(), env=CHILD_ENV)
         _, _, usage = os.wait4(p.pid, 0)
     return usage.ru_utime + usage.ru_stime
 
@@ -89,6 +93,7 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    compile_package()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "mixed.log"
         build(log, args.lines)
