@@ -199,17 +199,20 @@ class Readings:
         v = int(pte, 16)
         return (level, v) if level in self.guest_levels and v <= self.guest_top else None
 
+    def kvm_level(self, lv: bytes) -> int | None:
+        """A printed host SPTE level, or None if the host format lacks it."""
+        level = self.kvm_level_of.get(lv) or level_number(lv)
+        return level if level in self.kvm_levels else None
+
     def kvm_value(self, lv: bytes, spte: bytes) -> tuple[int, int] | None:
         """(level, value) of a printed host SPTE, or None as :meth:`guest_value`."""
-        level = self.kvm_level_of.get(lv) or level_number(lv)
-        v = int(spte, 16)
-        return (level, v) if level in self.kvm_levels and v <= self.kvm_top else None
+        level, v = self.kvm_level(lv), int(spte, 16)
+        return (level, v) if level is not None and v <= self.kvm_top else None
 
     def kvm_pair(self, lv: bytes, old: bytes, new: bytes) -> tuple[int, int, int] | None:
         """(level, old, new) of a printed old -> new pair of host SPTEs, or None as :meth:`guest_value`."""
-        level = self.kvm_level_of.get(lv) or level_number(lv)
-        o, n = int(old, 16), int(new, 16)
-        return (level, o, n) if level in self.kvm_levels and o <= self.kvm_top and n <= self.kvm_top else None
+        level, o, n = self.kvm_level(lv), int(old, 16), int(new, 16)
+        return (level, o, n) if level is not None and o <= self.kvm_top and n <= self.kvm_top else None
 
     def kvm_head(self, v: int, level: int, event: bytes, role: bytes | None = None) -> bytes:
         """A host SPTE's JSON record from ``"value"`` to ``"entry"`` (and ``"role"``)."""
