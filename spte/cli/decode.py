@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import argparse
 
     from spte.metadata.owner import Owner
+    from spte.render.fast import SuffixLookup
 
 CHUNK = 1 << 14  # bytes of stdin per block: its lines stay in the CPU's cache while they are written
 WRITE_LINES = 256
@@ -45,6 +46,12 @@ def _owner_suffix(owner: Owner, level: int) -> Callable[[int], str]:
     from spte.render.owner import owner_suffix
 
     return owner_suffix(owner, level)
+
+
+def _owner_suffix_lookup(owner: Owner, level: int) -> tuple[Callable[[int], str], SuffixLookup | None]:
+    from spte.render.owner import owner_suffix_lookup
+
+    return owner_suffix_lookup(owner, level)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -175,7 +182,7 @@ def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blo
     """Render every block of values (with their tokens, where the reader has them) in the chosen
     style and write it."""
     if args.line:  # the hot loops: whole-line templates
-        render = fast.line_block(_owner_suffix(owner, args.level) if owner else None)
+        render = fast.line_block(*_owner_suffix_lookup(owner, args.level)) if owner else fast.line_block()
     elif args.json and owner is None:
         render = fast.json_block()
     else:
