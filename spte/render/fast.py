@@ -497,7 +497,7 @@ class FastDecoder:
                 return lambda values, texts=None: [line(v) for v in values]
             each = suffix
             return lambda values, texts=None: [line(v) + each(v) for v in values]
-        digits, first, last, slow = plan
+        digits, _, _, slow = plan  # (the pfn is formatted: cheaper than slicing its digits)
         value_format = f"%0{digits}x"
         # Bits 11:0 -> (class and low flags, the high-flags table that follows them, low words,
         # end); False: no pieces (see ``absent``); None: not looked at yet.
@@ -515,7 +515,7 @@ class FastDecoder:
         np_read, np_ignored, keep = table.not_present_read_mask, table.not_present_ignored, table.keep
         mid_mask, reserved_mask = table.mid_words_mask, table.reserved_mask
         slow_not_mid = slow & ~mid_mask  # a value with only these slow bits clear is composed in `other`
-        ps_mask, between = self.page_size_mask, self._between()
+        ps_mask = self.page_size_mask
         mid_get, mid_piece = table.mid_line.get, table.mid_line_piece
         ends = [("", "")] * (1 << LOW_BITS)  # bits 11:0 -> the end without and with reserved bits set
         # The owner's suffix: ``e = sget(v & smask)`` answers most values (see owner_suffix_lookup);
@@ -550,13 +550,13 @@ class FastDecoder:
                     if not mid[0]:  # no flags among them
                         hi = v >> HIGH_SHIFT
                         words = table.high_texts[2] if table.high_texts else []
-                        return (f"0x{d} pfn={(v & amask) >> 12:#x} {piece[0]}{piece[1][hi]}{piece[2]}{mid[1]}"
+                        return (f"0x{d} pfn={hex((v & amask) >> 12)} {piece[0]}{piece[1][hi]}{piece[2]}{mid[1]}"
                                 f"{words[hi]}{ends[lo][1] if v & reserved_mask else ends[lo][0]}")
                 return line(v)
             if piece:
                 hi = v >> HIGH_SHIFT
                 words = table.high_texts[2] if table.high_texts else []
-                return (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {piece[0]}{piece[1][hi]}{piece[2]}"
+                return (f"0x{d} pfn={hex((v & amask) >> 12)} {piece[0]}{piece[1][hi]}{piece[2]}"
                         f"{words[hi]}{piece[3]}")
             return line(v)
 
@@ -564,8 +564,7 @@ class FastDecoder:
             """A not-present value's line (``d``: its digits, zero-filled): only the page size bit
             picks another class, and bits 51:12 beyond the address only change how its pfn is found."""
             ignored = v & np_ignored
-            pfn = f"{(v & amask) >> 12:#x}" if v & between else f"0x{d[first:last].lstrip('0') or '0'}"
-            return (f"0x{d} pfn={pfn} {heads.get(v & np_read) or head_of(v & np_read)}"
+            return (f"0x{d} pfn={hex((v & amask) >> 12)} {heads.get(v & np_read) or head_of(v & np_read)}"
                     f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
 
         def suffix_of(v: int) -> tuple[str, bool]:
@@ -602,12 +601,27 @@ class FastDecoder:
                     text, keyed = suffix_of(v)
                     if not keyed:  # the owner read more than the pattern: this value's own line
                         d = d.zfill(digits)
-                        return f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {r}{text}"
+                        return f"0x{d} pfn={hex((v & amask) >> 12)} {r}{text}"
                     r += text
                 if len(memo) < PATTERNS:
                     memo[v & pattern_of] = r
             d = d.zfill(digits)
-            return f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {r}"
+            return f"0x{d} pfn={hex((v & amask) >> 12)} {r}"
+
+        def rare(v: int, d: str) -> str:
+            """The line of a value other than a present one whose bits 51:12 are only its address
+            (the loop over pieces): reserved address bits, not present, or ``other``."""
+            lo = v & LOW_MASK
+            piece = pieces[lo]
+            if piece and not v & slow_not_mid and not (mid := mid_get(v & mid_mask) or mid_piece(v & mid_mask))[0]:
+                # Reserved address bits (MAXPHYADDR < 52): their words.
+                hi = v >> HIGH_SHIFT
+                words = table.high_texts[2] if table.high_texts else []
+                return (f"0x{d.zfill(digits)} pfn={hex((v & amask) >> 12)} {piece[0]}{piece[1][hi]}{piece[2]}"
+                        f"{mid[1]}{words[hi]}{ends[lo][1] if v & reserved_mask else ends[lo][0]}")
+            if absent[lo] and not v & ps_mask:
+                return absent_line(v, d.zfill(digits))
+            return other(v, d)
 
         def head_of(r: int) -> str:
             head = heads[r] = table.head + table.not_present_piece(r)
@@ -649,73 +663,62 @@ class FastDecoder:
                 for v, d in zip(values, texts, strict=True):
                     r = get(v & pattern_of)
                     if r is None:
-                        if absent[v & LOW_MASK] and not v & slow:  # not present (see compose), here inline
-                            r = None if v & amask else absent_lines.get(v)
-                            if r is None:
-                                if v & amask:
-                                    d = d.zfill(digits)
-                                    ignored = v & np_ignored
-                                    s = "" if suffix is None else (
-                                        owner(v) if (e := sget(v & smask)) is None else e[2] if v & e[0] else e[1])
-                                    r = (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
-                                         f"{heads.get(v & np_read) or head_of(v & np_read)}"
-                                         f"{' ignored=' + hex(ignored) if ignored else ''} (not present){s}")
-                                else:
-                                    r = compose(v, d)
-                            append(r)
-                        else:
-                            append(compose(v, d))
+                        r = absent_lines.get(v)  # (see compose)
+                        if r is None:
+                            if absent[v & LOW_MASK] and v & amask and not (slow and v & slow):
+                                # Not present, with an address (so not memoised): here inline.
+                                d = d.zfill(digits)
+                                ignored = v & np_ignored
+                                s = "" if suffix is None else (
+                                    owner(v) if (e := sget(v & smask)) is None else e[2] if v & e[0] else e[1])
+                                r = (f"0x{d} pfn={hex((v & amask) >> 12)} "
+                                     f"{heads.get(v & np_read) or head_of(v & np_read)}"
+                                     f"{' ignored=' + hex(ignored) if ignored else ''} (not present){s}")
+                            else:
+                                r = compose(v, d)
+                        append(r)
                         continue
                     d = d.zfill(digits)
-                    append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {r}")
+                    append(f"0x{d} pfn={hex((v & amask) >> 12)} {r}")
             elif suffix is None:  # neither: every line from the pieces
                 for v, d in zip(values, texts, strict=True):
                     lo = v & LOW_MASK
                     piece = pieces[lo]
-                    if piece and not v & slow:
+                    if piece and not (slow and v & slow):  # (slow is often 0)
                         name_flags, high, low_words, end = piece
                         hi = v >> HIGH_SHIFT
                         d = d.zfill(digits)
-                        append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
+                        append(f"0x{d} pfn={hex((v & amask) >> 12)} "
                                f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}")
-                    elif piece and not v & slow_not_mid and not (mid := mid_get(v & mid_mask) or
-                                                                 mid_piece(v & mid_mask))[0]:
-                        # Reserved address bits (MAXPHYADDR < 52): their words, and the pfn formatted.
-                        name_flags, high, low_words, _ = piece
-                        hi = v >> HIGH_SHIFT
-                        append(f"0x{d.zfill(digits)} pfn={(v & amask) >> 12:#x} {name_flags}{high[hi]}{low_words}"
-                               f"{mid[1]}{words[hi]}{ends[lo][1] if v & reserved_mask else ends[lo][0]}")
                     elif absent[lo] and not v & ps_mask:  # not present
                         d = d.zfill(digits)
                         ignored = v & np_ignored
-                        pfn = f"{(v & amask) >> 12:#x}" if v & between else f"0x{d[first:last].lstrip('0') or '0'}"
-                        append(f"0x{d} pfn={pfn} {heads.get(v & np_read) or head_of(v & np_read)}"
+                        append(f"0x{d} pfn={hex((v & amask) >> 12)} {heads.get(v & np_read) or head_of(v & np_read)}"
                                f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
                     else:
-                        append(other(v, d))
+                        append(rare(v, d))
             else:  # the same, with the owner's suffix looked up in its memo
                 for v, d in zip(values, texts, strict=True):
                     e = sget(v & smask)
                     s = owner(v) if e is None else e[2] if v & e[0] else e[1]
                     lo = v & LOW_MASK
                     piece = pieces[lo]
-                    if piece and not v & slow:
+                    if piece and not (slow and v & slow):  # (slow is often 0)
                         name_flags, high, low_words, end = piece
                         hi = v >> HIGH_SHIFT
                         d = d.zfill(digits)
-                        append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
+                        append(f"0x{d} pfn={hex((v & amask) >> 12)} "
                                f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}{s}")
                     elif piece and not v & slow_not_mid and not (mid := mid_get(v & mid_mask) or
                                                                  mid_piece(v & mid_mask))[0]:
                         name_flags, high, low_words, _ = piece
                         hi = v >> HIGH_SHIFT
-                        append(f"0x{d.zfill(digits)} pfn={(v & amask) >> 12:#x} {name_flags}{high[hi]}{low_words}"
+                        append(f"0x{d.zfill(digits)} pfn={hex((v & amask) >> 12)} {name_flags}{high[hi]}{low_words}"
                                f"{mid[1]}{words[hi]}{ends[lo][1] if v & reserved_mask else ends[lo][0]}{s}")
                     elif absent[lo] and not v & ps_mask:  # not present
                         d = d.zfill(digits)
                         ignored = v & np_ignored
-                        pfn = f"{(v & amask) >> 12:#x}" if v & between else f"0x{d[first:last].lstrip('0') or '0'}"
-                        append(f"0x{d} pfn={pfn} {heads.get(v & np_read) or head_of(v & np_read)}"
+                        append(f"0x{d} pfn={hex((v & amask) >> 12)} {heads.get(v & np_read) or head_of(v & np_read)}"
                                f"{' ignored=' + hex(ignored) if ignored else ''} (not present){s}")
                     else:
                         append(other(v, d) + s)
