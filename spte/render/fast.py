@@ -497,7 +497,10 @@ class FastDecoder:
                 return lambda values, texts=None: [line(v) for v in values]
             each = suffix
             return lambda values, texts=None: [line(v) + each(v) for v in values]
-        digits, _, _, slow = plan  # (the pfn is formatted: cheaper than slicing its digits)
+        digits, first, last, slow = plan
+        # The pfn: formatted (hex()) where it has leading zeros (KVM's SPTEs); a slice of the
+        # value's digits where it seldom has (random words): each is the cheaper there.
+        pfn_digits = slice(first, last)
         value_format = f"%0{digits}x"
         # Bits 11:0 -> (class and low flags, the high-flags table that follows them, low words,
         # end); False: no pieces (see ``absent``); None: not looked at yet.
@@ -688,7 +691,7 @@ class FastDecoder:
                         name_flags, high, low_words, end = piece
                         hi = v >> HIGH_SHIFT
                         d = d.zfill(digits)
-                        append(f"0x{d} pfn={hex((v & amask) >> 12)} "
+                        append(f"0x{d} pfn=0x{d[pfn_digits].lstrip('0') or '0'} "
                                f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}")
                     elif absent[lo] and not v & ps_mask:  # not present
                         d = d.zfill(digits)
@@ -707,7 +710,7 @@ class FastDecoder:
                         name_flags, high, low_words, end = piece
                         hi = v >> HIGH_SHIFT
                         d = d.zfill(digits)
-                        append(f"0x{d} pfn={hex((v & amask) >> 12)} "
+                        append(f"0x{d} pfn=0x{d[pfn_digits].lstrip('0') or '0'} "
                                f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}{s}")
                     elif piece and not v & slow_not_mid and not (mid := mid_get(v & mid_mask) or
                                                                  mid_piece(v & mid_mask))[0]:
