@@ -143,7 +143,8 @@ def test_clear_bits_inside_the_address_are_read_per_value():
     assert lookup is not None
     block_of = fd.line_block(suffix, lookup)
     rng = random.Random(40)
-    values = [0x8600000000000B77 | rng.getrandbits(28) << 12 | (1 << 42 if i % 2 else 0) for i in range(4 * BLOCK_TABLES)]
+    values = [0x8600000000000B77 | rng.getrandbits(28) << 12 | (1 << 42 if i % 2 else 0)
+              for i in range(4 * BLOCK_TABLES)]
     got = [line for start in range(0, len(values), BLOCK_TABLES)
            for line in block_of(values[start:start + BLOCK_TABLES])]
     hide = _hidden(prof)
