@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import sys
 from collections.abc import Callable, Iterator
@@ -192,11 +193,17 @@ def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blo
             return [one(v) for v in values]
 
     out = sys.stdout
-    for values, texts in blocks:
-        lines = render(values, texts)
-        # Written a few hundred lines at a time: a block of JSON is megabytes, and its copies
-        # (joined, encoded) cost more than the writes once they no longer fit in the cache.
-        for start in range(0, len(lines), WRITE_LINES):
-            out.write("\n".join(lines[start:start + WRITE_LINES]))
-            out.write("\n")
+    # What exists now (classes, tables, the owner's memos) lives as long as the command: the
+    # collector's passes need not walk it again for every few hundred blocks' lists.
+    gc.freeze()
+    try:
+        for values, texts in blocks:
+            lines = render(values, texts)
+            # Written a few hundred lines at a time: a block of JSON is megabytes, and its copies
+            # (joined, encoded) cost more than the writes once they no longer fit in the cache.
+            for start in range(0, len(lines), WRITE_LINES):
+                out.write("\n".join(lines[start:start + WRITE_LINES]))
+                out.write("\n")
+    finally:
+        gc.unfreeze()
     return report.status
