@@ -20,12 +20,15 @@ compare every output with the object path.
 Blocks of values (``line_block``/``json_block``, the CLI's loops) build the bits-11:0 and
 63:52 tables whole, field by field from each field's own words (the words of a field depend
 on its bits only).  A line is then one f-string of the value's digits (the token's own text
-when the reader has it, :func:`spte.tokens.stream_words`), the pfn's (a slice of them: the
-address is bits 12 and up), and table pieces; every memo is bounded and never cleared, and a
-sample of each block picks the loop (values that recur, patterns that recur, neither), so
-input that never repeats costs no failed lookups.  On a 2-CPU machine this runs at about
-1.1-1.5x a script that only parses each hex value and prints it back (bench/cli.py): one
-``%x`` of the value is most of that script, and a line needs the value and its pfn.
+when the reader has it, :func:`spte.tokens.stream_words`), the pfn (a slice of those digits
+where it seldom has leading zeros, ``hex()`` where it often has: each is the cheaper there),
+and table pieces; every memo is bounded and never cleared, and a sample of each block picks
+the loop (values that recur, patterns that recur, neither), so input that never repeats costs
+no failed lookups.  An owner's suffix (``decode --kvm``) is looked up in the owner's own
+bounded memo in the loop, and kept in the pattern memo's text when it reads no address bit.
+On a 2-CPU machine this runs at about 1.0-1.45x a script that only parses each hex value and
+prints it back (bench/cli.py), 1.3-3.3x with KVM's readings: one ``%x`` of the value is most
+of that script, and a line needs the value and its pfn.
 
 Bits an owner names (``hide``) are left out of the hardware's *ignored* fields, so a bit
 renders once, under the owner's name.  A not-present entry shows the bits hardware still
