@@ -484,11 +484,11 @@ class FastDecoder:
         Once ``BLOCK_TABLES`` values have come, the class's whole tables are built.  A
         present value whose bits 51:12 are only its address is then one f-string: the value's
         digits, its pfn, and the pieces of its bits 11:0 and 63:52; one whose bits 51:12 also
-        hold reserved bits (MAXPHYADDR < 52) adds their words.  When most patterns repeat (real SPTEs: judged per block from a sample), the
-        text after the pfn comes whole from a bounded memo by the non-address bits, the owner's
-        suffix included when it is a function of them (never for a reading of address bits,
-        such as an MMIO SPTE's gfn); when most values recur (real traces), whole lines come from
-        a bounded memo by value.  A not-present value is composed here too; the rest (the
+        hold reserved bits (MAXPHYADDR < 52) adds their words.  When most patterns repeat (real
+        SPTEs: judged per block from a sample), the text after the pfn comes whole from a bounded
+        memo by the non-address bits, the owner's suffix included when it is a function of them
+        (never for a reading of address bits, such as an MMIO SPTE's gfn); when most values
+        recur (real traces), whole lines come from a bounded memo by value.  A not-present value is composed here too; the rest (the
         large-page form, flags among bits 51:12) take ``line``."""
         if lookup is not None:
             suffix = lookup[2]
