@@ -488,8 +488,9 @@ class FastDecoder:
         SPTEs: judged per block from a sample), the text after the pfn comes whole from a bounded
         memo by the non-address bits, the owner's suffix included when it is a function of them
         (never for a reading of address bits, such as an MMIO SPTE's gfn); when most values
-        recur (real traces), whole lines come from a bounded memo by value.  A not-present value is composed here too; the rest (the
-        large-page form, flags among bits 51:12) take ``line``."""
+        recur (real traces), whole lines come from a bounded memo by value.  A not-present value
+        is composed here too; the rest (the large-page form, flags among bits 51:12) take
+        ``line``."""
         if lookup is not None:
             suffix = lookup[2]
         line, table = self.line, self.table
