@@ -93,9 +93,24 @@ def owner_suffix_lookup(owner: Owner, level: int) -> tuple[Callable[[int], str],
 
 
 def _suffix_piece(owner: Owner) -> Callable[[str, dict[str, int], bool | None], str]:
+    """:func:`suffix_text` of the owner's readings: called per value for the readings no memo
+    holds (an MMIO SPTE's gfn), so its head is made once per kind and its words in one pass."""
     names = getattr(owner, "value_name", None)
     name = owner.name
-    return lambda kind, fields, plausible: suffix_text(name, kind, fields, plausible, names)
+    heads: dict[str, str] = {}
+    if names is None:
+        return lambda kind, fields, plausible: suffix_text(name, kind, fields, plausible)
+
+    def piece(kind: str, fields: dict[str, int], plausible: bool | None) -> str:
+        head = heads.get(kind)
+        if head is None:
+            head = heads[kind] = f" [{name} {kind}]"
+        # suffix_words' text: a field's value is its name, else hex() (what ``:#x`` gives).
+        words = " ".join([f"{k}={names(k, v) or hex(v)}" for k, v in fields.items() if v])
+        text = f"{head} {words}" if words else head
+        return text + IMPLAUSIBLE if plausible is False else text
+
+    return piece
 
 
 def _memo_suffix(owner: Owner, level: int) -> Callable[[int], str]:
