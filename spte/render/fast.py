@@ -629,6 +629,18 @@ class FastDecoder:
                 return absent_line(v, d.zfill(digits))
             return other(v, d)
 
+        slow_words: dict[int, tuple[str, bool | None]] = {}  # slow bits of a present value -> slow_piece
+
+        def slow_piece(sv: int) -> tuple[str, bool | None]:
+            """What a present value whose slow bits are ``sv`` adds to its line when they are all
+            among bits 51:12 and hold no flags: their words, and whether some are reserved (then
+            the line ends with the reserved-bits problem); ("", None) where ``line`` composes it."""
+            mid = mid_piece(sv & mid_mask)
+            piece = ("", None) if sv & slow_not_mid or mid[0] else (mid[1], bool(sv & reserved_mask))
+            if len(slow_words) < PATTERNS:  # bounded: slow bits are a few reserved bits in most layouts
+                slow_words[sv] = piece
+            return piece
+
         def head_of(r: int) -> str:
             head = heads[r] = table.head + table.not_present_piece(r)
             return head
@@ -709,18 +721,18 @@ class FastDecoder:
                     s = owner(v) if e is None else e[2] if v & e[0] else e[1]
                     lo = v & LOW_MASK
                     piece = pieces[lo]
-                    if piece and not (slow and v & slow):  # (slow is often 0)
+                    if piece and not (slow and (sv := v & slow)):  # (slow is often 0)
                         name_flags, high, low_words, end = piece
                         hi = v >> HIGH_SHIFT
                         d = d.zfill(digits)
                         append(f"0x{d} pfn=0x{d[pfn_digits].lstrip('0') or '0'} "
                                f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}{s}")
-                    elif piece and not v & slow_not_mid and not (mid := mid_get(v & mid_mask) or
-                                                                 mid_piece(v & mid_mask))[0]:
-                        name_flags, high, low_words, _ = piece
+                    elif piece and (m := slow_words.get(sv) or slow_piece(sv))[1] is not None:
+                        # Reserved address bits (MAXPHYADDR < 52, most random words on a KVM host).
+                        name_flags, high, low_words, end = piece
                         hi = v >> HIGH_SHIFT
                         append(f"0x{d.zfill(digits)} pfn={hex((v & amask) >> 12)} {name_flags}{high[hi]}{low_words}"
-                               f"{mid[1]}{words[hi]}{ends[lo][1] if v & reserved_mask else ends[lo][0]}{s}")
+                               f"{m[0]}{words[hi]}{ends[lo][1] if m[1] else end}{s}")
                     elif absent[lo] and not v & ps_mask:  # not present
                         d = d.zfill(digits)
                         ignored = v & np_ignored
