@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import sys
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     import argparse
 
     from spte.metadata.owner import Owner
+    from spte.render.fast import SuffixLookup
 
 CHUNK = 1 << 14  # bytes of stdin per block: its lines stay in the CPU's cache while they are written
 WRITE_LINES = 256
@@ -45,6 +47,12 @@ def _owner_suffix(owner: Owner, level: int) -> Callable[[int], str]:
     from spte.render.owner import owner_suffix
 
     return owner_suffix(owner, level)
+
+
+def _owner_suffix_lookup(owner: Owner, level: int) -> tuple[Callable[[int], str], SuffixLookup | None]:
+    from spte.render.owner import owner_suffix_lookup
+
+    return owner_suffix_lookup(owner, level)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -175,7 +183,7 @@ def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blo
     """Render every block of values (with their tokens, where the reader has them) in the chosen
     style and write it."""
     if args.line:  # the hot loops: whole-line templates
-        render = fast.line_block(_owner_suffix(owner, args.level) if owner else None)
+        render = fast.line_block(*_owner_suffix_lookup(owner, args.level)) if owner else fast.line_block()
     elif args.json and owner is None:
         render = fast.json_block()
     else:
@@ -185,11 +193,17 @@ def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blo
             return [one(v) for v in values]
 
     out = sys.stdout
-    for values, texts in blocks:
-        lines = render(values, texts)
-        # Written a few hundred lines at a time: a block of JSON is megabytes, and its copies
-        # (joined, encoded) cost more than the writes once they no longer fit in the cache.
-        for start in range(0, len(lines), WRITE_LINES):
-            out.write("\n".join(lines[start:start + WRITE_LINES]))
-            out.write("\n")
+    # What exists now (classes, tables, the owner's memos) lives as long as the command: the
+    # collector's passes need not walk it again for every few hundred blocks' lists.
+    gc.freeze()
+    try:
+        for values, texts in blocks:
+            lines = render(values, texts)
+            # Written a few hundred lines at a time: a block of JSON is megabytes, and its copies
+            # (joined, encoded) cost more than the writes once they no longer fit in the cache.
+            for start in range(0, len(lines), WRITE_LINES):
+                out.write("\n".join(lines[start:start + WRITE_LINES]))
+                out.write("\n")
+    finally:
+        gc.unfreeze()
     return report.status

@@ -187,6 +187,29 @@ def pattern_reader(patterns: Patterns, piece: Callable[[str, dict[str, int], boo
     never cleared), the verdict's must-be-clear bits tested per value; exact values and values
     whose reading depends on more bits (KVM's MMIO SPTEs: the gfn) are read on their own (by
     ``value_piece(v)`` if given: a caller that needs less of them than ``piece`` of the reading)."""
+    return _pattern_memo(patterns, piece, value_piece)[2]
+
+
+# What a loop needs to look a value's piece up without a call (:func:`pattern_lookup`): the memo's
+# key bits, its lookup, and the reader for everything the lookup does not answer.
+PatternLookup = tuple[int, Callable[[int], "tuple[int, T, T] | None"], Callable[[int], T]]
+
+
+def pattern_lookup(patterns: Patterns, piece: Callable[[str, dict[str, int], bool | None], T]
+                   ) -> PatternLookup[T] | None:
+    """:func:`pattern_reader`'s memo, for loops over many values that inline the lookup:
+    ``(mask, get, read)``.  A value ``v`` whose ``e = get(v & mask)`` is not None reads as
+    ``e[2] if v & e[0] else e[1]`` (and as that for every value with the same ``v & mask`` and
+    ``v & e[0]``); any other value reads as ``read(v)``, which also fills the memo.  None when
+    the key needs a match bit (``patterns.match``): then use :func:`pattern_reader`."""
+    if patterns.match is not None:
+        return None
+    return _pattern_memo(patterns, piece, None)
+
+
+def _pattern_memo(patterns: Patterns, piece: Callable[[str, dict[str, int], bool | None], T],
+                  value_piece: Callable[[int], T] | None) -> PatternLookup[T]:
+    """The reader behind :func:`pattern_reader` and :func:`pattern_lookup`, with its memo."""
     exact = {v: piece(r.kind, r.software, r.plausible) for v, r in patterns.exact.items()}
     key_mask, match = patterns.key_mask, patterns.match
     kind_of, software, value = patterns.kind, patterns.software, patterns.value
@@ -235,7 +258,7 @@ def pattern_reader(patterns: Patterns, piece: Callable[[str, dict[str, int], boo
             return piece(kind, fields, plausible)
         return known[2] if v & known[0] else known[1]
 
-    return read
+    return mask, get, read
 
 
 def brief_reader(owner: Owner, level: int) -> Callable[[int], Brief]:

@@ -20,12 +20,15 @@ compare every output with the object path.
 Blocks of values (``line_block``/``json_block``, the CLI's loops) build the bits-11:0 and
 63:52 tables whole, field by field from each field's own words (the words of a field depend
 on its bits only).  A line is then one f-string of the value's digits (the token's own text
-when the reader has it, :func:`spte.tokens.stream_words`), the pfn's (a slice of them: the
-address is bits 12 and up), and table pieces; every memo is bounded and never cleared, and a
-sample of each block picks the loop (values that recur, patterns that recur, neither), so
-input that never repeats costs no failed lookups.  On a 2-CPU machine this runs at about
-1.1-1.5x a script that only parses each hex value and prints it back (bench/cli.py): one
-``%x`` of the value is most of that script, and a line needs the value and its pfn.
+when the reader has it, :func:`spte.tokens.stream_words`), the pfn (a slice of those digits
+where it seldom has leading zeros, ``hex()`` where it often has: each is the cheaper there),
+and table pieces; every memo is bounded and never cleared, and a sample of each block picks
+the loop (values that recur, patterns that recur, neither), so input that never repeats costs
+no failed lookups.  An owner's suffix (``decode --kvm``) is looked up in the owner's own
+bounded memo in the loop, and kept in the pattern memo's text when it reads no address bit.
+On a 2-CPU machine this runs at about 1.0-1.45x a script that only parses each hex value and
+prints it back (bench/cli.py), 1.3-3.3x with KVM's readings: one ``%x`` of the value is most
+of that script, and a line needs the value and its pfn.
 
 Bits an owner names (``hide``) are left out of the hardware's *ignored* fields, so a bit
 renders once, under the owner's name.  A not-present entry shows the bits hardware still
@@ -47,6 +50,8 @@ PATTERNS = 1 << 14  # memoised line endings per class (present values' non-addre
 BLOCK_TABLES = 512  # this many values build a class's whole tables (a few ms) for the block loops
 Render = Callable[[int], str]
 Block = Callable[..., list[str]]  # (values, their tokens or None) -> lines
+# An owner's suffix memo (spte.render.owner.owner_suffix_lookup): key bits, lookup, the suffix itself.
+SuffixLookup = tuple[int, Callable[[int], "tuple[int, str, str] | None"], Render]
 SAMPLE = 32  # values of a block that pick its loop: whole lines by value, the pattern memo, or the tables
 # Line pieces.  Flags carry a leading bar ("|R|W|X") so low, middle and high flags join by
 # concatenation; the line drops the first bar.
@@ -464,27 +469,41 @@ class FastDecoder:
             return None
         digits = table.digits - 2
         # Bits 51:12 outside the address would show in the pfn's digits: such values go the long way.
-        between = ((1 << min(self.width, HIGH_SHIFT)) - 1) & ~LOW_MASK & ~amask
-        return digits, max(digits - 13, 0), digits - 3, slow | self.page_size_mask | between
+        return digits, max(digits - 13, 0), digits - 3, slow | self.page_size_mask | self._between()
 
-    def line_block(self, suffix: Render | None = None) -> Block:
+    def _between(self) -> int:
+        """Bits 51:12 of the table form outside its address (e.g. reserved above MAXPHYADDR)."""
+        return ((1 << min(self.width, HIGH_SHIFT)) - 1) & ~LOW_MASK & ~self.table.address_mask
+
+    def line_block(self, suffix: Render | None = None, lookup: SuffixLookup | None = None) -> Block:
         """``line`` (plus ``suffix(v)``, an owner's words) over a block of values and, where the
-        token reader has them, their tokens (:func:`spte.tokens.stream_words`).
+        token reader has them, their tokens (:func:`spte.tokens.stream_words`).  ``lookup``
+        (:func:`spte.render.owner.owner_suffix_lookup`) is the owner's memo of its suffixes,
+        ``(mask, get, suffix)``: looked up in the loops, not called per value.
 
         Once ``BLOCK_TABLES`` values have come, the class's whole tables are built.  A
         present value whose bits 51:12 are only its address is then one f-string: the value's
-        digits, the pfn's (a slice of them), and the pieces of its bits 11:0 and 63:52.  When
-        most patterns repeat (real SPTEs: judged per block from a sample), the text after the
-        pfn comes whole from a bounded memo by the non-address bits; when most values recur
-        (real traces), whole lines come from a bounded memo by value.  A not-present value is
-        composed here too; the rest (the large-page form, other bits in 51:12) take ``line``."""
+        digits, its pfn, and the pieces of its bits 11:0 and 63:52; one whose bits 51:12 also
+        hold reserved bits (MAXPHYADDR < 52) adds their words.  When most patterns repeat (real
+        SPTEs: judged per block from a sample), the text after the pfn comes whole from a bounded
+        memo by the non-address bits, the owner's suffix included when it is a function of them
+        (never for a reading of address bits, such as an MMIO SPTE's gfn); when most values
+        recur (real traces), whole lines come from a bounded memo by value.  A not-present value
+        is composed here too; the rest (the large-page form, flags among bits 51:12) take
+        ``line``."""
+        if lookup is not None:
+            suffix = lookup[2]
         line, table = self.line, self.table
         plan = self._digits_plan(table.template_slow)
         if not table.templated or plan is None:
             if suffix is None:
                 return lambda values, texts=None: [line(v) for v in values]
-            return lambda values, texts=None: [line(v) + suffix(v) for v in values]
+            each = suffix
+            return lambda values, texts=None: [line(v) + each(v) for v in values]
         digits, first, last, slow = plan
+        # The pfn: formatted (hex()) where it has leading zeros (KVM's SPTEs); a slice of the
+        # value's digits where it seldom has (random words): each is the cheaper there.
+        pfn_digits = slice(first, last)
         value_format = f"%0{digits}x"
         # Bits 11:0 -> (class and low flags, the high-flags table that follows them, low words,
         # end); False: no pieces (see ``absent``); None: not looked at yet.
@@ -502,8 +521,15 @@ class FastDecoder:
         np_read, np_ignored, keep = table.not_present_read_mask, table.not_present_ignored, table.keep
         mid_mask, reserved_mask = table.mid_words_mask, table.reserved_mask
         slow_not_mid = slow & ~mid_mask  # a value with only these slow bits clear is composed in `other`
-        mid_get = table.mid_line.get
+        ps_mask = self.page_size_mask
+        mid_get, mid_piece = table.mid_line.get, table.mid_line_piece
         ends = [("", "")] * (1 << LOW_BITS)  # bits 11:0 -> the end without and with reserved bits set
+        # The owner's suffix: ``e = sget(v & smask)`` answers most values (see owner_suffix_lookup);
+        # it may join the pattern memo's text when neither its key nor its clear bits are address bits.
+        no_lookup: dict[int, tuple[int, str, str]] = {}
+        smask, sget = (lookup[0], lookup[1]) if lookup is not None else (0, no_lookup.get)
+        owner: Render = suffix if suffix is not None else (lambda v: "")
+        joins = lookup is not None and not smask & amask
 
         def fill(lo: int) -> Any:
             assert table.high_texts is not None
@@ -522,40 +548,98 @@ class FastDecoder:
             if piece is None:
                 piece = fill(lo)
             d = d.zfill(digits)
+            if not piece and absent[lo] and not v & ps_mask:
+                return absent_line(v, d)
             if v & slow:
                 if piece and not v & slow_not_mid:  # reserved address bits (MAXPHYADDR < 52): words only
-                    mid = mid_get(v & mid_mask) or table.mid_line_piece(v & mid_mask)
+                    mid = mid_get(v & mid_mask) or mid_piece(v & mid_mask)
                     if not mid[0]:  # no flags among them
                         hi = v >> HIGH_SHIFT
                         words = table.high_texts[2] if table.high_texts else []
-                        return (f"0x{d} pfn={(v & amask) >> 12:#x} {piece[0]}{piece[1][hi]}{piece[2]}{mid[1]}"
+                        return (f"0x{d} pfn={hex((v & amask) >> 12)} {piece[0]}{piece[1][hi]}{piece[2]}{mid[1]}"
                                 f"{words[hi]}{ends[lo][1] if v & reserved_mask else ends[lo][0]}")
                 return line(v)
             if piece:
                 hi = v >> HIGH_SHIFT
                 words = table.high_texts[2] if table.high_texts else []
-                return (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {piece[0]}{piece[1][hi]}{piece[2]}"
+                return (f"0x{d} pfn={hex((v & amask) >> 12)} {piece[0]}{piece[1][hi]}{piece[2]}"
                         f"{words[hi]}{piece[3]}")
-            if not absent[lo]:
-                return line(v)
+            return line(v)
+
+        def absent_line(v: int, d: str) -> str:
+            """A not-present value's line (``d``: its digits, zero-filled): only the page size bit
+            picks another class, and bits 51:12 beyond the address only change how its pfn is found."""
             ignored = v & np_ignored
-            return (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {heads.get(v & np_read) or head_of(v & np_read)}"
+            return (f"0x{d} pfn={hex((v & amask) >> 12)} {heads.get(v & np_read) or head_of(v & np_read)}"
                     f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
 
+        def suffix_of(v: int) -> tuple[str, bool]:
+            """The owner's suffix of ``v``, and whether every value with v's non-address bits has it."""
+            e = sget(v & smask)
+            if e is None:
+                text = owner(v)  # fills the owner's memo where it can
+                e = sget(v & smask)
+                if e is None:
+                    return text, False
+            return e[2] if v & e[0] else e[1], joins and not e[0] & amask
+
         def compose(v: int, d: str) -> str:
-            """The line of one value by the pattern memo or the pieces (for the loop over values)."""
+            """The line of one value by the pattern memo or the pieces, with the owner's suffix;
+            the pattern memo filled where it can."""
             r = get(v & pattern_of)
             if r is None:
                 piece = pieces[v & LOW_MASK]
                 if not piece or v & slow:
-                    return other(v, d)
+                    r = absent_lines.get(v)
+                    if r is not None:
+                        return r
+                    r = other(v, d) + owner(v)
+                    # Not present: its raw ignored= value holds the address bits, so the line is
+                    # memoised whole, by the value, when they are clear (KVM's empty SPTEs repeat;
+                    # values with an address seldom do).
+                    if absent[v & LOW_MASK] and not v & (slow | amask) and len(absent_lines) < PATTERNS:
+                        absent_lines[v] = r
+                    return r
                 hi = v >> HIGH_SHIFT
                 words = table.high_texts[2] if table.high_texts else []
                 r = f"{piece[0]}{piece[1][hi]}{piece[2]}{words[hi]}{piece[3]}"
+                if suffix is not None:
+                    text, keyed = suffix_of(v)
+                    if not keyed:  # the owner read more than the pattern: this value's own line
+                        d = d.zfill(digits)
+                        return f"0x{d} pfn={hex((v & amask) >> 12)} {r}{text}"
+                    r += text
                 if len(memo) < PATTERNS:
                     memo[v & pattern_of] = r
             d = d.zfill(digits)
-            return f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {r}"
+            return f"0x{d} pfn={hex((v & amask) >> 12)} {r}"
+
+        def rare(v: int, d: str) -> str:
+            """The line of a value other than a present one whose bits 51:12 are only its address
+            (the loop over pieces): reserved address bits, not present, or ``other``."""
+            lo = v & LOW_MASK
+            piece = pieces[lo]
+            if piece and not v & slow_not_mid and not (mid := mid_get(v & mid_mask) or mid_piece(v & mid_mask))[0]:
+                # Reserved address bits (MAXPHYADDR < 52): their words.
+                hi = v >> HIGH_SHIFT
+                words = table.high_texts[2] if table.high_texts else []
+                return (f"0x{d.zfill(digits)} pfn={hex((v & amask) >> 12)} {piece[0]}{piece[1][hi]}{piece[2]}"
+                        f"{mid[1]}{words[hi]}{ends[lo][1] if v & reserved_mask else ends[lo][0]}")
+            if absent[lo] and not v & ps_mask:
+                return absent_line(v, d.zfill(digits))
+            return other(v, d)
+
+        slow_words: dict[int, tuple[str, bool | None]] = {}  # slow bits of a present value -> slow_piece
+
+        def slow_piece(sv: int) -> tuple[str, bool | None]:
+            """What a present value whose slow bits are ``sv`` adds to its line when they are all
+            among bits 51:12 and hold no flags: their words, and whether some are reserved (then
+            the line ends with the reserved-bits problem); ("", None) where ``line`` composes it."""
+            mid = mid_piece(sv & mid_mask)
+            piece = ("", None) if sv & slow_not_mid or mid[0] else (mid[1], bool(sv & reserved_mask))
+            if len(slow_words) < PATTERNS:  # bounded: slow bits are a few reserved bits in most layouts
+                slow_words[sv] = piece
+            return piece
 
         def head_of(r: int) -> str:
             head = heads[r] = table.head + table.not_present_piece(r)
@@ -565,7 +649,7 @@ class FastDecoder:
             if table.high_texts is None:
                 seen[0] += len(values)
                 if seen[0] < BLOCK_TABLES:
-                    return [line(v) for v in values] if suffix is None else [line(v) + suffix(v) for v in values]
+                    return [line(v) for v in values] if suffix is None else [line(v) + owner(v) for v in values]
             table.build_tables()
             assert table.high_texts is not None
             words = table.high_texts[2]
@@ -593,55 +677,69 @@ class FastDecoder:
                         if len(whole) < PATTERNS:
                             whole[v] = r
                     append(r)
-            elif hits * 2 >= SAMPLE:
+            elif hits * 2 >= SAMPLE:  # patterns recur: the memo's text after the pfn
                 for v, d in zip(values, texts, strict=True):
                     r = get(v & pattern_of)
                     if r is None:
-                        piece = pieces[v & LOW_MASK]
-                        if not piece or v & slow:
-                            if absent[v & LOW_MASK] and not v & slow:
-                                # Not present: its raw ignored= value holds the address bits, so the
-                                # line is memoised whole, by the value, when they are clear (KVM's
-                                # empty SPTEs repeat; values with an address seldom do).
-                                r = None if v & amask else absent_lines.get(v)
-                                if r is None:
-                                    d = d.zfill(digits)
-                                    ignored = v & np_ignored
-                                    r = (f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
-                                         f"{heads.get(v & np_read) or head_of(v & np_read)}"
-                                         f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
-                                    if not v & amask and len(absent_lines) < PATTERNS:
-                                        absent_lines[v] = r
-                                append(r)
+                        r = absent_lines.get(v)  # (see compose)
+                        if r is None:
+                            if absent[v & LOW_MASK] and v & amask and not (slow and v & slow):
+                                # Not present, with an address (so not memoised): here inline.
+                                d = d.zfill(digits)
+                                ignored = v & np_ignored
+                                s = "" if suffix is None else (
+                                    owner(v) if (e := sget(v & smask)) is None else e[2] if v & e[0] else e[1])
+                                r = (f"0x{d} pfn={hex((v & amask) >> 12)} "
+                                     f"{heads.get(v & np_read) or head_of(v & np_read)}"
+                                     f"{' ignored=' + hex(ignored) if ignored else ''} (not present){s}")
                             else:
-                                append(other(v, d))
-                            continue
-                        name_flags, high, low_words, end = piece
-                        hi = v >> HIGH_SHIFT
-                        r = f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}"
-                        if len(memo) < PATTERNS:
-                            memo[v & pattern_of] = r
+                                r = compose(v, d)
+                        append(r)
+                        continue
                     d = d.zfill(digits)
-                    append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} {r}")
-            else:
+                    append(f"0x{d} pfn={hex((v & amask) >> 12)} {r}")
+            elif suffix is None:  # neither: every line from the pieces
                 for v, d in zip(values, texts, strict=True):
-                    piece = pieces[v & LOW_MASK]
-                    if piece and not v & slow:
+                    lo = v & LOW_MASK
+                    piece = pieces[lo]
+                    if piece and not (slow and v & slow):  # (slow is often 0)
                         name_flags, high, low_words, end = piece
                         hi = v >> HIGH_SHIFT
                         d = d.zfill(digits)
-                        append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
+                        append(f"0x{d} pfn=0x{d[pfn_digits].lstrip('0') or '0'} "
                                f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}")
-                    elif absent[v & LOW_MASK] and not v & slow:
+                    elif absent[lo] and not v & ps_mask:  # not present
                         d = d.zfill(digits)
                         ignored = v & np_ignored
-                        append(f"0x{d} pfn=0x{d[first:last].lstrip('0') or '0'} "
-                               f"{heads.get(v & np_read) or head_of(v & np_read)}"
+                        append(f"0x{d} pfn={hex((v & amask) >> 12)} {heads.get(v & np_read) or head_of(v & np_read)}"
                                f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
                     else:
-                        append(other(v, d))
-            if suffix is not None:  # the owner's words, joined in C
-                return list(map(str.__add__, out, map(suffix, values)))
+                        append(rare(v, d))
+            else:  # the same, with the owner's suffix looked up in its memo
+                for v, d in zip(values, texts, strict=True):
+                    e = sget(v & smask)
+                    s = owner(v) if e is None else e[2] if v & e[0] else e[1]
+                    lo = v & LOW_MASK
+                    piece = pieces[lo]
+                    if piece and not (slow and (sv := v & slow)):  # (slow is often 0)
+                        name_flags, high, low_words, end = piece
+                        hi = v >> HIGH_SHIFT
+                        d = d.zfill(digits)
+                        append(f"0x{d} pfn=0x{d[pfn_digits].lstrip('0') or '0'} "
+                               f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}{s}")
+                    elif piece and (m := slow_words.get(sv) or slow_piece(sv))[1] is not None:
+                        # Reserved address bits (MAXPHYADDR < 52, most random words on a KVM host).
+                        name_flags, high, low_words, end = piece
+                        hi = v >> HIGH_SHIFT
+                        append(f"0x{d.zfill(digits)} pfn={hex((v & amask) >> 12)} {name_flags}{high[hi]}{low_words}"
+                               f"{m[0]}{words[hi]}{ends[lo][1] if m[1] else end}{s}")
+                    elif absent[lo] and not v & ps_mask:  # not present
+                        d = d.zfill(digits)
+                        ignored = v & np_ignored
+                        append(f"0x{d} pfn={hex((v & amask) >> 12)} {heads.get(v & np_read) or head_of(v & np_read)}"
+                               f"{' ignored=' + hex(ignored) if ignored else ''} (not present){s}")
+                    else:
+                        append(other(v, d) + s)
             return out
 
         return block

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from spte.metadata.owner import Owner, Reading, pattern_reader, patterns_of
+from spte.metadata.owner import Owner, PatternLookup, Reading, pattern_lookup, pattern_reader, patterns_of
 from spte.metadata.states import STATES
 from spte.render.fast import PATTERNS
 
@@ -75,9 +75,42 @@ def owner_suffix(owner: Owner, level: int) -> Callable[[int], str]:
     patterns = patterns_of(owner, level)
     if patterns is None:
         return _memo_suffix(owner, level)
+    return pattern_reader(patterns, _suffix_piece(owner))
+
+
+def owner_suffix_lookup(owner: Owner, level: int) -> tuple[Callable[[int], str], PatternLookup[str] | None]:
+    """:func:`owner_suffix`, and its memo for loops that look values up inline (the block loops
+    of ``decode --line``, :meth:`spte.render.fast.FastDecoder.line_block`): ``(mask, get,
+    suffix)`` as :func:`~spte.metadata.owner.pattern_lookup` gives it, or None where there is
+    none (owners without patterns, or whose key needs a match bit)."""
+    patterns = patterns_of(owner, level)
+    if patterns is None:
+        return _memo_suffix(owner, level), None
+    found = pattern_lookup(patterns, _suffix_piece(owner))
+    if found is None:
+        return pattern_reader(patterns, _suffix_piece(owner)), None
+    return found[2], found
+
+
+def _suffix_piece(owner: Owner) -> Callable[[str, dict[str, int], bool | None], str]:
+    """:func:`suffix_text` of the owner's readings: called per value for the readings no memo
+    holds (an MMIO SPTE's gfn), so its head is made once per kind and its words in one pass."""
     names = getattr(owner, "value_name", None)
     name = owner.name
-    return pattern_reader(patterns, lambda kind, fields, plausible: suffix_text(name, kind, fields, plausible, names))
+    heads: dict[str, str] = {}
+    if names is None:
+        return lambda kind, fields, plausible: suffix_text(name, kind, fields, plausible)
+
+    def piece(kind: str, fields: dict[str, int], plausible: bool | None) -> str:
+        head = heads.get(kind)
+        if head is None:
+            head = heads[kind] = f" [{name} {kind}]"
+        # suffix_words' text: a field's value is its name, else hex() (what ``:#x`` gives).
+        words = " ".join([f"{k}={names(k, v) or hex(v)}" for k, v in fields.items() if v])
+        text = f"{head} {words}" if words else head
+        return text + IMPLAUSIBLE if plausible is False else text
+
+    return piece
 
 
 def _memo_suffix(owner: Owner, level: int) -> Callable[[int], str]:
