@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spte.bits import FieldInfo, Layout, Role, format_ranges, size_text
+from spte.bits import Layout, Role, format_ranges, size_text
 from spte.entry import Entry
 from spte.metadata.states import bit_kinds
 
@@ -12,11 +12,10 @@ COLOURS = {Role.PERMISSION: "\033[1;32m", Role.FLAG: "\033[1;32m", Role.MEMORY_T
            Role.RESERVED: "\033[1;31m", Role.SOFTWARE: "\033[1;35m"}
 
 
-def paint(text: str, role: Role, colour: bool) -> str:
-    return f"{COLOURS[role]}{text}{RESET}" if colour else text
-
-
-Row = tuple[FieldInfo, str, str, bool]  # field, text before the value, text after it, has a software owner
+# Per field: its shift, mask, whether it is one bit (printed as a digit, else in hex), the text
+# before its value and after it, the colour of its row when the value is not 0, and whether it
+# is reserved (flagged when set in a present entry).
+Row = tuple[int, int, bool, str, str, str, bool]
 _ROWS: dict[tuple[int, frozenset[tuple[int, str]]], list[Row]] = {}
 
 
@@ -30,7 +29,9 @@ def _rows(layout: Layout, software: dict[int, str] | None) -> list[Row]:
         for f in layout.fields:
             owners = sorted({software[b] for b in range(f.lo, f.hi + 1) if software and b in software})
             meaning = f.meaning + (f"  [software: {', '.join(owners)}]" if owners else "")
-            rows.append((f, f"  {f.bits_text():<7} {f.name:<24} ", f"  {f.role!s:<14} {meaning}", bool(owners)))
+            rows.append((f.lo, f.max, f.width == 1, f"  {f.bits_text():<7} {f.name:<24} ",
+                         f"  {f.role!s:<14} {meaning}", COLOURS[Role.SOFTWARE if owners else f.role],
+                         f.role is Role.RESERVED))
         if len(_ROWS) < 1024:  # layouts x owner sets: a handful in practice
             _ROWS[key] = rows
     return rows
@@ -49,19 +50,19 @@ def entry_view(entry: Entry, colour: bool = False, software: dict[int, str] | No
             f"{'leaf, maps' if entry.is_leaf else 'non-leaf, covers'} {size_text(entry.span_bytes)}, "
             f"address {entry.address:#x} (pfn {entry.pfn:#x})")
     rows = [f"  {'bits':<7} {'field':<24} {'value':>18}  {'role':<14} meaning"]
-    for f, before, after, owned in _rows(layout, software):
-        v = (value >> f.lo) & f.max
-        text = f"{before}{_value(f, v):>18}{after}"
-        if v and f.role is Role.RESERVED and present:
+    append = rows.append
+    for lo, mx, one_bit, before, after, paint_as, reserved in _rows(layout, software):
+        v = (value >> lo) & mx
+        if not v:
+            append(f"{before}{'0':>18}{after}" if one_bit else f"{before}{'0x0':>18}{after}")
+            continue
+        text = f"{before}{v if one_bit else hex(v):>18}{after}"
+        if reserved and present:
             text += "  <-- reserved bit set"
-        rows.append(paint(text, Role.SOFTWARE if owned else f.role, colour) if v else text)
+        append(f"{paint_as}{text}{RESET}" if colour else text)
     problems = entry.problems()
     tail = "  problems: " + ("none" if not problems else "; ".join(p.message for p in problems))
     return "\n".join([head, *rows, tail])
-
-
-def _value(f: FieldInfo, v: int) -> str:
-    return str(v) if f.width == 1 else f"{v:#x}"
 
 
 KIND_MARK = {"hardware": "H", "ignored": ".", "reserved": "r", "software": "S", "free": "_"}
