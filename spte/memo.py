@@ -7,8 +7,9 @@ repeat (random words, a corrupt dump, a guest that scribbles on its page tables)
 every slot and leave the values that recur after it to be read again on every use.  So a
 :class:`Memo` admits a key on its second offer only: the hashes of keys offered once are
 remembered in a set of the memo's own bound, emptied when full (it only filters: a key that
-recurs within that many new keys is admitted, as a memo of that size would have kept it), and
-values that never repeat never reach the memo.  Memory stays bounded, whatever the input.
+recurs before the set is next emptied is admitted, and one that misses its chance has the next
+one when it recurs again), and values that never repeat never reach the memo.  Memory stays
+bounded, whatever the input.
 
 >>> m: Memo[int, str] = Memo(2)
 >>> m.offer(7), m.offer(7)

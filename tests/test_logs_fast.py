@@ -294,8 +294,9 @@ def test_bulk_memo_full_reads_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None
     assert _read(_contexts()["ept"], data, "json", True, 50) == slow
 
 
-
-def test_values_that_never_repeat_do_not_keep_recurring_ones_out_of_the_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("mode", ["whole", "only", "json", "summary"])
+def test_values_that_never_repeat_do_not_keep_recurring_ones_out_of_the_memo(mode: str,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """A burst of SPTEs that never repeat, then a real trace: the bulk memo (never cleared)
     admits a key on its second reading (spte.memo.Memo), so the burst cannot fill it and the
     real trace's recurring keys are memoised after it; the output is the general reader's."""
@@ -308,13 +309,18 @@ def test_values_that_never_repeat_do_not_keep_recurring_ones_out_of_the_memo(mon
                     for i, v in enumerate(values)).encode()
     trace = golden_text("traces/long4k.trace.gz").encode()
     ctx = _contexts()["shadow"]()
-    reader = FastLog(LogReader(ctx), Renderer(ctx, count=False), "whole")
-    out = reader.chunk(burst, 1)[0] + reader.chunk(trace, 1 + burst.count(b"\n"))[0]
+    render = Renderer(ctx, count=mode == "summary")
+    reader = FastLog(LogReader(ctx), render, mode)
+    out, lines = [], burst.splitlines(keepends=True)
+    for i in range(0, len(lines), 128):  # chunks of the burst smaller than the memo
+        out += reader.chunk(b"".join(lines[i:i + 128]), 1 + i)[0]
+    out += reader.chunk(trace, 1 + len(lines))[0]
     memo = reader._bulk_memo
     keys = re.findall(rb"pte [0-9a-f]+ level \d", trace)
     assert max(set(keys), key=keys.count) in memo  # the trace's commonest walk step
     assert not {b"spte %x (r-xu) level 1" % v for v in values} & memo.keys()
-    assert b"".join(out) == _read(_contexts()["shadow"], burst + trace, "whole", False)[0]
+    slow = _read(_contexts()["shadow"], burst + trace, mode, False, count=mode == "summary")
+    assert (b"".join(out), render.summary() if mode == "summary" else {}) == (slow[0], slow[2])
 
 
 PREFIX = "  qemu-1 [000] ..... 1.0: "

@@ -276,7 +276,7 @@ class BulkMemo(Memo[bytes, BulkHit]):
             if hit is None:
                 raise NotFast(key)
             self.overflow[key] = hit
-        size = len(key) + len(hit[1]) + len(hit[6]) + len(hit[7])  # key, text, tail, args_format
+        size = len(key) + len(TEXT(hit)) + len(TAIL(hit)) + len(ARGS_FORMAT(hit))
         if size <= self.room and self.keep(key, hit):
             self.room -= size
         return hit
@@ -420,8 +420,9 @@ class FastLog:
         render = self.render
         if render.count:  # --summary (text or JSON)
             events, levels, kinds = render.counts["event"], render.levels, render.counts["kind"]
+            hit_of = dict(zip(keys, hits, strict=True))  # (not memo[key]: that would offer each key again)
             for key, k in Counter(keys).items():
-                hit = memo[key]
+                hit = hit_of[key]
                 if hit.event:
                     events[hit.event] += k
                 for level, kind in hit.counted:

@@ -16,10 +16,10 @@ ask the owner for a full reading.  Per entry class the text is composed from:
   memoised by value); an MMIO SPTE's text is the owner's summary,
   composed per value (:func:`spte.metadata.owner.summary_reader`: no full reading).
 
-Whole texts are memoised by value up to :data:`MEMO` values (never cleared, so input that
-never repeats costs one failed lookup; the log readers' memos of printed keys in front of
-these admit a key on its second reading, :class:`spte.memo.Memo`, so such input cannot fill
-those).
+Whole texts are memoised by value up to :data:`MEMO` values, first come (never cleared, so
+input that never repeats costs one failed lookup, and may fill this memo; the fast log paths'
+memos of printed keys, in front of it for walk steps and SPTEs, admit a key on its second
+reading, :class:`spte.memo.Memo`, so such input cannot fill those).
 
 The JSON record of an entry (:func:`json_tailer`) is composed the same way: the entry's part
 from tables of bits 11:0 and 63:52 and the fields between (:class:`ClassJson`), the owner's
@@ -226,7 +226,7 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
                        f"{problems}")
             else:
                 out = (kind, f"{head}{mid}{v:#x}{sw}")
-        if len(memo) < MEMO:  # (by value: behind the log readers' memos of printed keys)
+        if len(memo) < MEMO:  # first come: see the module's docstring
             memo[v] = out
         return out
 
@@ -271,7 +271,7 @@ def value_texter(ctx: Context, fmt: str, level: int, owner: str) -> Callable[[in
             out = (kind, f"{head}L{level} not present, bits {v:#x}{sw}")
         else:
             out = (kind, f"{head}pfn={(v & cp.address_mask) >> 12:#x} {cp.name} {cp.flags(v)}{sw}{cp.problems(v)}")
-        if len(memo) < MEMO:  # (by value: behind the log readers' memos of printed keys)
+        if len(memo) < MEMO:  # first come: see the module's docstring
             memo[v] = out
         return out
 

@@ -493,6 +493,9 @@ class FastDecoder:
         ``line``."""
         if lookup is not None:
             suffix = lookup[2]
+        elif suffix is not None:  # no memo to look the owner's words up in: after each line, joined in C
+            plain = self.line_block()
+            return lambda values, texts=None: list(map(str.__add__, plain(values, texts), map(suffix, values)))
         line, table = self.line, self.table
         plan = self._digits_plan(table.template_slow)
         if not table.templated or plan is None:
@@ -614,21 +617,6 @@ class FastDecoder:
             d = d.zfill(digits)
             return f"0x{d} pfn={hex((v & amask) >> 12)} {r}"
 
-        def rare(v: int, d: str) -> str:
-            """The line of a value other than a present one whose bits 51:12 are only its address
-            (the loop over pieces): reserved address bits, not present, or ``other``."""
-            lo = v & LOW_MASK
-            piece = pieces[lo]
-            if piece and not v & slow_not_mid and not (mid := mid_get(v & mid_mask) or mid_piece(v & mid_mask))[0]:
-                # Reserved address bits (MAXPHYADDR < 52): their words.
-                hi = v >> HIGH_SHIFT
-                words = table.high_texts[2] if table.high_texts else []
-                return (f"0x{d.zfill(digits)} pfn={hex((v & amask) >> 12)} {piece[0]}{piece[1][hi]}{piece[2]}"
-                        f"{mid[1]}{words[hi]}{ends[lo][1] if v & reserved_mask else ends[lo][0]}")
-            if absent[lo] and not v & ps_mask:
-                return absent_line(v, d.zfill(digits))
-            return other(v, d)
-
         slow_words: dict[int, tuple[str, bool | None]] = {}  # slow bits of a present value -> slow_piece
 
         def slow_piece(sv: int) -> tuple[str, bool | None]:
@@ -714,7 +702,7 @@ class FastDecoder:
                         append(f"0x{d} pfn={hex((v & amask) >> 12)} {heads.get(v & np_read) or head_of(v & np_read)}"
                                f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
                     else:
-                        append(rare(v, d))
+                        append(other(v, d))
             else:  # the same, with the owner's suffix looked up in its memo
                 for v, d in zip(values, texts, strict=True):
                     e = sget(v & smask)
