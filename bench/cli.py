@@ -76,34 +76,42 @@ for lines in iter(lambda: sys.stdin.buffer.readlines(65536), []):
 # sample of it).
 SPLIT_ONLY = r"""
 import re, sys
-from itertools import accumulate, repeat
-from operator import add
+from itertools import accumulate, chain, repeat
 event = re.compile(rb"(: kvm_(?:mmu_(?:paging_element|set_spte|pagetable_walk)|tdp_mmu_spte_changed): [^\n]*)")
 note, json = b"#" * int(sys.argv[1]), sys.argv[2] == "json"
-out, first = sys.stdout.buffer, 1
-for lines in iter(lambda: sys.stdin.buffer.readlines(262144), []):
-    blob = b"".join(lines)
+out, read, first, rest = sys.stdout.buffer, sys.stdin.buffer.read, 1, b""
+
+def chunk(blob):
+    global first
     parts = event.split(blob)
-    if json:
+    if json:  # per event its line number, then the note
         numbers = accumulate(map(bytes.count, parts[0:-1:2], repeat(b"\n")), initial=first)
         next(numbers)
-        out.write(b"".join(map(add, map(b'{"line": %d'.__mod__, numbers), repeat(note, len(parts) // 2))))
-        first += blob.count(b"\n")
-    else:
-        parts[1::2] = map(add, parts[1::2], repeat(note))
-        out.write(b"".join(parts))
+        out.write(b"".join(chain.from_iterable(zip(map(b'{"line": %d'.__mod__, numbers), repeat(note)))))
+    else:  # the text, the note after each event
+        out.write(b"".join(chain(chain.from_iterable(zip(parts[0::2], parts[1::2], repeat(note))), parts[-1:])))
+    first += blob.count(b"\n")
+
+while data := read(262144):  # whole lines, as spte trace reads them
+    cut = data.rfind(b"\n") + 1
+    chunk(rest + data[:cut])
+    rest = data[cut:]
+chunk(rest)
 """
 SPLIT_EVENT = re.compile(rb": kvm_(?:mmu_(?:paging_element|set_spte|pagetable_walk)|tdp_mmu_spte_changed): ")
 
 
 def note_length(spte: list[str], path: Path, lines: int = 50_000) -> int:
-    """The mean bytes spte's ``spte`` command adds per event (SPLIT_ONLY's events) on the first
-    ``lines`` of ``path``: the input's bytes back (plain), or none of them (JSON)."""
+    """The mean bytes the ``spte`` command adds per event (SPLIT_ONLY's events) on the first
+    ``lines`` of ``path`` (the inputs repeat one real trace's lines), beyond what SPLIT_ONLY
+    writes itself: the input back (plain), each event's ``{"line": N`` (JSON)."""
     with open(path, "rb") as fh:
-        sample = b"".join(fh.readline() for _ in range(lines))
-    written = subprocess.run(spte, input=sample, capture_output=True, env=CHILD_ENV, cwd=tempfile.gettempdir()).stdout
-    kept = 0 if "--json" in spte else len(sample)
-    return max((len(written) - kept) // max(len(SPLIT_EVENT.findall(sample)), 1), 0)
+        sample = [fh.readline() for _ in range(lines)]
+    numbered = [n for n, line in enumerate(sample, 1) if SPLIT_EVENT.search(line)]
+    text = b"".join(sample)
+    written = subprocess.run(spte, input=text, capture_output=True, env=CHILD_ENV, cwd=tempfile.gettempdir()).stdout
+    kept = sum(len(b'{"line": %d' % n) for n in numbered) if "--json" in spte else len(text)
+    return max((len(written) - kept) // max(len(numbered), 1), 0)
 
 
 # Peak RSS of a command, measured by a small parent: a child forked from this (large) process
