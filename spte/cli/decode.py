@@ -26,8 +26,7 @@ from spte.tokens import stream_words
 if TYPE_CHECKING:
     import argparse
 
-    from spte.metadata.owner import Owner
-    from spte.render.fast import SuffixLookup
+    from spte.metadata.owner import Owner, PatternLookup
 
 CHUNK = 1 << 14  # bytes of stdin per block: its lines stay in the CPU's cache while they are written
 WRITE_LINES = 256
@@ -49,7 +48,7 @@ def _owner_suffix(owner: Owner, level: int) -> Callable[[int], str]:
     return owner_suffix(owner, level)
 
 
-def _owner_suffix_lookup(owner: Owner, level: int) -> tuple[Callable[[int], str], SuffixLookup | None]:
+def _owner_suffix_lookup(owner: Owner, level: int) -> tuple[Callable[[int], str], PatternLookup[str] | None]:
     from spte.render.owner import owner_suffix_lookup
 
     return owner_suffix_lookup(owner, level)

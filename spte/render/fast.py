@@ -40,18 +40,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Role, field_pieces, field_words
 from spte.entry import CLASSES, Entry, Problem, canonical_format
 from spte.platform import DEFAULT_PLATFORM, Platform
 
+if TYPE_CHECKING:  # (the decode path does not import the owners' module)
+    from spte.metadata.owner import PatternLookup
+
 PATTERNS = 1 << 14  # memoised line endings per class (present values' non-address bits)
 BLOCK_TABLES = 512  # this many values build a class's whole tables (a few ms) for the block loops
 Render = Callable[[int], str]
 Block = Callable[..., list[str]]  # (values, their tokens or None) -> lines
-# An owner's suffix memo (spte.render.owner.owner_suffix_lookup): key bits, lookup, the suffix itself.
-SuffixLookup = tuple[int, Callable[[int], "tuple[int, str, str] | None"], Render]
 SAMPLE = 32  # values of a block that pick its loop: whole lines by value, the pattern memo, or the tables
 # Line pieces.  Flags carry a leading bar ("|R|W|X") so low, middle and high flags join by
 # concatenation; the line drops the first bar.
@@ -475,7 +476,7 @@ class FastDecoder:
         """Bits 51:12 of the table form outside its address (e.g. reserved above MAXPHYADDR)."""
         return ((1 << min(self.width, HIGH_SHIFT)) - 1) & ~LOW_MASK & ~self.table.address_mask
 
-    def line_block(self, suffix: Render | None = None, lookup: SuffixLookup | None = None) -> Block:
+    def line_block(self, suffix: Render | None = None, lookup: PatternLookup[str] | None = None) -> Block:
         """``line`` (plus ``suffix(v)``, an owner's words) over a block of values and, where the
         token reader has them, their tokens (:func:`spte.tokens.stream_words`).  ``lookup``
         (:func:`spte.render.owner.owner_suffix_lookup`) is the owner's memo of its suffixes,
@@ -722,10 +723,7 @@ class FastDecoder:
                         append(f"0x{d.zfill(digits)} pfn={hex((v & amask) >> 12)} {name_flags}{high[hi]}{low_words}"
                                f"{m[0]}{words[hi]}{ends[lo][1] if m[1] else end}{s}")
                     elif absent[lo] and not v & ps_mask:  # not present
-                        d = d.zfill(digits)
-                        ignored = v & np_ignored
-                        append(f"0x{d} pfn={hex((v & amask) >> 12)} {heads.get(v & np_read) or head_of(v & np_read)}"
-                               f"{' ignored=' + hex(ignored) if ignored else ''} (not present){s}")
+                        append(absent_line(v, d.zfill(digits)) + s)
                     else:
                         append(other(v, d) + s)
             return out

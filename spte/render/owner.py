@@ -35,7 +35,7 @@ def suffix_text(owner: str, kind: str, software: dict[str, int], plausible: bool
 
 def suffix_words(software: dict[str, int], names: Names | None = None) -> str:
     """`` name=value ...`` of the non-zero fields (empty without any)."""
-    words = " ".join(f"{k}={(names and names(k, v)) or f'{v:#x}'}" for k, v in software.items() if v)
+    words = " ".join([f"{k}={(names and names(k, v)) or hex(v)}" for k, v in software.items() if v])
     return f" {words}" if words else ""
 
 
@@ -93,24 +93,9 @@ def owner_suffix_lookup(owner: Owner, level: int) -> tuple[Callable[[int], str],
 
 
 def _suffix_piece(owner: Owner) -> Callable[[str, dict[str, int], bool | None], str]:
-    """:func:`suffix_text` of the owner's readings: called per value for the readings no memo
-    holds (an MMIO SPTE's gfn), so its head is made once per kind and its words in one pass."""
-    names = getattr(owner, "value_name", None)
-    name = owner.name
-    heads: dict[str, str] = {}
-    if names is None:
-        return lambda kind, fields, plausible: suffix_text(name, kind, fields, plausible)
-
-    def piece(kind: str, fields: dict[str, int], plausible: bool | None) -> str:
-        head = heads.get(kind)
-        if head is None:
-            head = heads[kind] = f" [{name} {kind}]"
-        # suffix_words' text: a field's value is its name, else hex() (what ``:#x`` gives).
-        words = " ".join([f"{k}={names(k, v) or hex(v)}" for k, v in fields.items() if v])
-        text = f"{head} {words}" if words else head
-        return text + IMPLAUSIBLE if plausible is False else text
-
-    return piece
+    """:func:`suffix_text` of the owner's readings, from their parts."""
+    names, name = getattr(owner, "value_name", None), owner.name
+    return lambda kind, fields, plausible: suffix_text(name, kind, fields, plausible, names)
 
 
 def _memo_suffix(owner: Owner, level: int) -> Callable[[int], str]:
