@@ -459,6 +459,15 @@ LOW_MASK = (1 << LOW_BITS) - 1
 MID_TABLE_BITS = 16  # a middle pattern of at most this many bits gets a table (<= 64 Ki pieces)
 
 
+def split_fields(fields: Iterable[FieldInfo]) -> tuple[list[FieldInfo], list[FieldInfo], list[FieldInfo]]:
+    """``fields`` (in layout order) as the fields within bits 11:0, those between, and those
+    within bits 63:52: the three windows the one-line and JSON tables are built from."""
+    fields = list(fields)
+    low = [f for f in fields if f.hi < LOW_BITS]
+    high = [f for f in fields if f.lo >= HIGH_SHIFT]
+    return low, [f for f in fields if f.hi >= LOW_BITS and f.lo < HIGH_SHIFT], high
+
+
 def field_pieces(fields: Iterable[FieldInfo], value: int,
                  enums: Mapping[str, Mapping[int, str]] | None = None) -> tuple[str, str]:
     """:func:`field_words` as two pieces that join by concatenation: the flags each with a

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import errno
+import gc
 import io
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from spte import tokens
@@ -23,6 +26,19 @@ if TYPE_CHECKING:
 BOOL_SWITCHES = tuple(Platform().controls())
 DEFAULT_FLAVOUR = {"ept": "ept-ad", "x86-64": "shadow", "npt": "npt", "pae": "shadow", "x86-32": "shadow"}
 QUOTE_MAX = 40
+
+
+@contextmanager
+def collector_frozen() -> Iterator[None]:
+    """Keep what exists now (classes, tables, bounded memos, which live as long as the command)
+    out of the cyclic collector's passes while a loop runs: they would traverse it all again and
+    again (a third of a trace run on values that never repeat).  Undone after, for callers that
+    run a command in their own process."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 EXIT_OUTPUT = 3  # stdout or stderr could not be written: output is incomplete

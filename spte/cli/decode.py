@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import io
 import sys
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ from spte.cli.common import (
     add_platform_options,
     assumed_host,
     check_level,
+    collector_frozen,
     quote,
     resolve,
     use_colour,
@@ -192,10 +192,7 @@ def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blo
             return [one(v) for v in values]
 
     out = sys.stdout
-    # What exists now (classes, tables, the owner's memos) lives as long as the command: the
-    # collector's passes need not walk it again for every few hundred blocks' lists.
-    gc.freeze()
-    try:
+    with collector_frozen():
         for values, texts in blocks:
             lines = render(values, texts)
             # Written a few hundred lines at a time: a block of JSON is megabytes, and its copies
@@ -203,6 +200,4 @@ def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blo
             for start in range(0, len(lines), WRITE_LINES):
                 out.write("\n".join(lines[start:start + WRITE_LINES]))
                 out.write("\n")
-    finally:
-        gc.unfreeze()
     return report.status

@@ -7,13 +7,12 @@ files, feeds chunks of whole lines and writes what the renderers return.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import sys
 from collections.abc import Iterator
 from typing import IO
 
-from spte.cli.common import Reporter, UsageError, add_platform_options, quote, resolve
+from spte.cli.common import Reporter, UsageError, add_platform_options, collector_frozen, quote, resolve
 from spte.entry import FORMATS
 from spte.logs import Context, LogReader, Renderer
 from spte.logs.fast import FastLog
@@ -146,12 +145,7 @@ def run(args: argparse.Namespace) -> int:
     render = Renderer(ctx, count=args.summary)
     report = Reporter(args.strict)
     out = sys.stdout.buffer
-    # The loop builds bounded memos of readings (tuples the cyclic collector tracks) and makes
-    # no reference cycles: what exists now is kept out of the collector's passes while it runs,
-    # which otherwise traverse every table again and again (a third of the run on input that
-    # never repeats).  Undone after, for callers that run the command in their own process.
-    gc.freeze()
-    try:
+    with collector_frozen():  # the loop's bounded memos of readings make no reference cycles
         for name in args.files or ["-"]:
             stream = stdin if name == "-" else _open(name, report)
             if stream is None:
@@ -166,8 +160,6 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 if stream is not stdin:
                     stream.close()
-    finally:
-        gc.unfreeze()
     if args.summary:
         counts = render.summary()
         if args.json:

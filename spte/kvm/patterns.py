@@ -236,15 +236,13 @@ class KvmPatterns:
         fields, the narrow rules and their reasons read, everything but the pfn and the wide
         rules' reasons, which are composed per value from tables of their bits.  MMIO SPTEs
         and exact values are read on their own."""
-        src = self._source
-        if src is None:
-            raise ValueError("these patterns were made without a ReadingSource")
+        src = self._reading_source()
         exact = {v: (r.kind, r.summary.replace("%", "%%"), (), None, None, r.software, r.notes, r.plausible, None,
                      r.reasons, ()) for v, r in self.exact.items()}
         key_mask = self.key_mask
         mm, mv = self.match or (0, 1)
-        sm, base = src.summary_mask, src.base_mask
-        summary_template, software_values, notes_of = src.summary_template, src.software_values, src.notes
+        base, summary_of = src.base_mask, self._summaries(src)
+        software_values, notes_of = src.software_values, src.notes
         mmio_args, mmio_gen, (mmio_note, mmio_more), mmio_fields = (src.mmio_args, src.mmio_gen, src.mmio_notes,
                                                                     self._mmio_fields)
         texts: dict[int, Callable[[int], str]] = {}
@@ -254,7 +252,6 @@ class KvmPatterns:
                                tuple[tuple[int, Callable[[int], str]], ...]] | None] = {}
         plan_ids: dict[tuple[tuple[int, int, int], ...], int] = {}
         # Memos keyed by key | bits << 65 (bounded by the key's and those bits' count, and by PATTERN_CAP):
-        summaries: dict[int, tuple[str, int | None]] = {}  # summary bits -> template, pfn shift
         fields_memo: dict[int, tuple[dict[str, int], tuple[str, ...]]] = {}  # field bits -> fields, notes
         reasons_memo: dict[int, tuple[str, ...]] = {}  # plan | its bits << 16 -> the narrow rules' reasons
         mmio_plan = self._rule_plan(self._rules["mmio"], None, texts)
@@ -281,13 +278,6 @@ class KvmPatterns:
             plans[key] = made  # bounded: 2 ** (popcount(key_mask) + 1) keys
             return made
 
-        def summary_of(v: int, skey: int) -> tuple[str, int | None]:
-            st = summary_template(v)
-            known = (st.template, st.pfn_shift)
-            if len(summaries) < PATTERN_CAP:
-                summaries[skey] = known
-            return known
-
         def fields_of(v: int, kind: str, fkey: int) -> tuple[dict[str, int], tuple[str, ...]]:
             values = software_values(v, kind)
             known = ({k: x for k, x in values.items() if x}, tuple(notes_of(v, kind, values)))
@@ -313,8 +303,7 @@ class KvmPatterns:
                         {name: x for name, get in mmio_fields if (x := get(v))},
                         (mmio_note % mmio_gen(v), *mmio_more), not why, None, (), why)
             kind, fields, reads, pid, flags, narrow, rest = plan
-            skey = key | (v & sm) << 65
-            template, shift = summaries.get(skey) or summary_of(v, skey)
+            template, shift = summary_of(v, key)
             fkey = key | (v & fields) << 65
             software, notes = fields_memo.get(fkey) or fields_of(v, kind, fkey)
             if reads < 0:
@@ -352,17 +341,37 @@ class KvmPatterns:
             used |= reads | union(m for m, _, _ in rule.broken_when)
         return src.base_mask & ~used
 
+    def _reading_source(self) -> ReadingSource:
+        if self._source is None:
+            raise ValueError("these patterns were made without a ReadingSource")
+        return self._source
+
+    def _summaries(self, src: ReadingSource) -> Callable[[int, int], tuple[str, int | None]]:
+        """``(v, its key)`` -> the template and pfn shift of ``v``'s (non-MMIO) summary, memoised
+        by the key and the summary's bits (bounded by their count and by PATTERN_CAP)."""
+        sm, summary_template = src.summary_mask, src.summary_template
+        memo: dict[int, tuple[str, int | None]] = {}
+
+        def summary(v: int, key: int) -> tuple[str, int | None]:
+            skey = key | (v & sm) << 65
+            known = memo.get(skey)
+            if known is None:
+                st = summary_template(v)
+                known = (st.template, st.pfn_shift)
+                if len(memo) < PATTERN_CAP:
+                    memo[skey] = known
+            return known
+
+        return summary
+
     def summary_reader(self) -> Callable[[int], str]:
         """``v`` -> ``read(v, level).summary``: per key and summary bits a template, the pfn (or an
         MMIO SPTE's gfn, generation and access) per value."""
-        src = self._source
-        if src is None:
-            raise ValueError("these patterns were made without a ReadingSource")
+        src = self._reading_source()
         exact = {v: r.summary for v, r in self.exact.items()}
-        key_mask, sm, base, summary_template = self.key_mask, src.summary_mask, src.base_mask, src.summary_template
+        key_mask, base, summary_of = self.key_mask, src.base_mask, self._summaries(src)
         mm, mv = self.match or (0, 1)
         mmio: dict[int, bool] = {}  # key -> whether its values are MMIO SPTEs
-        summaries: dict[int, tuple[str, int | None]] = {}
 
         def summary(v: int) -> str:
             hit = exact.get(v)
@@ -374,14 +383,7 @@ class KvmPatterns:
                 is_mmio = mmio[key] = self.kind(key) is None  # bounded: 2 ** (popcount(key_mask) + 1) keys
             if is_mmio:
                 return MMIO_SUMMARY % src.mmio_args(v)
-            skey = key | (v & sm) << 65
-            st2 = summaries.get(skey)
-            if st2 is None:
-                st = summary_template(v)
-                st2 = (st.template, st.pfn_shift)
-                if len(summaries) < PATTERN_CAP:
-                    summaries[skey] = st2
-            template, shift = st2
+            template, shift = summary_of(v, key)
             return template % (((v & base) >> 12) << shift,) if shift is not None else template % ()
 
         return summary

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as json_str  # what json.dumps writes for a str
 from typing import Any
 
-from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Layout, field_pieces
+from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Layout, field_pieces, split_fields
 from spte.entry import CLASSES, Entry, EptEntry, Problem
 from spte.formats import ept
 from spte.logs.context import Context, owned_ignored_mask, read_owner
@@ -92,9 +92,7 @@ class ClassPieces:
         width = (1 << cls.WIDTH) - 1
         self.keep = width & ~self.address_mask & ~hide
         fields = [f for f in layout.fields if f.mask & self.keep]
-        self.low = [f for f in fields if f.hi < LOW_BITS]
-        self.high = [f for f in fields if f.lo >= HIGH_SHIFT]
-        self.mid = [f for f in fields if f not in self.low and f not in self.high]
+        self.low, self.mid, self.high = split_fields(fields)
         self.mid_mask = sum(f.mask for f in self.mid) & self.keep
         self.mid_table = self.mid_mask.bit_count() <= MID_TABLE_BITS
         self.high_shift = HIGH_SHIFT if cls.WIDTH > HIGH_SHIFT else cls.WIDTH
@@ -316,9 +314,7 @@ class ClassJson:
         self.cls, self.platform = cls, platform
         self.present_mask, self.reserved_mask = layout.present_mask, layout.reserved_mask
         fields = layout.fields
-        self.low = [f for f in fields if f.hi < LOW_BITS]
-        self.high = [f for f in fields if f.lo >= HIGH_SHIFT and cls.WIDTH > HIGH_SHIFT]
-        mid = [f for f in fields if f not in self.low and f not in self.high]
+        self.low, mid, self.high = split_fields(fields)
         # fields() is in layout order, low then middle then high: the pieces concatenate, each
         # ending ", " but the last part of the object (its fields are always written, zero or not).
         assert [f.name for f in fields] == [f.name for f in self.low + mid + self.high]

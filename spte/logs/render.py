@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from spte.bits import field_words, format_ranges
@@ -189,15 +190,10 @@ class Renderer:
         level with no notes of its own (the fast path's records), composed from tables
         (:func:`spte.logs.pieces.json_tailer`); :meth:`reference_json_tail` is the object path."""
         tail = self._json_tailers.get((fmt, level, owner))
-        if tail is None:
-            tail = self._json_tailers[fmt, level, owner] = self._json_tailer(fmt, level, owner)
+        if tail is None:  # (a value wider than the format: the object path says what is wrong with it)
+            tail = self._json_tailers[fmt, level, owner] = json_tailer(
+                self.ctx, fmt, level, owner, partial(self.reference_json_tail, fmt, level, owner))
         return tail(value)
-
-    def _json_tailer(self, fmt: str, level: int, owner: str) -> Callable[[int], tuple[str | None, str]]:
-        def wide(v: int) -> tuple[str | None, str]:  # the object path says what is wrong with such a value
-            return self.reference_json_tail(fmt, level, owner, v)
-
-        return json_tailer(self.ctx, fmt, level, owner, wide)
 
     def reference_json_tail(self, fmt: str, level: int, owner: str, value: int) -> tuple[str | None, str]:
         """:meth:`entry_json_tail` from :meth:`record_dict`: the entry object and the owner's full

@@ -23,8 +23,6 @@ from spte.bits import bit_ranges, format_ranges
 
 CHUNK = 12  # bits per table: 4096 slots at most
 Runs = tuple[tuple[int, int], ...]  # (hi, lo) of each run, highest first
-# A chunk's text; its lowest run (hi, lo) and the text of the others; its highest run and the others'
-Piece = tuple[str, tuple[int, int], str, tuple[int, int], str]
 
 
 def _segments(mask: int) -> list[tuple[int, int]]:
@@ -43,36 +41,9 @@ class _Segment:
         # A long segment: chunks of CHUNK bits, lowest first, each a table of its runs.
         self.chunks = [(c, min(CHUNK, lo + width - c)) for c in range(lo, lo + width, CHUNK)]
         self.runs: list[list[Runs | None]] = [[None] * (1 << w) for _, w in self.chunks] if not self.small else []
-        self.pieces: list[list[Piece | None]] = [[None] * (1 << w) for _, w in self.chunks] if not self.small else []
-
-    def piece(self, i: int, x: int) -> Piece:
-        """Chunk ``i``'s bits ``x`` (non-zero): its text, its lowest run and the text without it,
-        its highest run and the text without it."""
-        table = self.pieces[i]
-        piece = table[x]
-        if piece is None:
-            runs = list(reversed(bit_ranges(x << self.chunks[i][0])))
-            texts = [str(hi) if hi == lo else f"{hi}:{lo}" for hi, lo in runs]
-            piece = table[x] = (",".join(texts), runs[-1], ",".join(texts[:-1]), runs[0], ",".join(texts[1:]))
-        return piece
 
     def text(self, v: int) -> str:
         """The runs of ``v``'s bits in this segment (``v`` non-zero there)."""
-        if len(self.chunks) == 2:  # two chunks: one run may cross the cut
-            low_c, low_w = self.chunks[0]
-            high_c, high_w = self.chunks[1]
-            hx = v >> high_c & ((1 << high_w) - 1)
-            lx = v >> low_c & ((1 << low_w) - 1)
-            if not hx:
-                return self.piece(0, lx)[0]
-            high = self.pieces[1][hx] or self.piece(1, hx)
-            if not lx:
-                return high[0]
-            low = self.pieces[0][lx] or self.piece(0, lx)
-            if high[1][1] == high_c and low[3][0] == high_c - 1:  # merge high's lowest and low's highest run
-                merged = f"{high[1][0]}:{low[3][1]}"
-                return ",".join([t for t in (high[2], merged, low[4]) if t])
-            return f"{high[0]},{low[0]}"
         if self.small:
             x = (v & self.mask) >> self.lo
             t = self.texts[x]

@@ -42,7 +42,17 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Role, field_pieces, field_words
+from spte.bits import (
+    HIGH_SHIFT,
+    LOW_BITS,
+    LOW_MASK,
+    MID_TABLE_BITS,
+    FieldInfo,
+    Role,
+    field_pieces,
+    field_words,
+    split_fields,
+)
 from spte.entry import CLASSES, Entry, Problem, canonical_format
 from spte.platform import DEFAULT_PLATFORM, Platform
 
@@ -133,9 +143,7 @@ class ClassRenderer:
         self.layout = layout
         self.enums = cls.enum_names()
         self.width_mask = width_mask = (1 << cls.WIDTH) - 1
-        self.low = [f for f in layout.fields if f.hi < LOW_BITS]
-        self.high = [f for f in layout.fields if f.lo >= HIGH_SHIFT]
-        self.mid = [f for f in layout.fields if f not in self.low and f not in self.high]
+        self.low, self.mid, self.high = split_fields(layout.fields)
         # Ignored bits an owner names are dropped from the hardware's words.
         self.keep = ~(hide & layout.ignored_mask) & width_mask
         self.mid_words = [f for f in self.mid if f.role is not Role.ADDRESS]
