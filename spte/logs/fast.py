@@ -4,7 +4,7 @@ A tracefs (or ``trace-cmd report``) line is ``<comm>-<pid> [cpu] flags timestamp
 The events that dominate real traces -- ``kvm_mmu_paging_element``, ``kvm_mmu_set_spte``,
 ``kvm_tdp_mmu_spte_changed``, ``kvm_mmu_pagetable_walk`` -- are read in one of two ways:
 
-- in bulk (:meth:`FastLog._bulk`): the chunk is split once by :data:`BULK`, each event's
+- in bulk (:meth:`FastLog._bulk`): the chunk is split once by :func:`bulk_pattern`, each event's
   printed key is looked up in a memo of readings, and the output is joined from the split's
   parts: no Python step per line.  Only a chunk whose other text holds no needle of the
   grammar, and whose guest walks stop at their leaf, is read so;
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import cache
 from collections.abc import Callable, Iterator
 from itertools import accumulate, chain, compress, repeat
 from operator import add, eq, itemgetter
@@ -88,17 +89,19 @@ ARG_GROUPS = ("gfn", "sptep", "as_id", "tgfn", "addr")  # printed beside the key
 BULK_ARGS = re.compile(BULK_BODY)  # a walk header's address (read again for the last walk of a chunk)
 
 
-def _split_pattern(*groups: str) -> re.Pattern[bytes]:
-    """Group 1: the event text to its line's end (not a CR), around the key and ``groups``
-    (JSON's arguments): fewer groups split faster."""
+@cache
+def bulk_pattern(json: bool, cr: bool) -> re.Pattern[bytes]:
+    """The bulk split of a chunk (made on first use).  Group 1: the event text to its line's
+    end (not a CR, if ``cr``: text with CRs), around the key and, for ``json``, the arguments
+    it prints: fewer groups split faster, and a line's end found without the CR test (a class
+    of two characters) faster still."""
     body = BULK_BODY
     for name in ARG_GROUPS:
-        if name not in groups:
+        if not json or name == "addr":
             body = body.replace(b"(?P<" + name.encode() + b">", b"(?:")
-    return re.compile(rb"(" + body + rb"[^\n\r]*)(?=\r?\n|\Z)")
+    return re.compile(rb"(" + body + (rb"[^\n\r]*)(?=\r?\n|\Z)" if cr else rb"[^\n]*)"))
 
 
-BULK = {False: _split_pattern(), True: _split_pattern("gfn", "sptep", "as_id", "tgfn")}  # by JSON or not
 # Needles as they look with every hex digit made a 0 (values and timestamps vary, the shape of
 # a line does not): the text between events is checked once per distinct shape, and a gap
 # whose shape may hold a needle is searched for the needles themselves.  Mapping characters
@@ -276,9 +279,11 @@ class BulkMemo(Memo[bytes, BulkHit]):
             if hit is None:
                 raise NotFast(key)
             self.overflow[key] = hit
-        size = len(key) + len(TEXT(hit)) + len(TAIL(hit)) + len(ARGS_FORMAT(hit))
-        if size <= self.room and self.keep(key, hit):
-            self.room -= size
+        if self.offer(key):  # (most keys of input that never repeats stop here)
+            size = len(key) + len(TEXT(hit)) + len(TAIL(hit)) + len(ARGS_FORMAT(hit))
+            if size <= self.room:
+                self[key] = hit
+                self.room -= size
         return hit
 
 
@@ -386,7 +391,7 @@ class FastLog:
         line that follows (the text between such cuts can be read in bulk)."""
         mode, reader = self.mode, self.reader
         json_mode = mode == "json"
-        pattern = BULK[json_mode]
+        pattern = bulk_pattern(json_mode, b"\r" in blob)
         stride = pattern.groups + 1
         parts = pattern.split(blob)
         pres = parts[0::stride]  # the text before each event (its line's prefix, other lines)
@@ -495,6 +500,7 @@ class FastLog:
         gives its line; a closure over the context's tables (it runs once per distinct key)."""
         t = self._readings()
         json_mode, guest_past = t.json_mode, t.guest_past
+        kvm_level_of, kvm_top, kvm_text = t.kvm_level_of, t.kvm_top, t.kvm_text
         make = tuple.__new__  # (BulkHit's generated __new__ is a Python function)
 
         def read(key: bytes) -> BulkHit | None:
@@ -512,14 +518,17 @@ class FastLog:
                                       (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, t.guest_fmt, level)),
                                       b"", b"", LINE))
             if first == b"spte":  # spte V (rwxu) level L
-                host = t.kvm_value(words[4], words[1])
-                if host is None:
-                    return None
-                level, v = host
+                level, v = kvm_level_of.get(words[4]), int(words[1], 16)  # (Readings.kvm_value, inlined)
+                if level is None or v > kvm_top:
+                    host = t.kvm_value(words[4], words[1])
+                    if host is None:
+                        return None
+                    level, v = host
+                if not json_mode:  # (Readings.kvm_reading, inlined: most new keys are SPTEs)
+                    kind, text = kvm_text[level](v)
+                    return make(BulkHit, (SET_SPTE, b"  ## " + text.encode(), b"", "kvm_mmu_set_spte", ((level, kind),),
+                                          None, b"", b"", LINE))
                 kind, note = t.kvm_reading(level, v)
-                if not json_mode:
-                    return make(BulkHit, (SET_SPTE, note, b"", "kvm_mmu_set_spte", ((level, kind),), None, b"", b"",
-                                          LINE))
                 access = words[2]  # (rwxu): u is absent on hosts whose kernel prints three letters
                 return make(BulkHit, (SET_SPTE, t.kvm_head(v, level, b"kvm_mmu_set_spte"), b"", "kvm_mmu_set_spte",
                                       ((level, kind or None),), None, note,
