@@ -92,7 +92,7 @@ def chunk(blob):
         out.write(b"".join(chain(chain.from_iterable(zip(parts[0::2], parts[1::2], repeat(note))), parts[-1:])))
     first += blob.count(b"\n")
 
-while data := read(262144):  # whole lines, as spte trace reads them
+while data := read(65536):  # whole lines, as spte trace reads them (trace.CHUNK)
     cut = data.rfind(b"\n") + 1
     chunk(rest + data[:cut])
     rest = data[cut:]

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from functools import cache
-from collections.abc import Callable, Iterator
 from itertools import accumulate, chain, compress, repeat
-from operator import add, eq, itemgetter
+from operator import itemgetter
 from typing import Any, Literal, NamedTuple
 
 from spte.entry import CLASSES, MAX_VALUE
@@ -72,34 +72,45 @@ RSVD_MARKS = tuple({(p.needle_bytes, p.fmt[len(p.needle):].split()[0].encode())
 
 # -- bulk chunks ------------------------------------------------------------------------------
 # A chunk whose other lines hold no needle is composed without a Python step per line: one
-# split by the events' pattern (each from ": event:" to its line's end: the literal start lets
-# the scan skip the tracefs prefix), memo lookups mapped over the printed keys, and the parts
-# joined; a chunk with a few needles between events is cut around them.  The needle-free
-# check, not the prefix, makes a line safe: the general reader reads a line from its first
-# needle (reader.py), so a line is the fast paths' exactly when no needle comes before its event.
-BULK_BODY = (rb": kvm_(?:mmu_(?:paging_element: (?=pte )|set_spte: gfn (?P<gfn>" + HEX + rb"+) (?=spte )"
-             rb"|pagetable_walk: (?=addr ))|tdp_mmu_spte_changed: as id (?P<as_id>-?\d+) gfn (?P<tgfn>" + HEX
-             + rb"+) (?=level ))"
-             # The key: the printed text a reading depends on, its first word naming the event.
-             rb"(?P<key>pte " + VALUE + rb" level \d+"
-             rb"|spte " + VALUE + rb" \([r-][w-][x-][u-]?\) level \d+(?= at (?P<sptep>" + HEX + rb"+))"
-             rb"|addr(?= (?P<addr>" + VALUE + rb")(?!" + HEX + rb"))"
-             rb"|level \d+ old_spte " + VALUE + rb" new_spte " + VALUE + rb"(?!" + HEX + rb"))")
-ARG_GROUPS = ("gfn", "sptep", "as_id", "tgfn", "addr")  # printed beside the key
-BULK_ARGS = re.compile(BULK_BODY)  # a walk header's address (read again for the last walk of a chunk)
+# split at the events (each from ": event:" to its line's end: the literal start lets the scan
+# skip the tracefs prefix), memo lookups mapped over the events' texts, and the parts joined; a
+# chunk with a few needles between events is cut around them.  The needle-free check, not the
+# prefix, makes a line safe: the general reader reads a line from its first needle (reader.py),
+# so a line is the fast paths' exactly when no needle comes before its event.
+#
+# The split keeps one part per event, its text, which is also its memo key: a key cut out of it
+# would cost a group per event (a fifth more split time).  An event's text holds what its
+# reading depends on and the arguments printed beside (gfn, sptep, as_id): real traces print a
+# new SPTE value on nearly every set_spte and spte_changed line, so those keys repeat about as
+# often as their values would.  A walk header's text stops before its address, which changes
+# on every walk and only the walk's replay reads (from the text after it).
+#
+# The split takes only text of the line-by-line PATTERN's grammar (single blanks, values of at
+# most 64 bits), each printed number ending at a blank or the line's end: a new text is then
+# read by its words (FastLog._bulk_reader), and any other text stays between events, where the needle
+# check sends its lines to the line-by-line path.
+NUMBER_END = rb"(?![^ \n\r])"
+EVENT_FORMS = {
+    b"kvm_mmu_paging_element:": rb"pte " + VALUE + rb" level \d+" + NUMBER_END,
+    b"kvm_mmu_set_spte:": (rb"gfn " + HEX + rb"+ spte " + VALUE + rb" \([r-][w-][x-][u-]?\) level \d+ at " + HEX + rb"+"
+                           + NUMBER_END),
+    b"kvm_tdp_mmu_spte_changed:": (rb"as id -?\d+ gfn " + HEX + rb"+ level \d+ old_spte " + VALUE + rb" new_spte "
+                                   + VALUE + NUMBER_END),
+}
+SPLIT_TAIL = {False: rb"[^\n]*", True: rb"[^\n\r]*(?=\r?\n|\Z)"}  # by CRs in the chunk: to the line's end
+WALK_HEAD = b": kvm_mmu_pagetable_walk: addr"
+WALK_ADDR = re.compile(rb" (" + VALUE + rb")(?!" + HEX + rb")")  # what follows a walk header's text
 
 
 @cache
-def bulk_pattern(json: bool, cr: bool) -> re.Pattern[bytes]:
-    """The bulk split of a chunk (made on first use).  Group 1: the event text to its line's
-    end (not a CR, if ``cr``: text with CRs), around the key and, for ``json``, the arguments
-    it prints: fewer groups split faster, and a line's end found without the CR test (a class
-    of two characters) faster still."""
-    body = BULK_BODY
-    for name in ARG_GROUPS:
-        if not json or name == "addr":
-            body = body.replace(b"(?P<" + name.encode() + b">", b"(?:")
-    return re.compile(rb"(" + body + (rb"[^\n\r]*)(?=\r?\n|\Z)" if cr else rb"[^\n]*)"))
+def bulk_pattern(cr: bool) -> re.Pattern[bytes]:
+    """The bulk split of a chunk (``cr``: a chunk with CRs; made on first use).  A walk header
+    takes no colon after its address: a second event on its line is the general reader's."""
+    tail = SPLIT_TAIL[cr]
+    walk = (WALK_HEAD[2:] + rb"(?= " + VALUE + rb"(?!" + HEX + rb")[^\n\r:]*" + (rb"\r?" if cr else b"")
+            + rb"(?:\n|\Z))")
+    events = [re.escape(event) + b" " + form + tail for event, form in EVENT_FORMS.items()]
+    return re.compile(rb"(: (?:" + b"|".join([*events, walk]) + rb"))")
 
 
 # Needles as they look with every hex digit made a 0 (values and timestamps vary, the shape of
@@ -132,24 +143,23 @@ PAGING_ELEMENT, SET_SPTE, SPTE_CHANGED, PAGETABLE_WALK = range(4)  # the bulk pa
 
 
 class BulkHit(NamedTuple):
-    """What the bulk path knows of one printed key (the text a reading depends on)."""
+    """What the bulk path knows of one event's text (its memo key)."""
 
     event_type: int
-    text: bytes  # the annotation; JSON: the record after its line number, up to its printed arguments
+    # What replaces the event's text: the text and its annotation; JSON: the line's records,
+    # % (line number, line number): a transition prints two records, a line with one ends in
+    # NO_LINE, a walk header (no record) is two of them.
+    text: bytes
     code: bytes  # the walk code (READ_PAST): b"" for events outside walks
-    event: str | None  # counted per line (None: not counted)
+    event: str | None  # counted per line (None: not counted, and no annotation)
     counted: tuple[tuple[int, str | None], ...]  # (level, owner's kind or None) counted per line
     step: tuple[int, int, str | None, RecordFields] | None  # a walk step's (level, value, verdict, fields)
-    tail: bytes  # JSON: what follows the printed arguments
-    args_format: bytes  # JSON: the printed arguments, % the line's own (set_spte: gfn, sptep; a
-    # transition: as_id, gfn, line, as_id, gfn, and it holds the rest of both records)
-    line_format: bytes  # % the line number: LINE, or "%.0a" (nothing) for a line with no record
 
 
 LINE = b'{"line": %d'  # a JSON record's start
+NO_LINE = b"%.0a"  # % the line number: nothing
 
-EVENT_TYPE, TEXT, CODE, ARGS_FORMAT, TAIL, LINE_FORMAT = (itemgetter(BulkHit._fields.index(f)) for f in (
-    "event_type", "text", "code", "args_format", "tail", "line_format"))
+EVENT_TYPE, TEXT, CODE, EVENT = (itemgetter(BulkHit._fields.index(f)) for f in ("event_type", "text", "code", "event"))
 # % the access letters of the key ("(r-xu)"), then per line % (gfn, sptep)
 SET_SPTE_ARGS = b', "args": {"gfn": "%%s", "r": "%s", "w": "%s", "x": "%s", "u": "%s", "sptep": "%%s"}'
 SPTE_CHANGED_ARGS = b', "args": {"as_id": "%s", "gfn": "%s"}'
@@ -262,7 +272,7 @@ class NotFast(Exception):
 
 
 class BulkMemo(Memo[bytes, BulkHit]):
-    """Printed key -> reading, read on first use: kept from its second use on while the memo
+    """Event text -> reading, read on first use: kept from its second use on while the memo
     has room (MEMO keys and MEMO_BYTES of text: a JSON reading is long; never cleared), and
     for the chunk being composed (``overflow``, cleared per chunk)."""
 
@@ -280,7 +290,7 @@ class BulkMemo(Memo[bytes, BulkHit]):
                 raise NotFast(key)
             self.overflow[key] = hit
         if self.offer(key):  # (most keys of input that never repeats stop here)
-            size = len(key) + len(TEXT(hit)) + len(TAIL(hit)) + len(ARGS_FORMAT(hit))
+            size = len(key) + len(TEXT(hit))
             if size <= self.room:
                 self[key] = hit
                 self.room -= size
@@ -390,31 +400,26 @@ class FastLog:
         per gap that holds one: ``blob[head:dirty]`` are its whole lines to the end of the event
         line that follows (the text between such cuts can be read in bulk)."""
         mode, reader = self.mode, self.reader
-        json_mode = mode == "json"
-        pattern = bulk_pattern(json_mode, b"\r" in blob)
-        stride = pattern.groups + 1
-        parts = pattern.split(blob)
-        pres = parts[0::stride]  # the text before each event (its line's prefix, other lines)
-        n = len(pres) - 1
+        parts = bulk_pattern(b"\r" in blob).split(blob)
+        pres = parts[0::2]  # the text before each event (its line's prefix, other lines)
+        texts = parts[1::2]  # each event's text (the memo's key)
+        n = len(texts)
         dirty = self._needle_between(pres)
         if dirty is not None:
             if not dirty or not n or len(dirty) > BULK_CUTS:  # prose, no event, needles everywhere
                 return False
-            wholes = parts[1::stride]
-            lengths = map(len, chain.from_iterable(zip(pres[:n], wholes, strict=True)))
+            lengths = map(len, chain.from_iterable(zip(pres[:n], texts, strict=True)))
             offsets = list(accumulate(lengths, initial=0))[0::2]  # where each gap starts
             cuts = []  # per gap with a needle: its whole lines, to the end of the event line after it
             for i in dirty:
                 head = blob.index(b"\n", offsets[i]) + 1 if i else 0  # a gap starts with an event line's end
-                end = blob.find(b"\n", offsets[i] + len(pres[i]) + len(wholes[i])) if i < n else -1
+                end = blob.find(b"\n", offsets[i] + len(pres[i]) + len(texts[i])) if i < n else -1
                 cuts.append((head, len(blob) if end < 0 else end + 1))
             return cuts
-        group = pattern.groupindex
-        keys: list[bytes] = parts[group["key"]::stride]
         memo = self._bulk_memo
         memo.overflow.clear()
         try:
-            hits = list(map(memo.__getitem__, keys))
+            hits = list(map(memo.__getitem__, texts))
         except NotFast:
             return False
         w = reader.walk
@@ -425,8 +430,8 @@ class FastLog:
         render = self.render
         if render.count:  # --summary (text or JSON)
             events, levels, kinds = render.counts["event"], render.levels, render.counts["kind"]
-            hit_of = dict(zip(keys, hits, strict=True))  # (not memo[key]: that would offer each key again)
-            for key, k in Counter(keys).items():
+            hit_of = dict(zip(texts, hits, strict=True))  # (not memo[key]: that would offer each key again)
+            for key, k in Counter(texts).items():
                 hit = hit_of[key]
                 if hit.event:
                     events[hit.event] += k
@@ -434,39 +439,18 @@ class FastLog:
                     levels[level] += k
                     if kind is not None:
                         kinds[kind] += k
-        wholes = parts[1::stride]
-        self._replay_walk(hits, wholes, pres, first_line + newlines)
-        texts = list(map(TEXT, hits))
-        if mode == "whole":  # the split's own parts, each key replaced by its note
-            assert stride == 3
-            parts[2::3] = texts
+        self._replay_walk(hits, pres, first_line + newlines)
+        notes = list(map(TEXT, hits))
+        if mode == "whole":  # the split's own parts, each event's text replaced by itself and its note
+            parts[1::2] = notes
             out.append(b"".join(parts))
         elif mode == "only":
-            noted = list(map(bool, texts))
+            noted = list(map(EVENT, hits))  # (a walk header has no note)
             starts = map(itemgetter(2), map(bytes.rpartition, compress(pres, noted), repeat(b"\n")))
-            out.append(b"".join(chain.from_iterable(zip(starts, compress(wholes, noted), compress(texts, noted),
-                                                         repeat(b"\n")))))
-        elif json_mode:  # per event: '{"line": N', the text, the printed arguments, the tail
+            out.append(b"".join(chain.from_iterable(zip(starts, compress(notes, noted), repeat(b"\n")))))
+        elif mode == "json":  # per event its records, % its line number
             lines = list(accumulate(map(bytes.count, pres[:n], repeat(b"\n")), initial=first_line))[1:]
-            types = list(map(EVENT_TYPE, hits))
-            set_spte, changed = (list(map(eq, types, repeat(t))) for t in (SET_SPTE, SPTE_CHANGED))
-
-            def printed(*names: str) -> Iterator[tuple[bytes, ...]]:
-                """The arguments ``names`` of the lines that print them (the others' are None)."""
-                return zip(*(filter(None, parts[group[name]::stride]) for name in names), strict=True)
-
-            formats = list(map(ARGS_FORMAT, hits))
-            args: list[Iterator[bytes]] = [repeat(b""), repeat(b""), repeat(b""), repeat(b"")]
-            args[SET_SPTE] = map(bytes.__mod__, compress(formats, set_spte), printed("gfn", "sptep"))
-            pairs = list(printed("as_id", "tgfn"))  # % (as_id, gfn, line, as_id, gfn)
-            args[SPTE_CHANGED] = map(bytes.__mod__, compress(formats, changed),
-                                     map(add, map(add, pairs, zip(compress(lines, changed))), pairs))
-            pieces = [b""] * (4 * n)
-            pieces[0::4] = list(map(bytes.__mod__, map(LINE_FORMAT, hits), lines))
-            pieces[1::4] = texts
-            pieces[2::4] = list(map(next, map(args.__getitem__, types)))
-            pieces[3::4] = list(map(TAIL, hits))
-            out.append(b"".join(pieces))
+            out.append(b"".join(map(bytes.__mod__, notes, zip(lines, lines, strict=True))))
         return True
 
     def _first_read(self, key: bytes) -> BulkHit | None:
@@ -496,70 +480,75 @@ class FastLog:
         return dirty or None
 
     def _bulk_reader(self) -> Callable[[bytes], BulkHit | None]:
-        """``key`` -> its reading (None: not for the fast paths), the same as :meth:`_fast`
-        gives its line; a closure over the context's tables (it runs once per distinct key)."""
+        """An event's text -> its reading (None: not for the fast paths), the same as :meth:`_fast`
+        gives its line; a closure over the context's tables (it runs once per distinct text)."""
         t = self._readings()
         json_mode, guest_past = t.json_mode, t.guest_past
         kvm_level_of, kvm_top, kvm_text = t.kvm_level_of, t.kvm_top, t.kvm_text
         make = tuple.__new__  # (BulkHit's generated __new__ is a Python function)
+        walk_head = make(BulkHit, (PAGETABLE_WALK, NO_LINE + NO_LINE if json_mode else WALK_HEAD, b"W", None, (),
+                                   None))
 
-        def read(key: bytes) -> BulkHit | None:
-            words = key.split(b" ")
-            first = words[0]
-            if first == b"pte":  # pte V level L
-                guest = t.guest_value(words[1], words[3])
+        def record(*texts: bytes) -> bytes:
+            """A JSON record's text % (line number, line number) (see BulkHit.text)."""
+            text = b"".join(texts)
+            return LINE + (text.replace(b"%", b"%%") if b"%" in text else text) + NO_LINE
+
+        def read(text: bytes) -> BulkHit | None:
+            if text == WALK_HEAD:  # a walk's header: no record, the walk's replay reads the address
+                return walk_head
+            words = text.split(b" ")  # the split took only EVENT_FORMS
+            event = words[1]
+            if event == b"kvm_mmu_paging_element:":  # pte V level L
+                guest = t.guest_value(words[3], words[5])
                 if guest is None:
                     return None
                 level, v = guest
                 kind, note = t.guest_reading(level, v)
                 verdict = guest_past[level](v)
-                return make(BulkHit, (PAGING_ELEMENT, note, b"%d" % level if verdict is None else
-                                      PAST_CODE[level - 1:level], "kvm_mmu_paging_element", ((level, kind or None),),
-                                      (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, t.guest_fmt, level)),
-                                      b"", b"", LINE))
-            if first == b"spte":  # spte V (rwxu) level L
-                level, v = kvm_level_of.get(words[4]), int(words[1], 16)  # (Readings.kvm_value, inlined)
-                if level is None or v > kvm_top:
-                    host = t.kvm_value(words[4], words[1])
+                return make(BulkHit, (PAGING_ELEMENT, record(note) if json_mode else text + note,
+                                      b"%d" % level if verdict is None else PAST_CODE[level - 1:level],
+                                      "kvm_mmu_paging_element", ((level, kind or None),),
+                                      (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, t.guest_fmt, level))))
+            if event == b"kvm_mmu_set_spte:":  # gfn G spte V (rwxu) level L at P
+                known, v = kvm_level_of.get(words[8]), int(words[5], 16)  # (Readings.kvm_value, inlined)
+                if known is None or v > kvm_top:
+                    host = t.kvm_value(words[8], words[5])
                     if host is None:
                         return None
-                    level, v = host
-                if not json_mode:  # (Readings.kvm_reading, inlined: most new keys are SPTEs)
-                    kind, text = kvm_text[level](v)
-                    return make(BulkHit, (SET_SPTE, b"  ## " + text.encode(), b"", "kvm_mmu_set_spte", ((level, kind),),
-                                          None, b"", b"", LINE))
+                    known, v = host
+                level = known
+                if not json_mode:  # (Readings.kvm_reading, inlined: most new texts are SPTEs')
+                    kind, note_s = kvm_text[level](v)
+                    return make(BulkHit, (SET_SPTE, text + b"  ## " + note_s.encode(), b"", "kvm_mmu_set_spte",
+                                          ((level, kind),), None))
                 kind, note = t.kvm_reading(level, v)
-                access = words[2]  # (rwxu): u is absent on hosts whose kernel prints three letters
-                return make(BulkHit, (SET_SPTE, t.kvm_head(v, level, b"kvm_mmu_set_spte"), b"", "kvm_mmu_set_spte",
-                                      ((level, kind or None),), None, note,
-                                      SET_SPTE_ARGS % (access[1:2], access[2:3], access[3:4], access[4:-1]), LINE))
-            if first == b"level":  # level L old_spte O new_spte N
-                pair = t.kvm_pair(words[1], words[3], words[5])
-                if pair is None:
-                    return None
-                level, old, new = pair
-                if not json_mode:
-                    old_kind, new_kind, note = t.transition(level, old, new)
-                    return make(BulkHit, (SPTE_CHANGED, note, b"", "kvm_tdp_mmu_spte_changed",
-                                          ((level, old_kind), (level, new_kind)), None, b"", b"", LINE))
-                heads, tails, counted = [], [], []
-                for value, role in ((old, b"old"), (new, b"new")):
-                    jkind, jtail = t.render.entry_json_tail(t.kvm_fmt, level, "kvm", value)
-                    counted.append((level, jkind))
-                    heads.append(t.kvm_head(value, level, b"kvm_tdp_mmu_spte_changed", role))
-                    tails.append(jtail.encode().replace(b"%", b"%%") + b"\n")
-                # the new value's record: % (as_id, gfn, line, as_id, gfn) as both print them
-                rest = (SPTE_CHANGED_ARGS + tails[0] + LINE + heads[1].replace(b"%", b"%%")
-                        + SPTE_CHANGED_ARGS + tails[1])
-                return make(BulkHit, (SPTE_CHANGED, heads[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), None,
-                                      b"", rest, LINE))
-            # addr: a walk's header, which has no record ("%.0a" formats the line number as nothing)
-            return make(BulkHit, (PAGETABLE_WALK, b"", b"W", None, (), None, b"", b"", b"%.0a"))
+                access = words[6]  # (rwxu): u is absent on hosts whose kernel prints three letters
+                args = SET_SPTE_ARGS % (access[1:2], access[2:3], access[3:4], access[4:-1]) % (words[3], words[10])
+                return make(BulkHit, (SET_SPTE, record(t.kvm_head(v, level, b"kvm_mmu_set_spte"), args, note), b"",
+                                      "kvm_mmu_set_spte", ((level, kind or None),), None))
+            # as id A gfn G level L old_spte O new_spte N
+            pair = t.kvm_pair(words[8], words[10], words[12])
+            if pair is None:
+                return None
+            level, old, new = pair
+            if not json_mode:
+                old_kind, new_kind, note = t.transition(level, old, new)
+                return make(BulkHit, (SPTE_CHANGED, text + note, b"", "kvm_tdp_mmu_spte_changed",
+                                      ((level, old_kind), (level, new_kind)), None))
+            records, counted = [], []
+            args = SPTE_CHANGED_ARGS % (words[4], words[6])
+            for value, role in ((old, b"old"), (new, b"new")):
+                jkind, jtail = t.render.entry_json_tail(t.kvm_fmt, level, "kvm", value)
+                counted.append((level, jkind))
+                records.append(LINE + b"".join((t.kvm_head(value, level, b"kvm_tdp_mmu_spte_changed", role), args,
+                                                jtail.encode(), b"\n")).replace(b"%", b"%%"))
+            return make(BulkHit, (SPTE_CHANGED, b"".join(records), b"", "kvm_tdp_mmu_spte_changed", tuple(counted),
+                                  None))
 
         return read
 
-    def _replay_walk(self, hits: list[BulkHit], wholes: list[bytes], pres: list[bytes],
-                     last_line: int) -> None:
+    def _replay_walk(self, hits: list[BulkHit], pres: list[bytes], last_line: int) -> None:
         """Leave the reader's walk as reading the chunk line by line would: replay the walk
         events from the last walk's start (at most 6 back: a header and one step per level)."""
         reader = self.reader
@@ -578,9 +567,9 @@ class FastLog:
         for i in reversed(steps):
             step = hits[i].step
             if step is None:  # a walk's header
-                m = BULK_ARGS.match(wholes[i])
+                m = WALK_ADDR.match(pres[i + 1])  # (the split took it)
                 assert m is not None
-                reader.walk = Walk("guest", int(m["addr"], 16))
+                reader.walk = Walk("guest", int(m[1], 16))
                 continue
             level, _, verdict, fields = step
             w = reader.walk
