@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Callable
 from functools import cache
 from itertools import accumulate, chain, compress, repeat
-from operator import itemgetter
+from operator import eq, itemgetter, mul
 from typing import Any, Literal, NamedTuple
 
 from spte.entry import CLASSES, MAX_VALUE
@@ -146,20 +146,22 @@ class BulkHit(NamedTuple):
     """What the bulk path knows of one event's text (its memo key)."""
 
     event_type: int
-    # What replaces the event's text: the text and its annotation; JSON: the line's records,
-    # % (line number, line number): a transition prints two records, a line with one ends in
-    # NO_LINE, a walk header (no record) is two of them.
+    # What replaces the event's text: the text and its annotation; JSON: its record after the
+    # line number (each record starts with LINE % the line number, put in per line: a format
+    # as long as the record would cost more than the record's own copy).
     text: bytes
     code: bytes  # the walk code (READ_PAST): b"" for events outside walks
     event: str | None  # counted per line (None: not counted, and no annotation)
     counted: tuple[tuple[int, str | None], ...]  # (level, owner's kind or None) counted per line
     step: tuple[int, int, str | None, RecordFields] | None  # a walk step's (level, value, verdict, fields)
+    records: int  # JSON: the records of the line (a walk header has none, a transition two)
+    more: bytes  # JSON: a transition's second record after its line number
 
 
 LINE = b'{"line": %d'  # a JSON record's start
-NO_LINE = b"%.0a"  # % the line number: nothing
 
-EVENT_TYPE, TEXT, CODE, EVENT = (itemgetter(BulkHit._fields.index(f)) for f in ("event_type", "text", "code", "event"))
+EVENT_TYPE, TEXT, CODE, EVENT, RECORDS, MORE = (itemgetter(BulkHit._fields.index(f)) for f in (
+    "event_type", "text", "code", "event", "records", "more"))
 # % the access letters of the key ("(r-xu)"), then per line % (gfn, sptep)
 SET_SPTE_ARGS = b', "args": {"gfn": "%%s", "r": "%s", "w": "%s", "x": "%s", "u": "%s", "sptep": "%%s"}'
 SPTE_CHANGED_ARGS = b', "args": {"as_id": "%s", "gfn": "%s"}'
@@ -448,9 +450,17 @@ class FastLog:
             noted = list(map(EVENT, hits))  # (a walk header has no note)
             starts = map(itemgetter(2), map(bytes.rpartition, compress(pres, noted), repeat(b"\n")))
             out.append(b"".join(chain.from_iterable(zip(starts, compress(notes, noted), repeat(b"\n")))))
-        elif mode == "json":  # per event its records, % its line number
-            lines = list(accumulate(map(bytes.count, pres[:n], repeat(b"\n")), initial=first_line))[1:]
-            out.append(b"".join(map(bytes.__mod__, notes, zip(lines, lines, strict=True))))
+        elif mode == "json":  # per event: its line number and record, again for a transition's second
+            lines = accumulate(map(bytes.count, pres[:n], repeat(b"\n")), initial=first_line)
+            next(lines)
+            heads = list(map(LINE.__mod__, lines))
+            records = list(map(RECORDS, hits))
+            pieces = [b""] * (4 * n)
+            pieces[0::4] = map(mul, heads, map(bool, records))  # (bytes * 1 is the bytes; * 0 is empty)
+            pieces[1::4] = notes
+            pieces[2::4] = map(mul, heads, map(eq, records, repeat(2)))
+            pieces[3::4] = map(MORE, hits)
+            out.append(b"".join(pieces))
         return True
 
     def _first_read(self, key: bytes) -> BulkHit | None:
@@ -486,13 +496,7 @@ class FastLog:
         json_mode, guest_past = t.json_mode, t.guest_past
         kvm_level_of, kvm_top, kvm_text = t.kvm_level_of, t.kvm_top, t.kvm_text
         make = tuple.__new__  # (BulkHit's generated __new__ is a Python function)
-        walk_head = make(BulkHit, (PAGETABLE_WALK, NO_LINE + NO_LINE if json_mode else WALK_HEAD, b"W", None, (),
-                                   None))
-
-        def record(*texts: bytes) -> bytes:
-            """A JSON record's text % (line number, line number) (see BulkHit.text)."""
-            text = b"".join(texts)
-            return LINE + (text.replace(b"%", b"%%") if b"%" in text else text) + NO_LINE
+        walk_head = make(BulkHit, (PAGETABLE_WALK, b"" if json_mode else WALK_HEAD, b"W", None, (), None, 0, b""))
 
         def read(text: bytes) -> BulkHit | None:
             if text == WALK_HEAD:  # a walk's header: no record, the walk's replay reads the address
@@ -506,10 +510,11 @@ class FastLog:
                 level, v = guest
                 kind, note = t.guest_reading(level, v)
                 verdict = guest_past[level](v)
-                return make(BulkHit, (PAGING_ELEMENT, record(note) if json_mode else text + note,
+                return make(BulkHit, (PAGING_ELEMENT, note if json_mode else text + note,
                                       b"%d" % level if verdict is None else PAST_CODE[level - 1:level],
                                       "kvm_mmu_paging_element", ((level, kind or None),),
-                                      (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, t.guest_fmt, level))))
+                                      (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, t.guest_fmt, level)),
+                                      1, b""))
             if event == b"kvm_mmu_set_spte:":  # gfn G spte V (rwxu) level L at P
                 known, v = kvm_level_of.get(words[8]), int(words[5], 16)  # (Readings.kvm_value, inlined)
                 if known is None or v > kvm_top:
@@ -521,12 +526,12 @@ class FastLog:
                 if not json_mode:  # (Readings.kvm_reading, inlined: most new texts are SPTEs')
                     kind, note_s = kvm_text[level](v)
                     return make(BulkHit, (SET_SPTE, text + b"  ## " + note_s.encode(), b"", "kvm_mmu_set_spte",
-                                          ((level, kind),), None))
+                                          ((level, kind),), None, 1, b""))
                 kind, note = t.kvm_reading(level, v)
                 access = words[6]  # (rwxu): u is absent on hosts whose kernel prints three letters
                 args = SET_SPTE_ARGS % (access[1:2], access[2:3], access[3:4], access[4:-1]) % (words[3], words[10])
-                return make(BulkHit, (SET_SPTE, record(t.kvm_head(v, level, b"kvm_mmu_set_spte"), args, note), b"",
-                                      "kvm_mmu_set_spte", ((level, kind or None),), None))
+                return make(BulkHit, (SET_SPTE, t.kvm_head(v, level, b"kvm_mmu_set_spte") + args + note, b"",
+                                      "kvm_mmu_set_spte", ((level, kind or None),), None, 1, b""))
             # as id A gfn G level L old_spte O new_spte N
             pair = t.kvm_pair(words[8], words[10], words[12])
             if pair is None:
@@ -535,16 +540,16 @@ class FastLog:
             if not json_mode:
                 old_kind, new_kind, note = t.transition(level, old, new)
                 return make(BulkHit, (SPTE_CHANGED, text + note, b"", "kvm_tdp_mmu_spte_changed",
-                                      ((level, old_kind), (level, new_kind)), None))
+                                      ((level, old_kind), (level, new_kind)), None, 2, b""))
             records, counted = [], []
             args = SPTE_CHANGED_ARGS % (words[4], words[6])
             for value, role in ((old, b"old"), (new, b"new")):
                 jkind, jtail = t.render.entry_json_tail(t.kvm_fmt, level, "kvm", value)
                 counted.append((level, jkind))
-                records.append(LINE + b"".join((t.kvm_head(value, level, b"kvm_tdp_mmu_spte_changed", role), args,
-                                                jtail.encode(), b"\n")).replace(b"%", b"%%"))
-            return make(BulkHit, (SPTE_CHANGED, b"".join(records), b"", "kvm_tdp_mmu_spte_changed", tuple(counted),
-                                  None))
+                records.append(t.kvm_head(value, level, b"kvm_tdp_mmu_spte_changed", role) + args + jtail.encode()
+                               + b"\n")
+            return make(BulkHit, (SPTE_CHANGED, records[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), None, 2,
+                                  records[1]))
 
         return read
 
