@@ -16,13 +16,16 @@ in; whole-value replacements cannot be survived by any bit, and say so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spte.bits import bit_list, union
 from spte.entry import entry_class, levels_in_use
 from spte.kvm import masks as K
-from spte.metadata import TagLayout, TagSpec, allocate, hardware_owned
 from spte.metadata.owner import SoftwareField
+from spte.metadata.states import hardware_owned
+
+if TYPE_CHECKING:  # the allocator loads when a layout is asked for (decoding and logs need none)
+    from spte.metadata.allocator import TagLayout
 
 U64 = (1 << 64) - 1
 _ALL_STATES = ("present_leaf", "present_nonleaf", "not_present", "fault")
@@ -182,6 +185,8 @@ class OwnerSide:
 
     # -- KVM's own bits as a proven tag layout, and allocation against them ---------------------------
     def _build_layout(self: Any) -> TagLayout:
+        from spte.metadata.allocator import TagSpec, allocate
+
         specs = [TagSpec(f.name, f.mask.bit_count(), bits=tuple(bit_list(f.mask)), states=f.states,
                          meaning=f.meaning) for f in self._all_fields()]
         return allocate(self.format, specs, states=_ALL_STATES, platform=self.platform,
@@ -189,4 +194,6 @@ class OwnerSide:
 
     def allocate(self: Any, tags: Any, states: tuple[str, ...] = ("not_present",), **kw: Any) -> TagLayout:
         """Allocate new tags against this kernel (``spte.allocate(..., owner=self)``)."""
+        from spte.metadata.allocator import allocate
+
         return allocate(self.format, tags, states=states, platform=self.platform, owner=self, **kw)
