@@ -285,7 +285,7 @@ def test_clean_trace_chunks_take_the_bulk_path(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_bulk_memo_full_reads_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Once the memo of printed keys is full, each chunk reads its own new keys (output unchanged)."""
+    """Once the memo of event texts is full, each chunk reads its own new texts (output unchanged)."""
     import spte.logs.fast as fast
 
     data = _sprinkled(200, seed=8)

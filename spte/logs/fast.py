@@ -5,7 +5,7 @@ The events that dominate real traces -- ``kvm_mmu_paging_element``, ``kvm_mmu_se
 ``kvm_tdp_mmu_spte_changed``, ``kvm_mmu_pagetable_walk`` -- are read in one of two ways:
 
 - in bulk (:meth:`FastLog._bulk`): the chunk is split once by :func:`bulk_pattern`, each event's
-  printed key is looked up in a memo of readings, and the output is joined from the split's
+  text is looked up in a memo of readings, and the output is joined from the split's
   parts: no Python step per line.  Only a chunk whose other text holds no needle of the
   grammar, and whose guest walks stop at their leaf, is read so;
 - line by line (:meth:`FastLog._fast`): :data:`PATTERN` finds the same events with their
@@ -87,8 +87,8 @@ RSVD_MARKS = tuple({(p.needle_bytes, p.fmt[len(p.needle):].split()[0].encode())
 #
 # The split takes only text of the line-by-line PATTERN's grammar (single blanks, values of at
 # most 64 bits), each printed number ending at a blank or the line's end: a new text is then
-# read by its words (FastLog._bulk_reader), and any other text stays between events, where the needle
-# check sends its lines to the line-by-line path.
+# read by its words (FastLog._bulk_reader), and any other text stays between events, where
+# the needle check sends its lines to the line-by-line path.
 NUMBER_END = rb"(?![^ \n\r])"
 EVENT_FORMS = {
     b"kvm_mmu_paging_element:": rb"pte " + VALUE + rb" level \d+" + NUMBER_END,
@@ -139,13 +139,11 @@ Key = tuple[Any, ...]  # the printed value and level (Match.group's bytes)
 # (level, value, what a walk is past after it, kind, annotation) of a guest walk step
 StepHit = tuple[int, int, "str | None", str, bytes, RecordFields]
 SpteHit = tuple[int, int, str, bytes]  # (level, value, kind, annotation)
-PAGING_ELEMENT, SET_SPTE, SPTE_CHANGED, PAGETABLE_WALK = range(4)  # the bulk path's events
 
 
 class BulkHit(NamedTuple):
     """What the bulk path knows of one event's text (its memo key)."""
 
-    event_type: int
     # What replaces the event's text: the text and its annotation; JSON: its record after the
     # line number (each record starts with LINE % the line number, put in per line: a format
     # as long as the record would cost more than the record's own copy).
@@ -160,9 +158,9 @@ class BulkHit(NamedTuple):
 
 LINE = b'{"line": %d'  # a JSON record's start
 
-EVENT_TYPE, TEXT, CODE, EVENT, RECORDS, MORE = (itemgetter(BulkHit._fields.index(f)) for f in (
-    "event_type", "text", "code", "event", "records", "more"))
-# % the access letters of the key ("(r-xu)"), then per line % (gfn, sptep)
+TEXT, CODE, EVENT, RECORDS, MORE = (itemgetter(BulkHit._fields.index(f)) for f in (
+    "text", "code", "event", "records", "more"))
+# % the access letters ("(r-xu)"), then % (gfn, sptep)
 SET_SPTE_ARGS = b', "args": {"gfn": "%%s", "r": "%s", "w": "%s", "x": "%s", "u": "%s", "sptep": "%%s"}'
 SPTE_CHANGED_ARGS = b', "args": {"as_id": "%s", "gfn": "%s"}'
 PAST_NOTES = {PAST_LEAF: b"  ## " + PAST_LEAF.encode(), PAST_NOT_PRESENT: b"  ## " + PAST_NOT_PRESENT.encode()}
@@ -270,7 +268,7 @@ class Readings:
 
 
 class NotFast(Exception):
-    """A printed key the fast paths do not read (a level the format lacks): the line path reads the chunk."""
+    """An event's text the fast paths do not read (a level the format lacks): the line path reads the chunk."""
 
 
 class BulkMemo(Memo[bytes, BulkHit]):
@@ -496,7 +494,7 @@ class FastLog:
         json_mode, guest_past = t.json_mode, t.guest_past
         kvm_level_of, kvm_top, kvm_text = t.kvm_level_of, t.kvm_top, t.kvm_text
         make = tuple.__new__  # (BulkHit's generated __new__ is a Python function)
-        walk_head = make(BulkHit, (PAGETABLE_WALK, b"" if json_mode else WALK_HEAD, b"W", None, (), None, 0, b""))
+        walk_head = make(BulkHit, (b"" if json_mode else WALK_HEAD, b"W", None, (), None, 0, b""))
 
         def read(text: bytes) -> BulkHit | None:
             if text == WALK_HEAD:  # a walk's header: no record, the walk's replay reads the address
@@ -510,7 +508,7 @@ class FastLog:
                 level, v = guest
                 kind, note = t.guest_reading(level, v)
                 verdict = guest_past[level](v)
-                return make(BulkHit, (PAGING_ELEMENT, note if json_mode else text + note,
+                return make(BulkHit, (note if json_mode else text + note,
                                       b"%d" % level if verdict is None else PAST_CODE[level - 1:level],
                                       "kvm_mmu_paging_element", ((level, kind or None),),
                                       (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, t.guest_fmt, level)),
@@ -525,12 +523,12 @@ class FastLog:
                 level = known
                 if not json_mode:  # (Readings.kvm_reading, inlined: most new texts are SPTEs')
                     kind, note_s = kvm_text[level](v)
-                    return make(BulkHit, (SET_SPTE, text + b"  ## " + note_s.encode(), b"", "kvm_mmu_set_spte",
+                    return make(BulkHit, (text + b"  ## " + note_s.encode(), b"", "kvm_mmu_set_spte",
                                           ((level, kind),), None, 1, b""))
                 kind, note = t.kvm_reading(level, v)
                 access = words[6]  # (rwxu): u is absent on hosts whose kernel prints three letters
                 args = SET_SPTE_ARGS % (access[1:2], access[2:3], access[3:4], access[4:-1]) % (words[3], words[10])
-                return make(BulkHit, (SET_SPTE, t.kvm_head(v, level, b"kvm_mmu_set_spte") + args + note, b"",
+                return make(BulkHit, (t.kvm_head(v, level, b"kvm_mmu_set_spte") + args + note, b"",
                                       "kvm_mmu_set_spte", ((level, kind or None),), None, 1, b""))
             # as id A gfn G level L old_spte O new_spte N
             pair = t.kvm_pair(words[8], words[10], words[12])
@@ -539,7 +537,7 @@ class FastLog:
             level, old, new = pair
             if not json_mode:
                 old_kind, new_kind, note = t.transition(level, old, new)
-                return make(BulkHit, (SPTE_CHANGED, text + note, b"", "kvm_tdp_mmu_spte_changed",
+                return make(BulkHit, (text + note, b"", "kvm_tdp_mmu_spte_changed",
                                       ((level, old_kind), (level, new_kind)), None, 2, b""))
             records, counted = [], []
             args = SPTE_CHANGED_ARGS % (words[4], words[6])
@@ -548,7 +546,7 @@ class FastLog:
                 counted.append((level, jkind))
                 records.append(t.kvm_head(value, level, b"kvm_tdp_mmu_spte_changed", role) + args + jtail.encode()
                                + b"\n")
-            return make(BulkHit, (SPTE_CHANGED, records[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), None, 2,
+            return make(BulkHit, (records[0], b"", "kvm_tdp_mmu_spte_changed", tuple(counted), None, 2,
                                   records[1]))
 
         return read

@@ -18,8 +18,8 @@ ask the owner for a full reading.  Per entry class the text is composed from:
 
 Whole texts are memoised by value up to :data:`MEMO` values, first come (never cleared, so
 input that never repeats costs one failed lookup, and may fill this memo; the fast log paths'
-memos of printed keys, in front of it for walk steps and SPTEs, admit a key on its second
-reading, :class:`spte.memo.Memo`, so such input cannot fill those).
+memos of event texts and printed values, in front of it for walk steps and SPTEs, admit a
+key on its second reading, :class:`spte.memo.Memo`, so such input cannot fill those).
 
 The JSON record of an entry (:func:`json_tailer`) is composed the same way: the entry's part
 from tables of bits 11:0 and 63:52 and the fields between (:class:`ClassJson`), the owner's
