@@ -13,9 +13,11 @@ case), KVM-shaped SPTEs (a 6.19 EPT host), and the SPTE values of the project's 
 kvmmmu trace (a shadow-paging host: decoded as x86-64 entries, ``--kvm 6.19:shadow``).
 Trace rows put each shape's values into the real trace's lines.
 
-Times are CPU time (user + system) of the child process from ``wait4``, best of
-``--repeat`` runs with the floor and the command interleaved: on a shared machine wall time
-mostly measures the neighbours.  ``--memory N`` also decodes N random words (default 10M)
+Times are CPU time (user + system) of the child process from ``wait4``: on a shared machine
+wall time mostly measures the neighbours.  Each row runs the floor and the command back to
+back ``--repeat`` times and reports the median of the pairs' ratios (as issue 14 measured):
+a neighbour that slows the machine for a while slows both runs of a pair, and one pair hit
+by a burst is outvoted.  ``--memory N`` also decodes N random words (default 10M)
 and compares the peak RSS (``ru_maxrss`` of the process, from a small parent) with that of
 a 1/10 run: flat memory means ~1x.
 Run: ``python bench/cli.py [--values N] [--repeat R] [--memory N]``.
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -163,15 +166,15 @@ BEFORE: str | None = None  # --before DIR: also time the package found in DIR (e
 
 
 def paired(ours: list[str], base: list[str], stdin: Path | None, repeat: int) -> tuple[float, float | None]:
-    """Best CPU time of ``ours`` over best of ``base``, interleaved; with BEFORE, also the ratio
-    of the same command run on that tree's package (None otherwise)."""
-    a = b = c = float("inf")
+    """The median over ``repeat`` back-to-back pairs of CPU time of ``ours`` over ``base``; with
+    BEFORE, also that of the same command run on that tree's package (None otherwise)."""
+    ratios, befores = [], []
     for _ in range(repeat):
-        b = min(b, run(base, stdin)[0])
-        a = min(a, run(ours, stdin)[0])
+        b = run(base, stdin)[0]
+        ratios.append(run(ours, stdin)[0] / b)
         if BEFORE:
-            c = min(c, run(ours, stdin, BEFORE)[0])
-    return a / b, (c / b if BEFORE else None)
+            befores.append(run(ours, stdin, BEFORE)[0] / b)
+    return median(ratios), (median(befores) if BEFORE else None)
 
 
 def write_values(path: Path, values: list[int]) -> Path:
@@ -275,8 +278,9 @@ def main() -> None:
                        f"{args.memory // 10:,}", "random", whole / part, 1.1)
     rows.sort(key=lambda r: -(r[2] / r[3]) if r[3] else 0)
     before = f"{'before':>7}" if BEFORE else ""
-    print(f"spte CLI benchmark ({n:,} values, CPU time, best of {args.repeat}; Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}); worst first")
+    print(f"spte CLI benchmark ({n:,} values, CPU time, median of {args.repeat} pairs; "
+          f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}); "
+          "worst first")
     print(f"{'row':58} {'input':11} {'ratio':>7} {'target':>7} {before}")
     for name, shape, ratio, target, was in rows:
         flag = "" if target is None or ratio <= target else "  MISSED"
