@@ -99,8 +99,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "mixed.log"
         build(log, args.lines)
-        spte, floor, ratio = paired([sys.executable, "-m", "spte", "log", "--kvm", "6.19:shadow", "--maxphyaddr", "48"],
-                             [sys.executable, "-c", FLOOR], log, args.repeat)
+        command = [sys.executable, "-m", "spte", "log", "--kvm", "6.19:shadow", "--maxphyaddr", "48"]
+        spte, floor, ratio = paired(command, [sys.executable, "-c", FLOOR], log, args.repeat)
         print(f"{args.lines} lines: floor {floor:.2f}s, spte log {spte:.2f}s (CPU time, medians)")
         print(f"spte log vs parse-and-print floor: {ratio:.2f}x (target <= 3x)")
 

@@ -14,6 +14,7 @@ case, values past 64 bits, levels a format lacks, CRLF, task names that hold a n
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Callable
@@ -352,20 +353,48 @@ def test_walks_read_past_their_end_across_chunks(lines: list[str], chunk: int) -
     "kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) level 9 at 15e8b4100",  # a level the format lacks
     "kvm_tdp_mmu_spte_changed: as id 0 gfn 20 level 1 old_spte 0 new_spte 14fab8a25g",
     "kvm_tdp_mmu_spte_changed: as id -1 gfn 20 level 1 old_spte 0 new_spte 14fab8a25 x",
+    "kvm_mmu_paging_element: pte 101007 level 4\tx",  # a tab after the number
+    "kvm_mmu_paging_element: pte 101007 level 04",
+    "kvm_mmu_paging_element: pte 10100A level 4",  # upper-case hex
+    "kvm_mmu_set_spte: gfn 20 spte 114fab8a2500000000 (r-xu) level 1 at 15e8b4100",  # 17 digits: an error
+    "kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) level 1 at 15e8b4100 %d%s %%",  # no text is a % format
+    "kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) level 1 at 15e8b4100\rx",  # a CR inside the line
     "kvm_mmu_pagetable_walk: addr 7000 pferr 0 P: kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) level 1 at 1",
     "kvm_mmu_pagetable_walk: addr 7000x pferr 0",
+    "kvm_mmu_pagetable_walk: addr 7000 pferr 0 epte 5",  # a needle in the rest of a walk header's line
+    "kvm_mmu_pagetable_walk: addr 7000 pferr 0 pgd",  # ... one that ends in the colon the check adds
 ])
+@pytest.mark.parametrize("end", ["\n", "\r\n"])
 @pytest.mark.parametrize("chunk", [1, 3, 100])
-def test_event_lines_of_other_forms_are_read_as_the_general_reader_reads_them(odd: str, chunk: int) -> None:
+def test_event_lines_of_other_forms_are_read_as_the_general_reader_reads_them(odd: str, end: str, chunk: int) -> None:
     """The bulk split takes only the line path's exact forms (each number ending at a blank or
-    the line's end); a line of any other form, among ordinary ones, reads as the general
-    reader reads it, in every mode."""
+    the line's end); a line of any other form, among ordinary ones (with LF or CRLF line ends,
+    and last in the log without one), reads as the general reader reads it, in every mode."""
     walk = ["kvm_mmu_pagetable_walk: addr 7000 pferr 0", "kvm_mmu_paging_element: pte 101007 level 4",
             "kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) level 1 at 15e8b4100"]
-    data = "".join(PREFIX + line + "\n" for line in [*walk, odd, *walk]).encode()
-    for mode in ("whole", "only", "json", "summary"):
-        fast = _read(_contexts()["shadow"], data, mode, True, chunk, count=mode == "summary")
-        assert fast == _read(_contexts()["shadow"], data, mode, False, count=mode == "summary")
+    for lines in ([*walk, odd, *walk], [*walk, odd]):
+        data = end.join(PREFIX + line for line in lines).encode()
+        for mode in ("whole", "only", "json", "summary"):
+            fast = _read(_contexts()["shadow"], data, mode, True, chunk, count=mode == "summary")
+            assert fast == _read(_contexts()["shadow"], data, mode, False, count=mode == "summary")
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 100])
+def test_transitions_among_walks_as_json_and_counts(chunk: int) -> None:
+    """A kvm_tdp_mmu_spte_changed line is two JSON records (old, new) with one line number; a
+    walk header none: mixed, at every chunk size, the records and counts are the general
+    reader's (values: 6.19 EPT SPTEs of bench/inputs.py's shapes)."""
+    lines = ["kvm_mmu_pagetable_walk: addr 7000 pferr 0", "kvm_mmu_paging_element: pte 101007 level 4",
+             "kvm_tdp_mmu_spte_changed: as id 0 gfn 20 level 1 old_spte 80000000000005a0 new_spte 86000001234b77",
+             "kvm_mmu_pagetable_walk: addr 8000 pferr 2",
+             "kvm_tdp_mmu_spte_changed: as id 0 gfn 21 level 2 old_spte 86000001234b77 new_spte 8000000000000000",
+             "kvm_mmu_set_spte: gfn 20 spte 86000001234b77 (rwxu) level 1 at 15e8b4100"]
+    data = "".join(PREFIX + line + "\n" for line in lines * 2).encode()
+    for mode in ("json", "summary"):
+        fast = _read(_contexts()["ept"], data, mode, True, chunk, count=True)
+        assert fast == _read(_contexts()["ept"], data, mode, False, count=True)
+    records = _read(_contexts()["ept"], data, "json", True, chunk)[0].splitlines()
+    assert [json.loads(r)["line"] for r in records if b"spte_changed" in r] == [3, 3, 5, 5, 9, 9, 11, 11]
 
 
 @pytest.mark.parametrize("before", ["pgd", "x PGD 1 ", "as_id", "nested_cr3", "L4[0x1] = 5 y", "epte 5 "])
@@ -389,7 +418,7 @@ def test_bulk_memo_keeps_at_most_its_bytes(monkeypatch: pytest.MonkeyPatch) -> N
     reader = FastLog(LogReader(render.ctx), render, "json")
     pieces, _ = reader.chunk(data, 1)
     memo = reader._bulk_memo
-    kept = sum(len(k) + len(h.text) for k, h in memo.items())
+    kept = sum(len(k) + len(h.text) + len(h.more) for k, h in memo.items())
     assert 0 < kept <= 20_000 and memo.overflow
     assert b"".join(pieces) == _read(_contexts()["shadow"], data, "json", False)[0]
 

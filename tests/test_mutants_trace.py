@@ -1,5 +1,5 @@
 """Trace scanning edges: event names only at a word start, CRLF lines, line numbers past the
-reader's 256 KiB chunks (spte/cli/trace.py CHUNK).  The event line is a real capture
+reader's chunks (spte/cli/trace.py CHUNK).  The event line is a real capture
 (tests/data/traces/long4k.trace.gz, Linux 6.19); its reading comes from the SDM as in
 tests/test_cli.py: 0xa25 as an EPT leaf is R and X (bits 0, 2), memory type 4 = WT, D (bit 9)
 and bit 11 = KVM 6.19's SPTE_MMU_PRESENT_MASK.
@@ -7,12 +7,12 @@ and bit 11 = KVM 6.19's SPTE_MMU_PRESENT_MASK.
 
 from __future__ import annotations
 
+from spte.cli.trace import CHUNK as TRACE_CHUNK
 from tests.test_cli import run
 
 LINE = ("          kvmcap-9624    [001] ...1.  1286.855957: kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) "
         "level 1 at 15e8b4100")
 READING = "## [present_leaf] pfn=0x14fab8 EptPte R|X|D MT=WT sw:mmu_present"
-TRACE_CHUNK = 1 << 18
 
 
 def test_crlf_lines_read_as_lf_lines(tmp_path):

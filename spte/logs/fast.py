@@ -97,18 +97,18 @@ EVENT_FORMS = {
     b"kvm_tdp_mmu_spte_changed:": (rb"as id -?\d+ gfn " + HEX + rb"+ level \d+ old_spte " + VALUE + rb" new_spte "
                                    + VALUE + NUMBER_END),
 }
-SPLIT_TAIL = {False: rb"[^\n]*", True: rb"[^\n\r]*(?=\r?\n|\Z)"}  # by CRs in the chunk: to the line's end
 WALK_HEAD = b": kvm_mmu_pagetable_walk: addr"
 WALK_ADDR = re.compile(rb" (" + VALUE + rb")(?!" + HEX + rb")")  # what follows a walk header's text
 
 
 @cache
 def bulk_pattern(cr: bool) -> re.Pattern[bytes]:
-    """The bulk split of a chunk (``cr``: a chunk with CRs; made on first use).  A walk header
-    takes no colon after its address: a second event on its line is the general reader's."""
-    tail = SPLIT_TAIL[cr]
-    walk = (WALK_HEAD[2:] + rb"(?= " + VALUE + rb"(?!" + HEX + rb")[^\n\r:]*" + (rb"\r?" if cr else b"")
-            + rb"(?:\n|\Z))")
+    """The bulk split of a chunk (``cr``: a chunk with CRs; made on first use).  An event's text
+    runs to its line's end (before a CR that ends it; a chunk without CRs needs no such test,
+    and a one-character class scans faster).  A walk header takes no colon after its address:
+    a second event on its line is left to the line path, which reads the line as the header."""
+    tail = rb"[^\n\r]*(?=\r?\n|\Z)" if cr else rb"[^\n]*"
+    walk = WALK_HEAD[2:] + rb"(?= " + VALUE + rb"(?!" + HEX + rb")[^\n\r:]*\r?(?:\n|\Z))"
     events = [re.escape(event) + b" " + form + tail for event, form in EVENT_FORMS.items()]
     return re.compile(rb"(: (?:" + b"|".join([*events, walk]) + rb"))")
 
@@ -290,7 +290,7 @@ class BulkMemo(Memo[bytes, BulkHit]):
                 raise NotFast(key)
             self.overflow[key] = hit
         if self.offer(key):  # (most keys of input that never repeats stop here)
-            size = len(key) + len(TEXT(hit))
+            size = len(key) + len(TEXT(hit)) + len(MORE(hit))
             if size <= self.room:
                 self[key] = hit
                 self.room -= size
@@ -412,7 +412,10 @@ class FastLog:
             offsets = list(accumulate(lengths, initial=0))[0::2]  # where each gap starts
             cuts = []  # per gap with a needle: its whole lines, to the end of the event line after it
             for i in dirty:
-                head = blob.index(b"\n", offsets[i]) + 1 if i else 0  # a gap starts with an event line's end
+                if i and texts[i - 1] == WALK_HEAD:  # the gap starts on the header's line: cut from its start
+                    head = blob.rfind(b"\n", 0, offsets[i]) + 1
+                else:  # the gap starts with an event line's end
+                    head = blob.index(b"\n", offsets[i]) + 1 if i else 0
                 end = blob.find(b"\n", offsets[i] + len(pres[i]) + len(texts[i])) if i < n else -1
                 cuts.append((head, len(blob) if end < 0 else end + 1))
             return cuts
