@@ -379,6 +379,20 @@ def test_event_lines_of_other_forms_are_read_as_the_general_reader_reads_them(od
             assert fast == _read(_contexts()["shadow"], data, mode, False, count=mode == "summary")
 
 
+@pytest.mark.parametrize("chunk", [2, 5, 100])
+def test_needles_before_and_after_a_walk_header(chunk: int) -> None:
+    """Needles in the gap before a walk header and in the rest of the header's own line: the
+    two cuts meet on that line and become one; the output and line numbers are the general
+    reader's."""
+    walk = ["kvm_mmu_pagetable_walk: addr 7000 pferr 0", "kvm_mmu_paging_element: pte 101007 level 4",
+            "kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) level 1 at 15e8b4100"]
+    lines = [*walk, "fast_page_fault: vcpu 0 gva 7000 error_code 2 sptep 0 old 0 new 1 spurious 0 fixed 0",
+             "kvm_mmu_pagetable_walk: addr 7000 pferr 0 epte 5", *walk[1:], *walk]
+    data = "".join(PREFIX + line + "\n" for line in lines).encode()
+    for mode in ("whole", "only", "json"):
+        assert _read(_contexts()["shadow"], data, mode, True, chunk) == _read(_contexts()["shadow"], data, mode, False)
+
+
 @pytest.mark.parametrize("chunk", [1, 2, 3, 100])
 def test_transitions_among_walks_as_json_and_counts(chunk: int) -> None:
     """A kvm_tdp_mmu_spte_changed line is two JSON records (old, new) with one line number; a

@@ -417,7 +417,10 @@ class FastLog:
                 else:  # the gap starts with an event line's end
                     head = blob.index(b"\n", offsets[i]) + 1 if i else 0
                 end = blob.find(b"\n", offsets[i] + len(pres[i]) + len(texts[i])) if i < n else -1
-                cuts.append((head, len(blob) if end < 0 else end + 1))
+                dirty_end = len(blob) if end < 0 else end + 1
+                if cuts and head < cuts[-1][1]:  # the header's line ends the cut before: one cut
+                    head = cuts.pop()[0]
+                cuts.append((head, dirty_end))
             return cuts
         memo = self._bulk_memo
         memo.overflow.clear()
