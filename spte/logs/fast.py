@@ -410,7 +410,8 @@ class FastLog:
                 return False
             lengths = map(len, chain.from_iterable(zip(pres[:n], texts, strict=True)))
             offsets = list(accumulate(lengths, initial=0))[0::2]  # where each gap starts
-            cuts: list[tuple[int, int]] = []  # per gap with a needle: its whole lines, to the end of the event line after it
+            # Per gap with a needle: its whole lines, to the end of the event line after it.
+            cuts: list[tuple[int, int]] = []
             for i in dirty:
                 if i and texts[i - 1] == WALK_HEAD:  # the gap starts on the header's line: cut from its start
                     head = blob.rfind(b"\n", 0, offsets[i]) + 1
