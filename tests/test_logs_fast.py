@@ -379,6 +379,21 @@ def test_event_lines_of_other_forms_are_read_as_the_general_reader_reads_them(od
             assert fast == _read(_contexts()["shadow"], data, mode, False, count=mode == "summary")
 
 
+def test_a_line_of_another_form_is_cut_out_and_the_rest_read_in_bulk() -> None:
+    """One event line the bulk path does not read, among many it does: that line goes to the
+    line path, and the chunk's other events are still read in bulk (their texts reach the memo,
+    no back-off)."""
+    walk = ["kvm_mmu_pagetable_walk: addr 7000 pferr 0", "kvm_mmu_paging_element: pte 101007 level 4",
+            "kvm_mmu_set_spte: gfn 20 spte 14fab8a25 (r-xu) level 1 at 15e8b4100"]
+    lines = [*walk * 20, "kvm_mmu_paging_element: pte 101007 level 4x", *walk * 20]
+    data = "".join(PREFIX + line + "\n" for line in lines).encode()
+    render = Renderer(_contexts()["shadow"](), count=False)
+    reader = FastLog(LogReader(render.ctx), render, "whole")
+    out, errors = reader.chunk(data, 1)
+    assert (b"".join(out), []) == _read(_contexts()["shadow"], data, "whole", False)[:2] and not errors
+    assert b": kvm_mmu_paging_element: pte 101007 level 4" in reader._bulk_memo and not reader._bulk_wait
+
+
 @pytest.mark.parametrize("chunk", [2, 5, 100])
 def test_needles_before_and_after_a_walk_header(chunk: int) -> None:
     """Needles in the gap before a walk header and in the rest of the header's own line: the

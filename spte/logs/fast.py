@@ -85,10 +85,11 @@ RSVD_MARKS = tuple({(p.needle_bytes, p.fmt[len(p.needle):].split()[0].encode())
 # often as their values would.  A walk header's text stops before its address, which changes
 # on every walk and only the walk's replay reads (from the text after it).
 #
-# The split takes only text of the line-by-line PATTERN's grammar (single blanks, values of at
-# most 64 bits), each printed number ending at a blank or the line's end: a new text is then
-# read by its words (FastLog._bulk_reader), and any other text stays between events, where
-# the needle check sends its lines to the line-by-line path.
+# The split looks only for the event's name (an event's exact form costs the split a tenth
+# more); a new text is checked against EVENT_FORMS, the line-by-line PATTERN's grammar
+# (single blanks, values of at most 64 bits), each printed number ending at a blank or the
+# line's end, and then read by its words (FastLog._bulk_reader).  A text of any other form
+# reads as OTHER_FORM: its line is cut out of the chunk for the line-by-line path.
 NUMBER_END = rb"(?![^ \n\r])"
 EVENT_FORMS = {
     b"kvm_mmu_paging_element:": rb"pte " + VALUE + rb" level \d+" + NUMBER_END,
@@ -97,6 +98,8 @@ EVENT_FORMS = {
     b"kvm_tdp_mmu_spte_changed:": (rb"as id -?\d+ gfn " + HEX + rb"+ level \d+ old_spte " + VALUE + rb" new_spte "
                                    + VALUE + NUMBER_END),
 }
+EVENT_TEXT = re.compile(rb": (?:" + b"|".join(re.escape(event) + b" " + form for event, form in EVENT_FORMS.items())
+                        + rb")[^\n\r]*\Z")
 WALK_HEAD = b": kvm_mmu_pagetable_walk: addr"
 WALK_ADDR = re.compile(rb" (" + VALUE + rb")(?!" + HEX + rb")")  # what follows a walk header's text
 
@@ -109,7 +112,7 @@ def bulk_pattern(cr: bool) -> re.Pattern[bytes]:
     a second event on its line is left to the line path, which reads the line as the header."""
     tail = rb"[^\n\r]*(?=\r?\n|\Z)" if cr else rb"[^\n]*"
     walk = WALK_HEAD[2:] + rb"(?= " + VALUE + rb"(?!" + HEX + rb")[^\n\r:]*\r?(?:\n|\Z))"
-    events = [re.escape(event) + b" " + form + tail for event, form in EVENT_FORMS.items()]
+    events = [re.escape(event) + b" " + tail for event in EVENT_FORMS]
     return re.compile(rb"(: (?:" + b"|".join([*events, walk]) + rb"))")
 
 
@@ -160,6 +163,9 @@ LINE = b'{"line": %d'  # a JSON record's start
 
 TEXT, CODE, EVENT, RECORDS, MORE = (itemgetter(BulkHit._fields.index(f)) for f in (
     "text", "code", "event", "records", "more"))
+# An event's text the bulk path does not read (another form, a level the format lacks): its
+# code marks the chunk for a cut.
+OTHER_FORM = BulkHit(b"", b"?", None, (), None, 0, b"")
 # % the access letters ("(r-xu)"), then % (gfn, sptep)
 SET_SPTE_ARGS = b', "args": {"gfn": "%%s", "r": "%s", "w": "%s", "x": "%s", "u": "%s", "sptep": "%%s"}'
 SPTE_CHANGED_ARGS = b', "args": {"as_id": "%s", "gfn": "%s"}'
@@ -267,16 +273,12 @@ class Readings:
         return hit
 
 
-class NotFast(Exception):
-    """An event's text the fast paths do not read (a level the format lacks): the line path reads the chunk."""
-
-
 class BulkMemo(Memo[bytes, BulkHit]):
     """Event text -> reading, read on first use: kept from its second use on while the memo
     has room (MEMO keys and MEMO_BYTES of text: a JSON reading is long; never cleared), and
     for the chunk being composed (``overflow``, cleared per chunk)."""
 
-    def __init__(self, read: Callable[[bytes], BulkHit | None]) -> None:
+    def __init__(self, read: Callable[[bytes], BulkHit]) -> None:
         super().__init__(MEMO)
         self.read = read
         self.overflow: dict[bytes, BulkHit] = {}
@@ -285,10 +287,7 @@ class BulkMemo(Memo[bytes, BulkHit]):
     def __missing__(self, key: bytes) -> BulkHit:
         hit = self.overflow.get(key)
         if hit is None:
-            hit = self.read(key)
-            if hit is None:
-                raise NotFast(key)
-            self.overflow[key] = hit
+            hit = self.overflow[key] = self.read(key)
         if self.offer(key):  # (most keys of input that never repeats stop here)
             size = len(key) + len(TEXT(hit)) + len(MORE(hit))
             if size <= self.room:
@@ -395,10 +394,10 @@ class FastLog:
     # -- bulk chunks -------------------------------------------------------------------------
     def _bulk(self, blob: bytes, first_line: int, newlines: int, out: list[bytes]) -> bool | list[tuple[int, int]]:
         """Compose ``blob`` (whole lines, ``newlines`` line ends) without a Python step per line
-        if no line but the events' holds a needle and no walk is read past its end: True.
-        Otherwise nothing is done: False, or where needles between events are, ``(head, dirty)``
-        per gap that holds one: ``blob[head:dirty]`` are its whole lines to the end of the event
-        line that follows (the text between such cuts can be read in bulk)."""
+        if no line but the events' holds a needle, every event has a form the bulk path reads
+        and no walk is read past its end: True.  Otherwise nothing is done: False, or the lines
+        to cut out for the line-by-line path (:meth:`_cuts`), where a few gaps between events
+        hold needles or a few events have other forms."""
         mode, reader = self.mode, self.reader
         parts = bulk_pattern(b"\r" in blob).split(blob)
         pres = parts[0::2]  # the text before each event (its line's prefix, other lines)
@@ -408,31 +407,18 @@ class FastLog:
         if dirty is not None:
             if not dirty or not n or len(dirty) > BULK_CUTS:  # prose, no event, needles everywhere
                 return False
-            lengths = map(len, chain.from_iterable(zip(pres[:n], texts, strict=True)))
-            offsets = list(accumulate(lengths, initial=0))[0::2]  # where each gap starts
-            # Per gap with a needle: its whole lines, to the end of the event line after it.
-            cuts: list[tuple[int, int]] = []
-            for i in dirty:
-                if i and texts[i - 1] == WALK_HEAD:  # the gap starts on the header's line: cut from its start
-                    head = blob.rfind(b"\n", 0, offsets[i]) + 1
-                else:  # the gap starts with an event line's end
-                    head = blob.index(b"\n", offsets[i]) + 1 if i else 0
-                end = blob.find(b"\n", offsets[i] + len(pres[i]) + len(texts[i])) if i < n else -1
-                dirty_end = len(blob) if end < 0 else end + 1
-                if cuts and head < cuts[-1][1]:  # the header's line ends the cut before: one cut
-                    head = cuts.pop()[0]
-                cuts.append((head, dirty_end))
-            return cuts
+            return self._cuts(blob, pres, texts, dirty)
         memo = self._bulk_memo
         memo.overflow.clear()
-        try:
-            hits = list(map(memo.__getitem__, texts))
-        except NotFast:
-            return False
+        hits = list(map(memo.__getitem__, texts))
+        codes = b"".join(map(CODE, hits))
+        if b"?" in codes:  # events of other forms: their lines take the line path
+            odd = [i for i, hit in enumerate(hits) if hit is OTHER_FORM]
+            return self._cuts(blob, pres, texts, odd) if len(odd) <= BULK_CUTS else False
         w = reader.walk
         carried = (b"W" if w is None or w.family != "guest" or w.last_level is None
                    else b"%d" % w.last_level if w.past is None else PAST_CODE[w.last_level - 1:w.last_level])
-        if READ_PAST.search(carried + b"".join(map(CODE, hits))):
+        if READ_PAST.search(carried + codes):
             return False
         render = self.render
         if render.count:  # --summary (text or JSON)
@@ -468,7 +454,25 @@ class FastLog:
             out.append(b"".join(pieces))
         return True
 
-    def _first_read(self, key: bytes) -> BulkHit | None:
+    @staticmethod
+    def _cuts(blob: bytes, pres: list[bytes], texts: list[bytes], gaps: list[int]) -> list[tuple[int, int]]:
+        """``(head, end)`` per gap ``i`` of ``gaps`` (in order): ``blob[head:end]`` are its whole
+        lines to the end of the line of event ``i`` (the text between cuts can be read in bulk)."""
+        lengths = map(len, chain.from_iterable(zip(pres[:-1], texts, strict=True)))
+        offsets = list(accumulate(lengths, initial=0))[0::2]  # where each gap starts
+        cuts: list[tuple[int, int]] = []
+        for i in gaps:
+            if i and texts[i - 1] == WALK_HEAD:  # the gap starts on the header's line: cut from its start
+                head = blob.rfind(b"\n", 0, offsets[i]) + 1
+            else:  # the gap starts with an event line's end
+                head = blob.index(b"\n", offsets[i]) + 1 if i else 0
+            end = blob.find(b"\n", offsets[i] + len(pres[i]) + len(texts[i])) if i < len(texts) else -1
+            if cuts and head < cuts[-1][1]:  # the header's line ends the cut before: one cut
+                head = cuts.pop()[0]
+            cuts.append((head, len(blob) if end < 0 else end + 1))
+        return cuts
+
+    def _first_read(self, key: bytes) -> BulkHit:
         self._bulk_memo.read = read = self._bulk_reader()  # the context's tables, built on first use
         return read(key)
 
@@ -494,24 +498,28 @@ class FastLog:
             clean.update(new.difference(bad))
         return dirty or None
 
-    def _bulk_reader(self) -> Callable[[bytes], BulkHit | None]:
-        """An event's text -> its reading (None: not for the fast paths), the same as :meth:`_fast`
-        gives its line; a closure over the context's tables (it runs once per distinct text)."""
+    def _bulk_reader(self) -> Callable[[bytes], BulkHit]:
+        """An event's text -> its reading (OTHER_FORM: not for the bulk path), the same as
+        :meth:`_fast` gives its line; a closure over the context's tables (it runs once per
+        distinct text)."""
         t = self._readings()
         json_mode, guest_past = t.json_mode, t.guest_past
         kvm_level_of, kvm_top, kvm_text = t.kvm_level_of, t.kvm_top, t.kvm_text
         make = tuple.__new__  # (BulkHit's generated __new__ is a Python function)
         walk_head = make(BulkHit, (b"" if json_mode else WALK_HEAD, b"W", None, (), None, 0, b""))
+        form = EVENT_TEXT.match
 
-        def read(text: bytes) -> BulkHit | None:
+        def read(text: bytes) -> BulkHit:
             if text == WALK_HEAD:  # a walk's header: no record, the walk's replay reads the address
                 return walk_head
-            words = text.split(b" ")  # the split took only EVENT_FORMS
+            if form(text) is None:
+                return OTHER_FORM
+            words = text.split(b" ")
             event = words[1]
             if event == b"kvm_mmu_paging_element:":  # pte V level L
                 guest = t.guest_value(words[3], words[5])
                 if guest is None:
-                    return None
+                    return OTHER_FORM
                 level, v = guest
                 kind, note = t.guest_reading(level, v)
                 verdict = guest_past[level](v)
@@ -525,7 +533,7 @@ class FastLog:
                 if known is None or v > kvm_top:
                     host = t.kvm_value(words[8], words[5])
                     if host is None:
-                        return None
+                        return OTHER_FORM
                     known, v = host
                 level = known
                 if not json_mode:  # (Readings.kvm_reading, inlined: most new texts are SPTEs')
@@ -540,7 +548,7 @@ class FastLog:
             # as id A gfn G level L old_spte O new_spte N
             pair = t.kvm_pair(words[8], words[10], words[12])
             if pair is None:
-                return None
+                return OTHER_FORM
             level, old, new = pair
             if not json_mode:
                 old_kind, new_kind, note = t.transition(level, old, new)
