@@ -7,17 +7,18 @@ The events that dominate real traces -- ``kvm_mmu_paging_element``, ``kvm_mmu_se
 - in bulk (:meth:`FastLog._bulk`): the chunk is split once by :func:`bulk_pattern`, each event's
   text is looked up in a memo of readings, and the output is joined from the split's
   parts: no Python step per line.  Only a chunk whose other text holds no needle of the
-  grammar, and whose guest walks stop at their leaf, is read so;
+  grammar, whose events have the line path's forms, and whose guest walks stop at their
+  leaf, is read so (a few lines of needles or other forms are cut out for the line path);
 - line by line (:meth:`FastLog._fast`): :data:`PATTERN` finds the same events with their
   whole tracefs prefix (and the value-less ``kvm_mmu_spte_requested`` /
   ``kvm_mmu_set_{accessed,dirty}_bit`` lines); every other line is read by
   :class:`~spte.logs.reader.LogReader`, and only where a needle of the grammar occurs in it.
 
-Both patterns are stricter than the declarations of :mod:`spte.logs.grammar` (single blanks,
-values of at most 16 hex digits), so a line they take is one the general reader would read
-the same way; anything unusual (a trimmed line, a 17-digit value, a level the format lacks, a
-needle before the event, a chunk with a reserved-bits line that annotates an earlier line)
-goes to the general reader.  ``tests/test_logs_fast.py`` compares the three.
+Both paths' forms are stricter than the declarations of :mod:`spte.logs.grammar` (single
+blanks, values of at most 16 hex digits), so a line they take is one the general reader
+would read the same way; anything unusual (a trimmed line, a 17-digit value, a level the
+format lacks, a needle before the event, a chunk with a reserved-bits line that annotates an
+earlier line) goes to the general reader.  ``tests/test_logs_fast.py`` compares the three.
 """
 
 from __future__ import annotations
