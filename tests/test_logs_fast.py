@@ -24,7 +24,7 @@ import pytest
 from spte.entry import CLASSES
 from spte.kvm import profile
 from spte.logs import Context, LogReader, Record, Renderer
-from spte.logs.fast import PATTERN, FastLog
+from spte.logs.fast import PATTERN, Cuts, FastLog
 from spte.logs.grammar import BY_NAME
 from spte.owners import resolve
 from tests.conftest import golden_text
@@ -367,7 +367,7 @@ def test_walks_read_past_their_end_across_chunks(lines: list[str], chunk: int) -
 @pytest.mark.parametrize("end", ["\n", "\r\n"])
 @pytest.mark.parametrize("chunk", [1, 3, 100])
 def test_event_lines_of_other_forms_are_read_as_the_general_reader_reads_them(odd: str, end: str, chunk: int) -> None:
-    """The bulk split takes only the line path's exact forms (each number ending at a blank or
+    """The bulk path reads only the line path's exact forms (each number ending at a blank or
     the line's end); a line of any other form, among ordinary ones (with LF or CRLF line ends,
     and last in the log without one), reads as the general reader reads it, in every mode."""
     walk = ["kvm_mmu_pagetable_walk: addr 7000 pferr 0", "kvm_mmu_paging_element: pte 101007 level 4",
@@ -392,6 +392,22 @@ def test_a_line_of_another_form_is_cut_out_and_the_rest_read_in_bulk() -> None:
     out, errors = reader.chunk(data, 1)
     assert (b"".join(out), []) == _read(_contexts()["shadow"], data, "whole", False)[:2] and not errors
     assert b": kvm_mmu_paging_element: pte 101007 level 4" in reader._bulk_memo and not reader._bulk_wait
+
+
+def test_a_cut_for_another_form_offers_no_text_twice() -> None:
+    """The parts of a chunk around a line of another form are composed from the lookups the
+    chunk already made: values seen once (every SPTE here is new) are not offered to the memo
+    a second time, which would admit them (spte.memo.Memo)."""
+    lines = [f"kvm_mmu_set_spte: gfn {i:x} spte {0x14FAB8A25 + (i << 12):x} (r-xu) level 1 at 15e8b4100"
+             for i in range(300)]
+    lines.insert(150, "kvm_mmu_paging_element: pte 101007 level 9")  # no level 9 in x86-64
+    data = "".join(PREFIX + line + "\n" for line in lines).encode()
+    render = Renderer(_contexts()["shadow"](), count=False)
+    reader = FastLog(LogReader(render.ctx), render, "whole")
+    out, errors = reader.chunk(data, 1)
+    slow = _read(_contexts()["shadow"], data, "whole", False)
+    assert b"".join(out) == slow[0] and [(e.line, e.error) for e in errors] == slow[1]
+    assert not reader._bulk_memo and not reader._bulk_wait
 
 
 @pytest.mark.parametrize("chunk", [2, 5, 100])
@@ -503,8 +519,9 @@ def test_a_chunk_is_cut_at_needles_between_events(every: int, monkeypatch: pytes
     bulk_lines = []
     real = FastLog._bulk
 
-    def bulk(self: FastLog, blob: bytes, first: int, newlines: int, out: list[bytes]) -> bool | list[tuple[int, int]]:
-        done = real(self, blob, first, newlines, out)
+    def bulk(self: FastLog, blob: bytes, first: int, newlines: int, out: list[bytes], read: bool = False
+             ) -> bool | Cuts:
+        done = real(self, blob, first, newlines, out, read)
         if done is True:
             bulk_lines.append(newlines)
         return done

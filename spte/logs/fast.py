@@ -134,7 +134,7 @@ PAST_CODE = b"ABCDE"
 READ_PAST = re.compile(b"|".join(b"%c[1-%dA-%c]" % (PAST_CODE[lv - 1], lv - 1, PAST_CODE[lv - 2])
                                  for lv in range(2, 6)))
 BULK_BACKOFF = 63  # after failed tries, at most this many chunks go line by line before the next try
-BULK_CUTS = 32  # needles between events a chunk is cut at (read in bulk around them); more: line by line
+BULK_CUTS = 32  # needle gaps or odd events a chunk is cut at (read in bulk around them); more: line by line
 
 
 MEMO = 1 << 15
@@ -274,6 +274,13 @@ class Readings:
         return hit
 
 
+class Cuts(NamedTuple):
+    """Lines of a chunk for the line-by-line path, the rest of it for the bulk path."""
+
+    spans: list[tuple[int, int]]  # (start, end) of each run of whole lines, in order
+    read: bool  # the chunk's event texts were looked up (and offered to the memo) already
+
+
 class BulkMemo(Memo[bytes, BulkHit]):
     """Event text -> reading, read on first use: kept from its second use on while the memo
     has room (MEMO keys and MEMO_BYTES of text: a JSON reading is long; never cleared), and
@@ -354,13 +361,13 @@ class FastLog:
             self._lines(blob, first_line, out, errors, general)
             return out, errors
         done = self._bulk(blob, first_line, newlines, out)
-        if isinstance(done, list):  # needles between events: bulk around them, their lines line by line
+        if isinstance(done, Cuts):  # needles between events, or events of other forms: bulk around their lines
             pos, line = 0, first_line
-            for head, dirty in [*done, (len(blob), len(blob))]:
+            for head, dirty in [*done.spans, (len(blob), len(blob))]:
                 if head > pos:
                     clean = blob[pos:head]
                     count = clean.count(b"\n")
-                    if self._bulk(clean, line, count, out) is not True:
+                    if self._bulk(clean, line, count, out, done.read) is not True:
                         self._lines(clean, line, out, errors, False)
                     line += count
                 if dirty > head:
@@ -393,12 +400,14 @@ class FastLog:
         return self._tables
 
     # -- bulk chunks -------------------------------------------------------------------------
-    def _bulk(self, blob: bytes, first_line: int, newlines: int, out: list[bytes]) -> bool | list[tuple[int, int]]:
+    def _bulk(self, blob: bytes, first_line: int, newlines: int, out: list[bytes], read: bool = False) -> bool | Cuts:
         """Compose ``blob`` (whole lines, ``newlines`` line ends) without a Python step per line
         if no line but the events' holds a needle, every event has a form the bulk path reads
         and no walk is read past its end: True.  Otherwise nothing is done: False, or the lines
-        to cut out for the line-by-line path (:meth:`_cuts`), where a few gaps between events
-        hold needles or a few events have other forms."""
+        to cut out for the line-by-line path, where a few gaps between events hold needles or a
+        few events have other forms.  ``read``: the texts were looked up in this chunk already
+        (a part of a chunk cut for events of other forms): they are not offered to the memo
+        again, which would admit texts seen once."""
         mode, reader = self.mode, self.reader
         parts = bulk_pattern(b"\r" in blob).split(blob)
         pres = parts[0::2]  # the text before each event (its line's prefix, other lines)
@@ -408,14 +417,17 @@ class FastLog:
         if dirty is not None:
             if not dirty or not n or len(dirty) > BULK_CUTS:  # prose, no event, needles everywhere
                 return False
-            return self._cuts(blob, pres, texts, dirty)
+            return Cuts(self._cuts(blob, pres, texts, dirty), False)
         memo = self._bulk_memo
-        memo.overflow.clear()
-        hits = list(map(memo.__getitem__, texts))
+        if read:
+            hits = [memo.get(text) or memo.overflow[text] for text in texts]
+        else:
+            memo.overflow.clear()
+            hits = list(map(memo.__getitem__, texts))
         codes = b"".join(map(CODE, hits))
         if b"?" in codes:  # events of other forms: their lines take the line path
             odd = [i for i, hit in enumerate(hits) if hit is OTHER_FORM]
-            return self._cuts(blob, pres, texts, odd) if len(odd) <= BULK_CUTS else False
+            return Cuts(self._cuts(blob, pres, texts, odd, events=True), True) if len(odd) <= BULK_CUTS else False
         w = reader.walk
         carried = (b"W" if w is None or w.family != "guest" or w.last_level is None
                    else b"%d" % w.last_level if w.past is None else PAST_CODE[w.last_level - 1:w.last_level])
@@ -456,14 +468,18 @@ class FastLog:
         return True
 
     @staticmethod
-    def _cuts(blob: bytes, pres: list[bytes], texts: list[bytes], gaps: list[int]) -> list[tuple[int, int]]:
+    def _cuts(blob: bytes, pres: list[bytes], texts: list[bytes], gaps: list[int],
+              events: bool = False) -> list[tuple[int, int]]:
         """``(head, end)`` per gap ``i`` of ``gaps`` (in order): ``blob[head:end]`` are its whole
-        lines to the end of the line of event ``i`` (the text between cuts can be read in bulk)."""
+        lines to the end of the line of event ``i`` (with ``events``, that line only); the text
+        between cuts can be read in bulk."""
         lengths = map(len, chain.from_iterable(zip(pres[:-1], texts, strict=True)))
         offsets = list(accumulate(lengths, initial=0))[0::2]  # where each gap starts
         cuts: list[tuple[int, int]] = []
         for i in gaps:
-            if i and texts[i - 1] == WALK_HEAD:  # the gap starts on the header's line: cut from its start
+            if events:  # the event's own line
+                head = blob.rfind(b"\n", 0, offsets[i] + len(pres[i])) + 1
+            elif i and texts[i - 1] == WALK_HEAD:  # the gap starts on the header's line: cut from its start
                 head = blob.rfind(b"\n", 0, offsets[i]) + 1
             else:  # the gap starts with an event line's end
                 head = blob.index(b"\n", offsets[i]) + 1 if i else 0
