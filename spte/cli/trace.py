@@ -19,9 +19,9 @@ from spte.logs.fast import FastLog
 from spte.metadata.owner import Owner
 from spte.platform import Platform
 
-# Bytes of log per scan (whole lines).  A chunk's short-lived objects (the split's parts, some
-# 64 KiB of them) then fit in the allocator's arenas and heap as they are: with 256 KiB chunks
-# each chunk mapped fresh pages and returned them, three times the page faults for the same work.
+# Bytes of log per scan (whole lines).  A chunk's short-lived objects (the split's parts) then
+# fit in memory the allocator already holds: with 256 KiB chunks each chunk mapped fresh pages
+# and returned them, three times the page faults for the same work.
 CHUNK = 1 << 16
 # Linux printouts rarely say their release: the newest carried one names the software bits
 # unless --owner says otherwise (the output names the owner it used).
