@@ -39,6 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from inputs import kvm_shaped, random_words, real_trace, trace_lines
 
+from spte.logs.fast import EVENT_FORMS, WALK_HEAD
+
 FLOOR = r"""
 import sys
 out = sys.stdout
@@ -80,7 +82,7 @@ for lines in iter(lambda: sys.stdin.buffer.readlines(65536), []):
 SPLIT_ONLY = r"""
 import re, sys
 from itertools import accumulate, chain, repeat
-event = re.compile(rb"(: kvm_(?:mmu_(?:paging_element|set_spte|pagetable_walk)|tdp_mmu_spte_changed): [^\n]*)")
+event = re.compile(b"(" + sys.argv[3].encode() + rb"[^\n]*)")  # SPLIT_EVENT's, to the line's end
 note, json = b"#" * int(sys.argv[1]), sys.argv[2] == "json"
 out, read, first, rest = sys.stdout.buffer, sys.stdin.buffer.read, 1, b""
 
@@ -101,7 +103,9 @@ while data := read(65536):  # whole lines, as spte trace reads them (trace.CHUNK
     rest = data[cut:]
 chunk(rest)
 """
-SPLIT_EVENT = re.compile(rb": kvm_(?:mmu_(?:paging_element|set_spte|pagetable_walk)|tdp_mmu_spte_changed): ")
+# The events spte trace reads in bulk (spte.logs.fast), up to their arguments.
+SPLIT_EVENT = re.compile(b": (?:" + b"|".join(re.escape(name) for name in (*EVENT_FORMS, WALK_HEAD[2:].split()[0]))
+                         + b") ")
 
 
 def note_length(spte: list[str], path: Path, lines: int = 50_000) -> int:
@@ -265,7 +269,8 @@ def main() -> None:
                 cmd = [*spte, "trace", "--kvm", "6.19:shadow", "-M", "48", *style]
                 row(f"{name} vs trace floor", shape, cmd, tfloor, path, 2.0)
                 if wanted(f"{name}, split and join only"):  # no target: what the design cannot go under
-                    bound = [*py, SPLIT_ONLY, str(note_length(cmd, path)), "json" if style else "text"]
+                    bound = [*py, SPLIT_ONLY, str(note_length(cmd, path)), "json" if style else "text",
+                             SPLIT_EVENT.pattern.decode()]
                     row(f"{name}, split and join only vs trace floor", shape, bound, tfloor, path, None)
         row("single `spte decode VALUE` vs `python -c pass`", "one value",
             [*spte, "decode", "0x8600000001234b77"], [*py, "pass"], None, 2.0, repeat=max(args.repeat * 5, 10))

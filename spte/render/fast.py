@@ -478,11 +478,8 @@ class FastDecoder:
             return None
         digits = table.digits - 2
         # Bits 51:12 outside the address would show in the pfn's digits: such values go the long way.
-        return digits, max(digits - 13, 0), digits - 3, slow | self.page_size_mask | self._between()
-
-    def _between(self) -> int:
-        """Bits 51:12 of the table form outside its address (e.g. reserved above MAXPHYADDR)."""
-        return ((1 << min(self.width, HIGH_SHIFT)) - 1) & ~LOW_MASK & ~self.table.address_mask
+        between = ((1 << min(self.width, HIGH_SHIFT)) - 1) & ~LOW_MASK & ~self.table.address_mask
+        return digits, max(digits - 13, 0), digits - 3, slow | self.page_size_mask | between
 
     def line_block(self, suffix: Render | None = None, lookup: PatternLookup[str] | None = None) -> Block:
         """``line`` (plus ``suffix(v)``, an owner's words) over a block of values and, where the
@@ -681,14 +678,7 @@ class FastDecoder:
                         r = absent_lines.get(v)  # (see compose)
                         if r is None:
                             if absent[v & LOW_MASK] and v & amask and not (slow and v & slow):
-                                # Not present, with an address (so not memoised): here inline.
-                                d = d.zfill(digits)
-                                ignored = v & np_ignored
-                                s = "" if suffix is None else (
-                                    owner(v) if (e := sget(v & smask)) is None else e[2] if v & e[0] else e[1])
-                                r = (f"0x{d} pfn={hex((v & amask) >> 12)} "
-                                     f"{heads.get(v & np_read) or head_of(v & np_read)}"
-                                     f"{' ignored=' + hex(ignored) if ignored else ''} (not present){s}")
+                                r = absent_line(v, d.zfill(digits)) + owner(v)  # (an address: not memoised)
                             else:
                                 r = compose(v, d)
                         append(r)
@@ -706,10 +696,7 @@ class FastDecoder:
                         append(f"0x{d} pfn=0x{d[pfn_digits].lstrip('0') or '0'} "
                                f"{name_flags}{high[hi]}{low_words}{words[hi]}{end}")
                     elif absent[lo] and not v & ps_mask:  # not present
-                        d = d.zfill(digits)
-                        ignored = v & np_ignored
-                        append(f"0x{d} pfn={hex((v & amask) >> 12)} {heads.get(v & np_read) or head_of(v & np_read)}"
-                               f"{' ignored=' + hex(ignored) if ignored else ''} (not present)")
+                        append(absent_line(v, d.zfill(digits)))
                     else:
                         append(other(v, d))
             else:  # the same, with the owner's suffix looked up in its memo

@@ -53,10 +53,10 @@ def entry_view(entry: Entry, colour: bool = False, software: dict[int, str] | No
     append = rows.append
     for lo, mx, one_bit, before, after, paint_as, reserved in _rows(layout, software):
         v = (value >> lo) & mx
-        if not v:
-            append(f"{before}{'0':>18}{after}" if one_bit else f"{before}{'0x0':>18}{after}")
-            continue
         text = f"{before}{v if one_bit else hex(v):>18}{after}"
+        if not v:
+            append(text)
+            continue
         if reserved and present:
             text += "  <-- reserved bit set"
         append(f"{paint_as}{text}{RESET}" if colour else text)
