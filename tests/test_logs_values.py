@@ -85,6 +85,20 @@ def test_kvm_readings_are_the_object_paths(version: str, host: str) -> None:
             _check(render, ctx.host_format, level, "kvm", values)
 
 
+@pytest.mark.parametrize("host", ["shadow-M48", "ept-ad", "npt-sme", "shadow-pae"])
+def test_templates_take_every_bit_but_the_address(host: str) -> None:
+    """Values that share a template's bits but one: read as themselves, whatever bit it is (the
+    template of each base value is admitted by its first two pfn variants)."""
+    ctx = _context("6.19", host)
+    render = Renderer(ctx)
+    width = CLASSES[ctx.host_format][1][0].WIDTH
+    for level in CLASSES[ctx.host_format]:
+        for v in [*kvm_shaped(6, level), 0x8600000001234B77 & ((1 << width) - 1)]:
+            variants = _pfn_variants([v], level)
+            others = [variants[0] ^ 1 << b for b in range(width)]
+            _check(render, ctx.host_format, level, "kvm", [v, *variants, *others])
+
+
 @pytest.mark.parametrize("host", ["shadow-M48", "ept-ad", "shadow-pae", "npt-pae"])
 def test_guest_linux_and_xen_readings_are_the_object_paths(host: str) -> None:
     """Entries without an owner (a guest's walk) and entries Linux or Xen read, every level."""
@@ -140,7 +154,7 @@ def test_memory_stays_flat_on_values_that_never_repeat() -> None:
     render = Renderer(ctx)
     text = render.texter("x86-64", 1, "kvm")
     # (the tables of reason texts of 13 bits, 8192 slots, are still filling: a few hundred texts)
-    assert _growth(text, 1) < 256 << 10
-    # JSON templates are admitted on their second use: up to TEMPLATES hashes of keys used once
-    # are remembered (a set, emptied when full: spte.memo.Memo), about 70 bytes each
+    # Templates are admitted on their second use: up to TEMPLATES hashes of keys used once are
+    # remembered (a set, emptied when full: spte.memo.Memo), about 70 bytes each
+    assert _growth(text, 1) < (256 << 10) + TEMPLATES * 70
     assert _growth(lambda v: render.entry_json_tail("x86-64", 1, "kvm", v), 3) < (256 << 10) + TEMPLATES * 70

@@ -89,15 +89,18 @@ RSVD_MARKS = tuple({(p.needle_bytes, p.fmt[len(p.needle):].split()[0].encode())
 # The split looks only for the event's name (an event's exact form costs the split a tenth
 # more); a new text is checked against EVENT_FORMS, the line-by-line PATTERN's grammar
 # (single blanks, values of at most 64 bits), each printed number ending at a blank or the
-# line's end, and then read by its words (FastLog._bulk_reader).  A text of any other form
+# line's end, and then read from that match's groups (FastLog._bulk_reader).  A text of any other form
 # reads as OTHER_FORM: its line is cut out of the chunk for the line-by-line path.
 NUMBER_END = rb"(?![^ \n\r])"
+# (Each group is named as PATTERN's; the last one of each form tells the event.)
 EVENT_FORMS = {
-    b"kvm_mmu_paging_element:": rb"pte " + VALUE + rb" level \d+" + NUMBER_END,
-    b"kvm_mmu_set_spte:": (rb"gfn " + HEX + rb"+ spte " + VALUE + rb" \([r-][w-][x-][u-]?\) level \d+ at " + HEX + rb"+"
-                           + NUMBER_END),
-    b"kvm_tdp_mmu_spte_changed:": (rb"as id -?\d+ gfn " + HEX + rb"+ level \d+ old_spte " + VALUE + rb" new_spte "
-                                   + VALUE + NUMBER_END),
+    b"kvm_mmu_paging_element:": rb"pte (?P<pte>" + VALUE + rb") level (?P<plevel>\d+)" + NUMBER_END,
+    b"kvm_mmu_set_spte:": (rb"gfn (?P<gfn>" + HEX + rb"+) spte (?P<spte>" + VALUE
+                           + rb") \((?P<r>[r-])(?P<w>[w-])(?P<x>[x-])(?P<u>[u-]?)\) level (?P<slevel>\d+) at (?P<sptep>"
+                           + HEX + rb"+)" + NUMBER_END),
+    b"kvm_tdp_mmu_spte_changed:": (rb"as id (?P<as_id>-?\d+) gfn (?P<tgfn>" + HEX + rb"+) level (?P<tlevel>\d+) "
+                                   rb"old_spte (?P<old>" + VALUE + rb") new_spte (?P<new>" + VALUE + rb")"
+                                   + NUMBER_END),
 }
 EVENT_TEXT = re.compile(rb": (?:" + b"|".join(re.escape(event) + b" " + form for event, form in EVENT_FORMS.items())
                         + rb")[^\n\r]*\Z")
@@ -529,12 +532,12 @@ class FastLog:
         def read(text: bytes) -> BulkHit:
             if text == WALK_HEAD:  # a walk's header: no record, the walk's replay reads the address
                 return walk_head
-            if form(text) is None:
+            m = form(text)
+            if m is None:
                 return OTHER_FORM
-            words = text.split(b" ")
-            event = words[1]
-            if event == b"kvm_mmu_paging_element:":  # pte V level L
-                guest = t.guest_value(words[3], words[5])
+            event = m.lastgroup  # the last argument of the event's form
+            if event == "plevel":  # kvm_mmu_paging_element
+                guest = t.guest_value(*m.group("pte", "plevel"))
                 if guest is None:
                     return OTHER_FORM
                 level, v = guest
@@ -545,10 +548,11 @@ class FastLog:
                                       "kvm_mmu_paging_element", ((level, kind or None),),
                                       (level, v, verdict, ("kvm_mmu_paging_element", "guest", v, t.guest_fmt, level)),
                                       1, b""))
-            if event == b"kvm_mmu_set_spte:":  # gfn G spte V (rwxu) level L at P
-                known, v = kvm_level_of.get(words[8]), int(words[5], 16)  # (Readings.kvm_value, inlined)
+            if event == "sptep":  # kvm_mmu_set_spte
+                spte, lv = m.group("spte", "slevel")
+                known, v = kvm_level_of.get(lv), int(spte, 16)  # (Readings.kvm_value, inlined)
                 if known is None or v > kvm_top:
-                    host = t.kvm_value(words[8], words[5])
+                    host = t.kvm_value(lv, spte)
                     if host is None:
                         return OTHER_FORM
                     known, v = host
@@ -558,12 +562,11 @@ class FastLog:
                     return make(BulkHit, (text + b"  ## " + note_s.encode(), b"", "kvm_mmu_set_spte",
                                           ((level, kind),), None, 1, b""))
                 kind, note = t.kvm_reading(level, v)
-                access = words[6]  # (rwxu): u is absent on hosts whose kernel prints three letters
-                args = SET_SPTE_ARGS % (access[1:2], access[2:3], access[3:4], access[4:-1]) % (words[3], words[10])
+                # (u is empty on hosts whose kernel prints three letters)
+                args = SET_SPTE_ARGS % m.group("r", "w", "x", "u") % m.group("gfn", "sptep")
                 return make(BulkHit, (t.kvm_head(v, level, b"kvm_mmu_set_spte") + args + note, b"",
                                       "kvm_mmu_set_spte", ((level, kind or None),), None, 1, b""))
-            # as id A gfn G level L old_spte O new_spte N
-            pair = t.kvm_pair(words[8], words[10], words[12])
+            pair = t.kvm_pair(*m.group("tlevel", "old", "new"))  # kvm_tdp_mmu_spte_changed
             if pair is None:
                 return OTHER_FORM
             level, old, new = pair
@@ -572,7 +575,7 @@ class FastLog:
                 return make(BulkHit, (text + note, b"", "kvm_tdp_mmu_spte_changed",
                                       ((level, old_kind), (level, new_kind)), None, 2, b""))
             records, counted = [], []
-            args = SPTE_CHANGED_ARGS % (words[4], words[6])
+            args = SPTE_CHANGED_ARGS % m.group("as_id", "tgfn")
             for value, role in ((old, b"old"), (new, b"new")):
                 jkind, jtail = t.render.entry_json_tail(t.kvm_fmt, level, "kvm", value)
                 counted.append((level, jkind))

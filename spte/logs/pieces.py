@@ -48,7 +48,7 @@ from spte.metadata.ranges import ranges_text
 from spte.platform import Platform
 
 MEMO = 1 << 15  # whole texts kept per (format, level, owner)
-TEMPLATES = 1 << 12  # whole JSON templates kept per (format, level, owner): ~1 KiB each; real traces have few
+TEMPLATES = 1 << 12  # templates kept per (format, level, owner) (a JSON one is ~1 KiB); real traces have few
 CAP = 1 << 14  # pieces kept per table that is not bounded by construction (never cleared)
 # (kind, text)
 Text = tuple[str, str]
@@ -171,18 +171,27 @@ class ClassPieces:
 def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: ClassPieces, large: ClassPieces,
                     ps: int, level: int) -> Callable[[int], Text]:
     """:func:`value_texter` for an owner with :class:`~spte.metadata.owner.Patterns` (KVM): the
-    owner's kind, ``[kind] `` and `` sw:names`` joined once per pattern (a bounded memo)."""
+    owner's kind, ``[kind] `` and `` sw:names`` joined once per pattern (a bounded memo).  A
+    present value whose owner's reading is keyed by its pattern (not an exact value, not MMIO)
+    has a text that only its pfn ties to its address bits: the rest is a template, kept by the
+    other bits (up to :data:`TEMPLATES`, admitted on their second use), so SPTEs that differ only in
+    their address (most of a trace's new values) cost a lookup and a ``%``."""
+    def piece(kind: str, fields: dict[str, int], plausible: bool | None) -> tuple[str, str, str]:
+        return kind, f"[{kind}] ", " sw:" + ",".join(fields) if fields else ""
+
     # The values KVM reads on their own are MMIO SPTEs, shown by their summary alone.
-    read = owner_api.pattern_reader(patterns, lambda kind, fields, plausible: (
-        kind, f"[{kind}] ", " sw:" + ",".join(fields) if fields else ""),
-        (lambda v: ("mmio", "", "")) if patterns.value_kind == "mmio" else None)
+    mmio = (lambda v: ("mmio", "", "")) if patterns.value_kind == "mmio" else None
+    found = owner_api.pattern_lookup(patterns, piece, mmio)
+    owner_mask, keyed, read = found if found is not None else (0, None, owner_api.pattern_reader(patterns, piece, mmio))
     memo: dict[int, Text] = {}
+    templates: Memo[int, tuple[str, str]] = Memo(TEMPLATES)  # template bits -> (kind, text with %s for the pfn)
     mid = f"L{level} not present, bits "
 
     def bind(c: ClassPieces) -> tuple[Any, ...]:
         """What a present line of class ``c`` reads, bound once: the hot path below makes no calls
         for its pieces.  Its bits-11:0 table joins the flags and words of ``lo & keep`` and the
-        problems of ``lo`` (other than reserved bits), filled on first use."""
+        problems of ``lo`` (other than reserved bits), filled on first use.  Its template bits are
+        all but the address's, and the owner's key."""
         table: list[tuple[str, str, str] | None] = [None] * (1 << LOW_BITS)
 
         def low(lo: int) -> tuple[str, str, str]:
@@ -190,8 +199,9 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
             piece = table[lo] = (lf, lw, c.low_problem_text(lo) if c.low_rules else "")
             return piece
 
+        template_mask = ((1 << c.cls.WIDTH) - 1) & ~c.address_mask | owner_mask | c.reserved_mask
         return (c, c.keep, c.mid_mask, c.address_mask, f" {c.name} ", table, low, c.high_words, c.present_mask,
-                c.reserved_mask, c.low_rules)
+                c.reserved_mask, c.low_rules, template_mask)
 
     small_b, large_b = bind(small), bind(large)
 
@@ -199,13 +209,16 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
         hit = memo.get(v)
         if hit is not None:
             return hit
-        kind, head, sw = read(v)
-        if kind == "mmio":  # the kernel's reading of gfn, generation and access is what matters
-            out = (kind, f"[mmio] {summary(v)}")
+        cp, keep, mid_mask, address_mask, name, table, low, high_words, present, reserved, by_table, tmask = (
+            large_b if v & ps else small_b)
+        template = templates.get(v & tmask)
+        if template is not None:
+            out = (template[0], template[1] % hex((v & address_mask) >> 12))
         else:
-            cp, keep, mid_mask, address_mask, name, table, low, high_words, present, reserved, by_table = (
-                large_b if v & ps else small_b)
-            if v & present:
+            kind, head, sw = read(v)
+            if kind == "mmio":  # the kernel's reading of gfn, generation and access is what matters
+                out = (kind, f"[mmio] {summary(v)}")
+            elif v & present:
                 lf, lw, problems = table[v & LOW_MASK] or low(v & LOW_MASK)
                 s = v & keep
                 if s & mid_mask:
@@ -220,8 +233,14 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
                     problems = cp.problems(v)
                 elif v & reserved:
                     problems += " !reserved_bits"
-                out = (kind, f"{head}pfn={(v & address_mask) >> 12:#x}{name}{lf[1:] + lw if lf else lw[1:]}{sw}"
-                       f"{problems}")
+                words = lf[1:] + lw if lf else lw[1:]
+                out = (kind, f"{head}pfn={(v & address_mask) >> 12:#x}{name}{words}{sw}{problems}")
+                # (values with reserved bits set are not what KVM writes: random words, corrupt
+                # dumps, whose templates would never be used again: not offered)
+                if (by_table and not v & reserved and keyed is not None and keyed(v & owner_mask) is not None
+                        and templates.offer(v & tmask)):
+                    templates[v & tmask] = (kind, f"{head}pfn=".replace("%", "%%") + "%s"
+                                            + f"{name}{words}{sw}{problems}".replace("%", "%%"))
             else:
                 out = (kind, f"{head}{mid}{v:#x}{sw}")
         if len(memo) < MEMO:  # first come: see the module's docstring

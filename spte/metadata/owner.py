@@ -195,8 +195,8 @@ def pattern_reader(patterns: Patterns, piece: Callable[[str, dict[str, int], boo
 PatternLookup = tuple[int, Callable[[int], "tuple[int, T, T] | None"], Callable[[int], T]]
 
 
-def pattern_lookup(patterns: Patterns, piece: Callable[[str, dict[str, int], bool | None], T]
-                   ) -> PatternLookup[T] | None:
+def pattern_lookup(patterns: Patterns, piece: Callable[[str, dict[str, int], bool | None], T],
+                   value_piece: Callable[[int], T] | None = None) -> PatternLookup[T] | None:
     """:func:`pattern_reader`'s memo, for loops over many values that inline the lookup:
     ``(mask, get, read)``.  A value ``v`` whose ``e = get(v & mask)`` is not None reads as
     ``e[2] if v & e[0] else e[1]`` (and as that for every value with the same ``v & mask`` and
@@ -204,7 +204,7 @@ def pattern_lookup(patterns: Patterns, piece: Callable[[str, dict[str, int], boo
     the key needs a match bit (``patterns.match``): then use :func:`pattern_reader`."""
     if patterns.match is not None:
         return None
-    return _pattern_memo(patterns, piece, None)
+    return _pattern_memo(patterns, piece, value_piece)
 
 
 def _pattern_memo(patterns: Patterns, piece: Callable[[str, dict[str, int], bool | None], T],
