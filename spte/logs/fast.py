@@ -89,8 +89,8 @@ RSVD_MARKS = tuple({(p.needle_bytes, p.fmt[len(p.needle):].split()[0].encode())
 # The split looks only for the event's name (an event's exact form costs the split a tenth
 # more); a new text is checked against EVENT_FORMS, the line-by-line PATTERN's grammar
 # (single blanks, values of at most 64 bits), each printed number ending at a blank or the
-# line's end, and then read from that match's groups (FastLog._bulk_reader).  A text of any other form
-# reads as OTHER_FORM: its line is cut out of the chunk for the line-by-line path.
+# line's end, and then read from that match's groups (FastLog._bulk_reader).  A text of any
+# other form reads as OTHER_FORM: its line is cut out of the chunk for the line-by-line path.
 NUMBER_END = rb"(?![^ \n\r])"
 # (Each group is named as PATTERN's; the last one of each form tells the event.)
 EVENT_FORMS = {

@@ -177,6 +177,7 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
     other bits (up to :data:`TEMPLATES`, admitted on their second use), so SPTEs that differ only in
     their address (most of a trace's new values) cost a lookup and a ``%``."""
     def piece(kind: str, fields: dict[str, int], plausible: bool | None) -> tuple[str, str, str]:
+        # (no verdict in the text: the bits the verdict tests need not be template bits)
         return kind, f"[{kind}] ", " sw:" + ",".join(fields) if fields else ""
 
     # The values KVM reads on their own are MMIO SPTEs, shown by their summary alone.
@@ -211,7 +212,7 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
             return hit
         cp, keep, mid_mask, address_mask, name, table, low, high_words, present, reserved, by_table, tmask = (
             large_b if v & ps else small_b)
-        template = templates.get(v & tmask)
+        template = None if v & reserved else templates.get(v & tmask)  # (none has reserved bits set)
         if template is not None:
             out = (template[0], template[1] % hex((v & address_mask) >> 12))
         else:
