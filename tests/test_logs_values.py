@@ -85,18 +85,30 @@ def test_kvm_readings_are_the_object_paths(version: str, host: str) -> None:
             _check(render, ctx.host_format, level, "kvm", values)
 
 
-@pytest.mark.parametrize("host", ["shadow-M48", "ept-ad", "npt-sme", "shadow-pae"])
+@pytest.mark.parametrize("host", sorted(HOSTS))
 def test_templates_take_every_bit_but_the_address(host: str) -> None:
-    """Values that share a template's bits but one: read as themselves, whatever bit it is (the
-    template of each base value is admitted by its first two pfn variants)."""
+    """A present SPTE's annotation is a template in all but its pfn: values that share a
+    template's bits but one read as themselves, whatever bit it is, in every class at every
+    level.  Each base (present, no reserved bits: what a template is made of) is followed by
+    three values that differ from it in its class's address bits only (the second admits its
+    template, the third uses it); so is each value with one bit of the base flipped."""
     ctx = _context("6.19", host)
     render = Renderer(ctx)
-    width = CLASSES[ctx.host_format][1][0].WIDTH
-    for level in CLASSES[ctx.host_format]:
-        for v in [*kvm_shaped(6, level), 0x8600000001234B77 & ((1 << width) - 1)]:
-            variants = _pfn_variants([v], level)
-            others = [variants[0] ^ 1 << b for b in range(width)]
-            _check(render, ctx.host_format, level, "kvm", [v, *variants, *others])
+    platform = ctx.platform_for("kvm")
+    rng = random.Random(7)
+    for level, (small, large) in CLASSES[ctx.host_format].items():
+        ps = small.layout(platform).page_size_mask if large is not None else 0
+        for cls, size_bit in ((small, 0), (large, ps)):
+            if cls is None:
+                continue
+            layout = cls.layout(platform)
+            for base in [*kvm_shaped(4, level), 0x8600000001234B77]:
+                v = (base & ((1 << cls.WIDTH) - 1) & ~layout.reserved_mask & ~ps) | layout.present_mask | size_bit
+                values = []
+                for one in [v, *(v ^ 1 << b for b in range(cls.WIDTH))]:
+                    values += [one, *(one & ~layout.address_mask | rng.getrandbits(64) & layout.address_mask
+                                      for _ in range(3))]
+                _check(render, ctx.host_format, level, "kvm", values)
 
 
 @pytest.mark.parametrize("host", ["shadow-M48", "ept-ad", "shadow-pae", "npt-pae"])
