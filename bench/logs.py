@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
 import random
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,7 +23,7 @@ from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from cli import CHILD_ENV, compile_package  # children run byte-compiled, as bench/cli.py's do
+from cli import compile_package, run  # children run byte-compiled, as bench/cli.py's do
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 
@@ -70,23 +68,13 @@ def build(path: Path, n: int) -> None:
     path.write_text("".join(out[:n]))
 
 
-def cpu_time(cmd: list[str], stdin_path: Path) -> float:
-    """CPU seconds (user + system) of one run of ``cmd`` reading ``stdin_path``."""
-    with open(stdin_path, "rb") as fh:
-        # Run away from the checkout: ``python -m`` puts the working directory first on sys.path.
-        p = subprocess.Popen(cmd, stdin=fh, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             cwd=tempfile.gettempdir(), env=CHILD_ENV)
-        _, _, usage = os.wait4(p.pid, 0)
-    return usage.ru_utime + usage.ru_stime
-
-
 def paired(ours: list[str], base: list[str], stdin_path: Path, repeat: int) -> tuple[float, float, float]:
     """Median CPU times of ``ours`` and of ``base``, and the median of their ratios over
     ``repeat`` pairs run back to back."""
     pairs = []
     for _ in range(repeat):
-        b = cpu_time(base, stdin_path)
-        pairs.append((cpu_time(ours, stdin_path), b))
+        b = run(base, stdin_path)[0]
+        pairs.append((run(ours, stdin_path)[0], b))
     return median(a for a, _ in pairs), median(b for _, b in pairs), median(a / b for a, b in pairs)
 
 

@@ -90,8 +90,8 @@ def test_templates_take_every_bit_but_the_address(host: str) -> None:
     """A present SPTE's annotation is a template in all but its pfn: values that share a
     template's bits but one read as themselves, whatever bit it is, in every class at every
     level.  Each base (present, no reserved bits: what a template is made of) is followed by
-    three values that differ from it in its class's address bits only (the second admits its
-    template, the third uses it); so is each value with one bit of the base flipped."""
+    three values that differ from it in its class's address bits only (the first admits its
+    template, the others use it); so is each value with one bit of the base flipped."""
     ctx = _context("6.19", host)
     render = Renderer(ctx)
     platform = ctx.platform_for("kvm")

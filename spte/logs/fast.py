@@ -44,15 +44,22 @@ VALUE = HEX + rb"{1,16}"  # at most 64 bits; a longer value takes the general pa
 # <comm>-<pid> [(tgid)] [cpu] [flags] timestamp:  (comm is at most 15 characters, TASK_COMM_LEN).
 PREFIX = (rb"\n[ \t]*(?P<comm>[^\n\[]{1,16}?)-\d+ +(?:\( *[\d-]+\) +)?\[\d+\] +(?:[.a-zA-Z][.a-zA-Z0-9]{3,4} +)?"
           rb"\d+\.\d+: ")
+# The arguments of the events with values, as arch/x86/kvm/mmu/mmutrace.h's TP_printk prints
+# them, a named group per argument: the line path's PATTERN and the bulk path's EVENT_FORMS
+# both take them from here.  (A 17th digit is not part of a value: such a line is the general
+# reader's, which says why.)
+EVENT_ARGS = {
+    "kvm_mmu_paging_element": rb"pte (?P<pte>" + VALUE + rb") level (?P<plevel>\d+)",
+    "kvm_mmu_set_spte": (rb"gfn (?P<gfn>" + HEX + rb"+) spte (?P<spte>" + VALUE
+                         + rb") \((?P<r>[r-])(?P<w>[w-])(?P<x>[x-])(?P<u>[u-]?)\) level (?P<slevel>\d+) at "
+                         rb"(?P<sptep>" + HEX + rb"+)"),
+    "kvm_tdp_mmu_spte_changed": (rb"as id (?P<as_id>-?\d+) gfn (?P<tgfn>" + HEX + rb"+) level (?P<tlevel>\d+) "
+                                 rb"old_spte (?P<old>" + VALUE + rb") new_spte (?P<new>" + VALUE + rb")(?!" + HEX
+                                 + rb")"),
+}
 # One alternative per event; the empty group that ends it names the event (``Match.lastgroup``).
 ALTERNATIVES = {
-    "kvm_mmu_paging_element": rb"kvm_mmu_paging_element: pte (?P<pte>" + VALUE + rb") level (?P<plevel>\d+)[^\n]*",
-    "kvm_mmu_set_spte": (rb"kvm_mmu_set_spte: gfn (?P<gfn>" + HEX + rb"+) spte (?P<spte>" + VALUE
-                         + rb") \((?P<r>[r-])(?P<w>[w-])(?P<x>[x-])(?P<u>[u-]?)\) level (?P<slevel>\d+) at "
-                         rb"(?P<sptep>" + HEX + rb"+)[^\n]*"),
-    "kvm_tdp_mmu_spte_changed": (rb"kvm_tdp_mmu_spte_changed: as id (?P<as_id>-?\d+) gfn (?P<tgfn>" + HEX
-                                 + rb"+) level (?P<tlevel>\d+) old_spte (?P<old>" + VALUE + rb") new_spte (?P<new>"
-                                 + VALUE + rb")(?!" + HEX + rb")[^\n]*"),
+    **{name: name.encode() + b": " + args + rb"[^\n]*" for name, args in EVENT_ARGS.items()},
     "kvm_mmu_pagetable_walk": rb"kvm_mmu_pagetable_walk: addr (?P<addr>" + VALUE + rb")(?!" + HEX + rb")[^\n]*",
     # Value-less events, matched to the line's end: nothing else is on their lines.
     "none": (rb"(?:kvm_mmu_spte_requested: gfn " + HEX + rb"+ pfn " + HEX + rb"+ level -?\d+|kvm_mmu_set_"
@@ -92,16 +99,8 @@ RSVD_MARKS = tuple({(p.needle_bytes, p.fmt[len(p.needle):].split()[0].encode())
 # line's end, and then read from that match's groups (FastLog._bulk_reader).  A text of any
 # other form reads as OTHER_FORM: its line is cut out of the chunk for the line-by-line path.
 NUMBER_END = rb"(?![^ \n\r])"
-# (Each group is named as PATTERN's; the last one of each form tells the event.)
-EVENT_FORMS = {
-    b"kvm_mmu_paging_element:": rb"pte (?P<pte>" + VALUE + rb") level (?P<plevel>\d+)" + NUMBER_END,
-    b"kvm_mmu_set_spte:": (rb"gfn (?P<gfn>" + HEX + rb"+) spte (?P<spte>" + VALUE
-                           + rb") \((?P<r>[r-])(?P<w>[w-])(?P<x>[x-])(?P<u>[u-]?)\) level (?P<slevel>\d+) at (?P<sptep>"
-                           + HEX + rb"+)" + NUMBER_END),
-    b"kvm_tdp_mmu_spte_changed:": (rb"as id (?P<as_id>-?\d+) gfn (?P<tgfn>" + HEX + rb"+) level (?P<tlevel>\d+) "
-                                   rb"old_spte (?P<old>" + VALUE + rb") new_spte (?P<new>" + VALUE + rb")"
-                                   + NUMBER_END),
-}
+# (The last group of each form tells the event.)
+EVENT_FORMS = {name.encode() + b":": args + NUMBER_END for name, args in EVENT_ARGS.items()}
 EVENT_TEXT = re.compile(rb": (?:" + b"|".join(re.escape(event) + b" " + form for event, form in EVENT_FORMS.items())
                         + rb")[^\n\r]*\Z")
 WALK_HEAD = b": kvm_mmu_pagetable_walk: addr"

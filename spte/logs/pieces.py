@@ -200,7 +200,7 @@ def _pattern_texter(patterns: Patterns, summary: Callable[[int], str], small: Cl
             piece = table[lo] = (lf, lw, c.low_problem_text(lo) if c.low_rules else "")
             return piece
 
-        template_mask = ((1 << c.cls.WIDTH) - 1) & ~c.address_mask | owner_mask | c.reserved_mask
+        template_mask = ((1 << c.cls.WIDTH) - 1) & ~c.address_mask | owner_mask
         return (c, c.keep, c.mid_mask, c.address_mask, f" {c.name} ", table, low, c.high_words, c.present_mask,
                 c.reserved_mask, c.low_rules, template_mask)
 
