@@ -257,7 +257,7 @@ def test_after_failed_bulk_tries_chunks_go_line_by_line_for_a_while() -> None:
     tries = []
     real_bulk = reader._bulk
 
-    def bulk(*args: object) -> bool:
+    def bulk(*args: object) -> object:
         tries.append(args[1])
         return real_bulk(*args)  # type: ignore[arg-type]
 
@@ -519,11 +519,11 @@ def test_a_chunk_is_cut_at_needles_between_events(every: int, monkeypatch: pytes
     bulk_lines = []
     real = FastLog._bulk
 
-    def bulk(self: FastLog, blob: bytes, first: int, newlines: int, out: list[bytes], read: bool = False
-             ) -> bool | Cuts:
-        done = real(self, blob, first, newlines, out, read)
-        if done is True:
-            bulk_lines.append(newlines)
+    def bulk(self: FastLog, blob: bytes, first: int, out: list[bytes], read: bool = False) -> int | Cuts | None:
+        done = real(self, blob, first, out, read)
+        if isinstance(done, int):
+            assert done == blob.count(b"\n")
+            bulk_lines.append(done)
         return done
 
     monkeypatch.setattr(FastLog, "_bulk", bulk)

@@ -321,7 +321,7 @@ class FastLog:
         self._last = 0  # whole mode: data[:_last] is written
         self._tables: Readings | None = None
         self._bulk_memo = BulkMemo(self._first_read)
-        self._clean_shapes: set[bytes] = set()  # shapes without a needle (bounded, never cleared)
+        self._clean_shapes: dict[bytes, int] = {}  # shapes without a needle -> line ends (bounded, never cleared)
         self._bulk_backoff = self._bulk_wait = 0  # chunks to read line by line before trying bulk again
 
     # -- the general reader over a region -------------------------------------------------------
@@ -355,33 +355,36 @@ class FastLog:
         ``first_line``); ``newlines`` is then its count of line ends."""
         out: list[bytes] = []
         errors: list[LineResult] = []
-        self.newlines = newlines = blob.count(b"\n")
         general = not self.fast or any(n in blob and word in blob for n, word in RSVD_MARKS)
         if general or self._bulk_wait:
             if not general:  # waiting: the last tries failed (a log of other printouts)
                 self._bulk_wait -= 1
+            self.newlines = blob.count(b"\n")
             self._lines(blob, first_line, out, errors, general)
             return out, errors
-        done = self._bulk(blob, first_line, newlines, out)
+        done = self._bulk(blob, first_line, out)
         if isinstance(done, Cuts):  # needles between events, or events of other forms: bulk around their lines
             pos, line = 0, first_line
             for head, dirty in [*done.spans, (len(blob), len(blob))]:
                 if head > pos:
                     clean = blob[pos:head]
-                    count = clean.count(b"\n")
-                    if self._bulk(clean, line, count, out, done.read) is not True:
+                    count = self._bulk(clean, line, out, done.read)
+                    if not isinstance(count, int):
+                        count = clean.count(b"\n")
                         self._lines(clean, line, out, errors, False)
                     line += count
                 if dirty > head:
                     self._lines(blob[head:dirty], line, out, errors, False)
                     line += blob.count(b"\n", head, dirty)
                 pos = dirty
-            done = True
-        if done:
+            done = line - first_line
+        if done is not None:
+            self.newlines = done
             self._bulk_backoff = 0
             return out, errors
         self._bulk_backoff = min(2 * self._bulk_backoff + 1, BULK_BACKOFF)
         self._bulk_wait = self._bulk_backoff
+        self.newlines = blob.count(b"\n")
         self._lines(blob, first_line, out, errors, False)
         return out, errors
 
@@ -402,10 +405,10 @@ class FastLog:
         return self._tables
 
     # -- bulk chunks -------------------------------------------------------------------------
-    def _bulk(self, blob: bytes, first_line: int, newlines: int, out: list[bytes], read: bool = False) -> bool | Cuts:
-        """Compose ``blob`` (whole lines, ``newlines`` line ends) without a Python step per line
-        if no line but the events' holds a needle, every event has a form the bulk path reads
-        and no walk is read past its end: True.  Otherwise nothing is done: False, or the lines
+    def _bulk(self, blob: bytes, first_line: int, out: list[bytes], read: bool = False) -> int | Cuts | None:
+        """Compose ``blob`` (whole lines) without a Python step per line if no line but the
+        events' holds a needle, every event has a form the bulk path reads and no walk is read
+        past its end: its count of line ends.  Otherwise nothing is done: None, or the lines
         to cut out for the line-by-line path, where a few gaps between events hold needles or a
         few events have other forms.  ``read``: the texts were looked up in this chunk already
         (a part of a chunk cut for events of other forms): they are not offered to the memo
@@ -415,10 +418,10 @@ class FastLog:
         pres = parts[0::2]  # the text before each event (its line's prefix, other lines)
         texts = parts[1::2]  # each event's text (the memo's key)
         n = len(texts)
-        dirty = self._needle_between(pres)
+        dirty, ends = self._needle_between(pres)
         if dirty is not None:
             if not dirty or not n or len(dirty) > BULK_CUTS:  # prose, no event, needles everywhere
-                return False
+                return None
             return Cuts(self._cuts(blob, pres, texts, dirty), False)
         memo = self._bulk_memo
         if read:
@@ -429,12 +432,12 @@ class FastLog:
         codes = b"".join(map(CODE, hits))
         if b"?" in codes:  # events of other forms: their lines take the line path
             odd = [i for i, hit in enumerate(hits) if hit is OTHER_FORM]
-            return Cuts(self._cuts(blob, pres, texts, odd, events=True), True) if len(odd) <= BULK_CUTS else False
+            return Cuts(self._cuts(blob, pres, texts, odd, events=True), True) if len(odd) <= BULK_CUTS else None
         w = reader.walk
         carried = (b"W" if w is None or w.family != "guest" or w.last_level is None
                    else b"%d" % w.last_level if w.past is None else PAST_CODE[w.last_level - 1:w.last_level])
         if READ_PAST.search(carried + codes):
-            return False
+            return None
         render = self.render
         if render.count:  # --summary (text or JSON)
             events, levels, kinds = render.counts["event"], render.levels, render.counts["kind"]
@@ -447,6 +450,7 @@ class FastLog:
                     levels[level] += k
                     if kind is not None:
                         kinds[kind] += k
+        newlines = sum(ends)
         self._replay_walk(hits, pres, first_line + newlines)
         notes = list(map(TEXT, hits))
         if mode == "whole":  # the split's own parts, each event's text replaced by itself and its note
@@ -457,7 +461,7 @@ class FastLog:
             starts = map(itemgetter(2), map(bytes.rpartition, compress(pres, noted), repeat(b"\n")))
             out.append(b"".join(chain.from_iterable(zip(starts, compress(notes, noted), repeat(b"\n")))))
         elif mode == "json":  # per event: its line number and record, again for a transition's second
-            lines = accumulate(map(bytes.count, pres[:n], repeat(b"\n")), initial=first_line)
+            lines = accumulate(ends[:n], initial=first_line)
             next(lines)
             heads = list(map(LINE.__mod__, lines))
             records = list(map(RECORDS, hits))
@@ -467,7 +471,7 @@ class FastLog:
             pieces[2::4] = map(mul, heads, map(eq, records, repeat(2)))
             pieces[3::4] = map(MORE, hits)
             out.append(b"".join(pieces))
-        return True
+        return newlines
 
     @staticmethod
     def _cuts(blob: bytes, pres: list[bytes], texts: list[bytes], gaps: list[int],
@@ -495,27 +499,36 @@ class FastLog:
         self._bulk_memo.read = read = self._bulk_reader()  # the context's tables, built on first use
         return read(key)
 
-    def _needle_between(self, pres: list[bytes]) -> list[int] | None:
+    def _needle_between(self, pres: list[bytes]) -> tuple[list[int] | None, list[int]]:
         """Where a needle of the grammar may be in the text between events (each followed by the
         ": " that starts its event: a needle may end in that colon, as "pgd:" does): None for
-        nowhere, else the gaps that hold one (empty: somewhere).
+        nowhere, else the gaps that hold one (empty: somewhere); and where there is none, each
+        gap's count of line ends (an event's text holds none).
 
         Shapes of that text already seen clean (bounded: CLEAN_SHAPES shapes of at most
-        SHAPE_MAX bytes) cost a set lookup; new short ones are checked as shapes; the text of a
+        SHAPE_MAX bytes) cost a dict lookup, which also gives their line ends (so a chunk's
+        bytes are not counted again); new short ones are checked as shapes; the text of a
         flagged or long one, or a chunk of mostly new shapes (prose between events), is
         searched for the needles themselves."""
         clean = self._clean_shapes
         shapes = list(map(bytes.translate, pres, repeat(SHAPE)))
         new = set(shapes).difference(clean)
         if len(new) > NEW_SHAPES:
-            return [] if ANY_NEEDLE.search(b": \n".join(pres)) else None
+            if ANY_NEEDLE.search(b": \n".join(pres)):
+                return [], []
+            return None, list(map(bytes.count, pres, repeat(b"\n")))
         # a long shape is searched in its own text: the shapes' pattern is slow on long text
         bad = {shape for shape in new if len(shape) > SHAPE_MAX or NEEDLE_SHAPES.search(shape + b": ")}
         dirty = [i for i in compress(range(len(pres)), map(bad.__contains__, shapes))
                  if ANY_NEEDLE.search(pres[i] + b": ")] if bad else []
+        if dirty:
+            return dirty, []
         if len(clean) < CLEAN_SHAPES:
-            clean.update(new.difference(bad))
-        return dirty or None
+            clean.update((shape, shape.count(b"\n")) for shape in new.difference(bad))
+        try:  # (the translation keeps line ends)
+            return None, list(map(clean.__getitem__, shapes))
+        except KeyError:  # a flagged shape without a needle, or the memo full
+            return None, list(map(bytes.count, pres, repeat(b"\n")))
 
     def _bulk_reader(self) -> Callable[[bytes], BulkHit]:
         """An event's text -> its reading (OTHER_FORM: not for the bulk path), the same as
