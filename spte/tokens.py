@@ -138,6 +138,7 @@ def stream_words(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: in
 # In a block of these characters' absence, str.split() splits as bytes.split() (it also splits
 # at \x1c-\x1f) and int(token, 16) takes exactly the grammar's lowercase hex without a prefix.
 _NOT_PLAIN = ("x", "X", "A", "B", "C", "D", "E", "F", "+", "-", "_", "\x1c", "\x1d", "\x1e", "\x1f")
+_BLANKS = (" ", "\t", ",", "\r", "\x0b", "\x0c")  # separators other than LF
 
 
 def _blocks(stream: BinaryIO, bad: Bad, decimal: bool, width: int, first_line: int, chunk: int,
@@ -213,16 +214,21 @@ def _blocks(stream: BinaryIO, bad: Bad, decimal: bool, width: int, first_line: i
         # reads the block again below, token by token, so errors name their line.
         fast: list[int] | None = None
         words: list[str] | None = None
+        line_ends: int | None = None  # in `complete`, where its split tells them
         if texts and complete.isascii():
             plain = complete.decode("ascii")
             if not any(c in plain for c in _NOT_PLAIN):
-                words = (plain.replace(",", " ") if "," in plain else plain).split()
+                if plain[:1] != "\n" and "\n\n" not in plain and not any(c in plain for c in _BLANKS):
+                    words = plain.split("\n")  # one value per line (the usual input): the lines are the tokens
+                    line_ends = len(words) - 1
+                else:
+                    words = (plain.replace(",", " ") if "," in plain else plain).split()
                 try:
                     fast = list(map(int, words, repeat(16, len(words))))
                 except ValueError:
-                    fast = words = None
+                    fast = words = line_ends = None
                 if words and max(map(len, words)) > digits:
-                    fast = words = None
+                    fast = words = line_ends = None
         if fast is None and b"+" not in complete and b"-" not in complete and b"_" not in complete:
             toks = (complete.replace(b",", b" ") if b"," in complete else complete).split()
             try:
@@ -232,7 +238,7 @@ def _blocks(stream: BinaryIO, bad: Bad, decimal: bool, width: int, first_line: i
             if fast and max(fast) > maxv:
                 fast = None
         if fast is not None:
-            line += complete.count(b"\n") + sep_is_lf
+            line += (complete.count(b"\n") if line_ends is None else line_ends) + sep_is_lf
             carry_line = line
             if fast:
                 head = b""

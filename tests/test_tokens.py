@@ -236,3 +236,16 @@ def test_stream_words_is_stream_values_with_each_plain_blocks_tokens(width):
     for odd in (b"0x1f\n", b"1F\n", b"1\x1c2\n", b"00000000000000001\n"):
         assert all(texts is None for _, texts in stream_words(io.BytesIO(odd), lambda *e: None)), odd
     assert list(stream_words(io.BytesIO(b"1f 10\n"), lambda *e: None, decimal=True)) == [([10], None)]
+
+
+def test_one_value_per_line_blocks_count_lines_by_their_split():
+    """A block of one plain value per line is split at its line ends, whose count then numbers the
+    lines: a bad token after thousands of such lines (some blocks with empty lines, which take the
+    general split) is named by its own line, at every block size."""
+    for lines in (["1f"] * 3000, ["1f", "", "8600000001234b77"] * 1000):
+        data = ("\n".join(lines) + "\nzz\n7\n").encode()
+        for chunk in (5, 64, 1 << 14):
+            errors: list[tuple[int, bytes, str]] = []
+            blocks = list(stream_words(io.BytesIO(data), _collect(errors), chunk=chunk))
+            assert [(n, tok) for n, tok, _ in errors] == [(len(lines) + 1, b"zz")], chunk
+            assert [v for block, _ in blocks for v in block] == [int(x, 16) for x in lines if x] + [7]

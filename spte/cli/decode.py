@@ -197,7 +197,7 @@ def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blo
             lines = render(values, texts)
             # Written a few hundred lines at a time: a block of JSON is megabytes, and its copies
             # (joined, encoded) cost more than the writes once they no longer fit in the cache.
+            # One write per slice: an unbuffered stdout (PYTHONUNBUFFERED) makes each a system call.
             for start in range(0, len(lines), WRITE_LINES):
-                out.write("\n".join(lines[start:start + WRITE_LINES]))
-                out.write("\n")
+                out.write("\n".join(lines[start:start + WRITE_LINES]) + "\n")
     return report.status
