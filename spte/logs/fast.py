@@ -521,10 +521,10 @@ class FastLog:
         bad = {shape for shape in new if len(shape) > SHAPE_MAX or NEEDLE_SHAPES.search(shape + b": ")}
         dirty = [i for i in compress(range(len(pres)), map(bad.__contains__, shapes))
                  if ANY_NEEDLE.search(pres[i] + b": ")] if bad else []
-        if dirty:
-            return dirty, []
         if len(clean) < CLEAN_SHAPES:
             clean.update((shape, shape.count(b"\n")) for shape in new.difference(bad))
+        if dirty:
+            return dirty, []
         try:  # (the translation keeps line ends)
             return None, list(map(clean.__getitem__, shapes))
         except KeyError:  # a flagged shape without a needle, or the memo full
