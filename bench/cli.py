@@ -20,7 +20,9 @@ a neighbour that slows the machine for a while slows both runs of a pair, and on
 by a burst is outvoted.  ``--memory N`` also decodes N random words (default 10M)
 and compares the peak RSS (``ru_maxrss`` of the process, from a small parent) with that of
 a 1/10 run: flat memory means ~1x.
-Run: ``python bench/cli.py [--values N] [--repeat R] [--memory N]``.
+``--instructions`` counts each child's instructions under valgrind's cachegrind instead: one
+run of each, the same ratio every time (a ratio of work, not of time).
+Run: ``python bench/cli.py [--values N] [--repeat R] [--memory N] [--instructions]``.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import argparse
 import compileall
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -167,11 +170,31 @@ def compile_package(where: str | None = None) -> None:
 
 
 BEFORE: str | None = None  # --before DIR: also time the package found in DIR (e.g. an older checkout)
+INSTRUCTIONS = False  # --instructions: count instructions under cachegrind instead of timing
+
+
+def instructions(cmd: list[str], stdin_path: Path | None, pythonpath: str | None = None) -> int:
+    """The instructions one child process executes (cachegrind's "I refs"): the same on every
+    run whatever the neighbours do, with hash randomisation fixed so that sets and dicts probe
+    alike.  Not the time: a streaming loop and a pointer chase of the same count differ."""
+    env = dict(CHILD_ENV, PYTHONHASHSEED="0", **({"PYTHONPATH": pythonpath} if pythonpath else {}))
+    with open(stdin_path or os.devnull, "rb") as fh:
+        p = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
+                            *cmd], stdin=fh, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                           cwd=tempfile.gettempdir())
+    counted = re.search(rb"I\s+refs:\s+([\d,]+)", p.stderr)
+    if p.returncode not in (0, 1) or counted is None:
+        raise SystemExit(f"benchmark command failed under cachegrind: {' '.join(cmd)}")
+    return int(counted[1].replace(b",", b""))
 
 
 def paired(ours: list[str], base: list[str], stdin: Path | None, repeat: int) -> tuple[float, float | None]:
     """The median over ``repeat`` back-to-back pairs of CPU time of ``ours`` over ``base``; with
-    BEFORE, also that of the same command run on that tree's package (None otherwise)."""
+    BEFORE, also that of the same command run on that tree's package (None otherwise).  With
+    INSTRUCTIONS, the ratios of one count of each (they do not vary)."""
+    if INSTRUCTIONS:
+        b = instructions(base, stdin)
+        return instructions(ours, stdin) / b, (instructions(ours, stdin, BEFORE) / b if BEFORE else None)
     ratios, befores = [], []
     for _ in range(repeat):
         b = run(base, stdin)[0]
@@ -205,9 +228,14 @@ def main() -> None:
     ap.add_argument("--memory", type=int, default=10_000_000, help="values for the memory row (0: skip)")
     ap.add_argument("--before", metavar="DIR", help="also time the spte package in DIR (an older checkout)")
     ap.add_argument("--only", metavar="REGEX", help="measure only the rows whose name matches (e.g. 'trace')")
+    ap.add_argument("--instructions", action="store_true",
+                    help="ratios of instruction counts under valgrind's cachegrind instead of CPU time "
+                         "(noise-free, about 50 times slower: use --values 200000)")
     args = ap.parse_args()
-    global BEFORE
-    BEFORE = args.before
+    global BEFORE, INSTRUCTIONS
+    BEFORE, INSTRUCTIONS = args.before, args.instructions
+    if INSTRUCTIONS and shutil.which("valgrind") is None:
+        raise SystemExit("bench/cli.py: --instructions needs valgrind (cachegrind) on PATH")
     compile_package()
     if BEFORE:
         compile_package(BEFORE)
@@ -283,7 +311,8 @@ def main() -> None:
                        f"{args.memory // 10:,}", "random", whole / part, 1.1)
     rows.sort(key=lambda r: -(r[2] / r[3]) if r[3] else 0)
     before = f"{'before':>7}" if BEFORE else ""
-    print(f"spte CLI benchmark ({n:,} values, CPU time, median of {args.repeat} pairs; "
+    measure = "instructions (cachegrind)" if INSTRUCTIONS else f"CPU time, median of {args.repeat} pairs"
+    print(f"spte CLI benchmark ({n:,} values, {measure}; "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}); "
           "worst first")
     print(f"{'row':58} {'input':11} {'ratio':>7} {'target':>7} {before}")
