@@ -193,8 +193,8 @@ def paired(ours: list[str], base: list[str], stdin: Path | None, repeat: int) ->
     BEFORE, also that of the same command run on that tree's package (None otherwise).  With
     INSTRUCTIONS, the ratios of one count of each (they do not vary)."""
     if INSTRUCTIONS:
-        b = instructions(base, stdin)
-        return instructions(ours, stdin) / b, (instructions(ours, stdin, BEFORE) / b if BEFORE else None)
+        counted = instructions(base, stdin)
+        return instructions(ours, stdin) / counted, (instructions(ours, stdin, BEFORE) / counted if BEFORE else None)
     ratios, befores = [], []
     for _ in range(repeat):
         b = run(base, stdin)[0]
@@ -311,7 +311,8 @@ def main() -> None:
                        f"{args.memory // 10:,}", "random", whole / part, 1.1)
     rows.sort(key=lambda r: -(r[2] / r[3]) if r[3] else 0)
     before = f"{'before':>7}" if BEFORE else ""
-    measure = "instructions (cachegrind)" if INSTRUCTIONS else f"CPU time, median of {args.repeat} pairs"
+    measure = ("instructions (cachegrind); the targets are of CPU time" if INSTRUCTIONS
+               else f"CPU time, median of {args.repeat} pairs")
     print(f"spte CLI benchmark ({n:,} values, {measure}; "
           f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}); "
           "worst first")

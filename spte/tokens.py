@@ -218,7 +218,7 @@ def _blocks(stream: BinaryIO, bad: Bad, decimal: bool, width: int, first_line: i
         if texts and complete.isascii():
             plain = complete.decode("ascii")
             if not any(c in plain for c in _NOT_PLAIN):
-                if plain[:1] != "\n" and "\n\n" not in plain and not any(c in plain for c in _BLANKS):
+                if "\n" not in (plain[:1], plain[-1:]) and "\n\n" not in plain and not any(c in plain for c in _BLANKS):
                     words = plain.split("\n")  # one value per line (the usual input): the lines are the tokens
                     line_ends = len(words) - 1
                 else:

@@ -103,7 +103,8 @@ def _read(ctx_of: Callable[[], Context], data: bytes, mode: str, fast: bool, chu
         pieces, errs = reader.chunk(blob, first)
         out += pieces
         errors += [(e.line, e.error or "") for e in errs]
-        first += blob.count(b"\n")
+        assert reader.newlines == blob.count(b"\n")  # (spte trace numbers the next chunk from it)
+        first += reader.newlines
     return b"".join(out), errors, render.summary() if count else {}  # counts are --summary's
 
 

@@ -249,3 +249,6 @@ def test_one_value_per_line_blocks_count_lines_by_their_split():
             blocks = list(stream_words(io.BytesIO(data), _collect(errors), chunk=chunk))
             assert [(n, tok) for n, tok, _ in errors] == [(len(lines) + 1, b"zz")], chunk
             assert [v for block, _ in blocks for v in block] == [int(x, 16) for x in lines if x] + [7]
+    # Blank lines before, between and after the values: the general split, the same tokens.
+    for data in (b"1f\n2\n\n", b"\n1f\n2\n", b"1f\n\n2\n", b"1f\n2\n"):
+        assert list(stream_words(io.BytesIO(data), _collect([]))) == [([0x1F, 2], ["1f", "2"])], data

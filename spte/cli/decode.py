@@ -199,5 +199,5 @@ def _write(args: argparse.Namespace, fast: FastDecoder, owner: Owner | None, blo
             # (joined, encoded) cost more than the writes once they no longer fit in the cache.
             # One write per slice: an unbuffered stdout (PYTHONUNBUFFERED) makes each a system call.
             for start in range(0, len(lines), WRITE_LINES):
-                out.write("\n".join(lines[start:start + WRITE_LINES]) + "\n")
+                out.write("\n".join([*lines[start:start + WRITE_LINES], ""]))
     return report.status

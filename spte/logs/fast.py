@@ -516,18 +516,18 @@ class FastLog:
         if len(new) > NEW_SHAPES:
             if ANY_NEEDLE.search(b": \n".join(pres)):
                 return [], []
-            return None, list(map(bytes.count, pres, repeat(b"\n")))
-        # a long shape is searched in its own text: the shapes' pattern is slow on long text
-        bad = {shape for shape in new if len(shape) > SHAPE_MAX or NEEDLE_SHAPES.search(shape + b": ")}
-        dirty = [i for i in compress(range(len(pres)), map(bad.__contains__, shapes))
-                 if ANY_NEEDLE.search(pres[i] + b": ")] if bad else []
-        if len(clean) < CLEAN_SHAPES:
-            clean.update((shape, shape.count(b"\n")) for shape in new.difference(bad))
-        if dirty:
-            return dirty, []
+        elif new:
+            # a long shape is searched in its own text: the shapes' pattern is slow on long text
+            bad = {shape for shape in new if len(shape) > SHAPE_MAX or NEEDLE_SHAPES.search(shape + b": ")}
+            dirty = [i for i in compress(range(len(pres)), map(bad.__contains__, shapes))
+                     if ANY_NEEDLE.search(pres[i] + b": ")] if bad else []
+            if len(clean) < CLEAN_SHAPES:
+                clean.update((shape, shape.count(b"\n")) for shape in new.difference(bad))
+            if dirty:
+                return dirty, []
         try:  # (the translation keeps line ends)
             return None, list(map(clean.__getitem__, shapes))
-        except KeyError:  # a flagged shape without a needle, or the memo full
+        except KeyError:  # prose, a flagged or long shape without a needle, or the memo full
             return None, list(map(bytes.count, pres, repeat(b"\n")))
 
     def _bulk_reader(self) -> Callable[[bytes], BulkHit]:
