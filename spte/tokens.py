@@ -138,7 +138,7 @@ def stream_words(stream: BinaryIO, bad: Bad, *, decimal: bool = False, width: in
 # In a block of these characters' absence, str.split() splits as bytes.split() (it also splits
 # at \x1c-\x1f) and int(token, 16) takes exactly the grammar's lowercase hex without a prefix.
 _NOT_PLAIN = ("x", "X", "A", "B", "C", "D", "E", "F", "+", "-", "_", "\x1c", "\x1d", "\x1e", "\x1f")
-_BLANKS = (" ", "\t", ",", "\r", "\x0b", "\x0c")  # separators other than LF
+_BLANKS = tuple(SEPARATORS.replace(b"\n", b"").decode())  # separators other than LF
 
 
 def _blocks(stream: BinaryIO, bad: Bad, decimal: bool, width: int, first_line: int, chunk: int,

@@ -451,7 +451,7 @@ class FastLog:
                     if kind is not None:
                         kinds[kind] += k
         newlines = sum(ends)
-        self._replay_walk(hits, pres, first_line + newlines)
+        self._replay_walk(hits, pres, ends, first_line + newlines)
         notes = list(map(TEXT, hits))
         if mode == "whole":  # the split's own parts, each event's text replaced by itself and its note
             parts[1::2] = notes
@@ -598,9 +598,10 @@ class FastLog:
 
         return read
 
-    def _replay_walk(self, hits: list[BulkHit], pres: list[bytes], last_line: int) -> None:
+    def _replay_walk(self, hits: list[BulkHit], pres: list[bytes], ends: list[int], last_line: int) -> None:
         """Leave the reader's walk as reading the chunk line by line would: replay the walk
-        events from the last walk's start (at most 6 back: a header and one step per level)."""
+        events from the last walk's start (at most 6 back: a header and one step per level).
+        ``ends``: each gap's line ends (:meth:`_needle_between`)."""
         reader = self.reader
         steps: list[int] = []
         i = len(hits) - 1
@@ -612,7 +613,7 @@ class FastLog:
             reader.walk = None
         lines, after = {}, 0
         for j in range(len(pres) - 1, steps[-1] if steps else len(pres), -1):
-            after += pres[j].count(b"\n")
+            after += ends[j]
             lines[j - 1] = last_line - after
         for i in reversed(steps):
             step = hits[i].step
