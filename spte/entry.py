@@ -367,10 +367,6 @@ class Entry:
         return f"{type(self).__name__}({self.to_hex()}{': ' + text if text else ''})"
 
 
-# (entry class, id of its layout) -> (bits the EPT misconfiguration rules read, their findings by those bits)
-_MISCONFIG_PLANS: dict[tuple[type[Entry], int], tuple[int, dict[int, tuple[Problem, ...]]]] = {}
-
-
 class EptEntry(Entry):
     """Common behaviour of EPT entries: presence by R/W/X(/XU) and misconfigurations."""
 
@@ -380,6 +376,14 @@ class EptEntry(Entry):
     # A reserved bit set is one of the EPT misconfigurations (SDM Vol. 3C, "EPT Misconfigurations"):
     # the exit says so without a fault name of its own.
     RESERVED_MESSAGE = "reserved bits {} set"
+    # Per class, id of a layout (kept for good in ``_layouts``) -> (bits the misconfiguration
+    # rules read, their findings by those bits): the rules read a few fields (R/W/X/XU, memory
+    # type), so at most 2**(those bits) findings per class and layout.
+    _misconfig_plans: dict[int, tuple[int, dict[int, tuple[Problem, ...]]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._misconfig_plans = {}  # (a class's own: LEAF decides which rules apply)
 
     @property
     def memory_type_name(self) -> str | None:
@@ -395,22 +399,19 @@ class EptEntry(Entry):
         layout, v = self._layout, self._value
         if not v & layout.present_mask:
             return []
-        # The rules read a few fields (R/W/X/XU, memory type): their findings are memoised per
-        # class and layout by just those bits, at most 2**(bits the rules read) entries.
-        plan = _MISCONFIG_PLANS.get((type(self), id(layout)))
+        plan = self._misconfig_plans.get(id(layout))
         if plan is None:
             read = {n for rule in ept.MISCONFIGURATIONS if self.LEAF or not rule.leaf_only for n in rule.fields}
             rule_bits = sum(layout.by_name[n].mask for n in read if n in layout.by_name)
-            plan = _MISCONFIG_PLANS[(type(self), id(layout))] = (rule_bits, {})
+            plan = self._misconfig_plans[id(layout)] = (rule_bits, {})
         rule_bits, memo = plan
         found = memo.get(v & rule_bits)
         if found is None:
             found = memo[v & rule_bits] = tuple(self._misconfigurations(v & rule_bits))
-        out = list(found)
-        if v & layout.reserved_mask:
-            out.append(Problem("reserved_bits", self.reserved_bits,
-                               self.RESERVED_MESSAGE.format(format_ranges(self.reserved_bits))))
-        return out
+        reserved = v & layout.reserved_mask
+        if reserved:
+            return [*found, Problem("reserved_bits", reserved, self.RESERVED_MESSAGE.format(format_ranges(reserved)))]
+        return list(found)
 
     def _misconfigurations(self, v: int) -> list[Problem]:
         layout = self._layout
