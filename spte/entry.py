@@ -367,6 +367,10 @@ class Entry:
         return f"{type(self).__name__}({self.to_hex()}{': ' + text if text else ''})"
 
 
+# (bits the EPT misconfiguration rules read, their findings by those bits) of a class and layout
+MisconfigPlan = tuple[int, dict[int, tuple[Problem, ...]]]
+
+
 class EptEntry(Entry):
     """Common behaviour of EPT entries: presence by R/W/X(/XU) and misconfigurations."""
 
@@ -376,26 +380,32 @@ class EptEntry(Entry):
     # A reserved bit set is one of the EPT misconfigurations (SDM Vol. 3C, "EPT Misconfigurations"):
     # the exit says so without a fault name of its own.
     RESERVED_MESSAGE = "reserved bits {} set"
-    # Per class, id of a layout (kept for good in ``_layouts``) -> (bits the misconfiguration
-    # rules read, their findings by those bits): the rules read a few fields (R/W/X/XU, memory
-    # type), so at most 2**(those bits) findings per class and layout.  The default layout's plan
-    # is also a class attribute: most entries have that layout, and the check costs no call.
-    _misconfig_plans: dict[int, tuple[int, dict[int, tuple[Problem, ...]]]] = {}
-    _default_plan: tuple[int, dict[int, tuple[Problem, ...]]] | None = None
+    # Per class, id of a layout (kept for good in ``_layouts``) -> its misconfiguration plan: the
+    # rules read a few fields (R/W/X/XU, memory type), so at most 2**(those bits) findings per class
+    # and layout.  The default layout's plan is also a class attribute: most entries have that
+    # layout, and finding its plan then costs no call.
+    _misconfig_plans: ClassVar[dict[int, MisconfigPlan]] = {}
+    _default_plan: ClassVar[MisconfigPlan]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._misconfig_plans = {}  # (a class's own: LEAF decides which rules apply)
-        cls._default_plan = cls._misconfig_plan(cls._default_layout) if "TABLE" in cls.__dict__ else None
+        if hasattr(cls, "_default_layout"):  # (a class with a table, its own or inherited)
+            cls._default_plan = cls._misconfig_plan(cls._default_layout)
 
     @classmethod
-    def _misconfig_plan(cls, layout: Layout) -> tuple[int, dict[int, tuple[Problem, ...]]]:
+    def _misconfig_plan(cls, layout: Layout) -> MisconfigPlan:
         plan = cls._misconfig_plans.get(id(layout))
         if plan is None:
             read = {n for rule in ept.MISCONFIGURATIONS if cls.LEAF or not rule.leaf_only for n in rule.fields}
             rule_bits = sum(layout.by_name[n].mask for n in read if n in layout.by_name)
             plan = cls._misconfig_plans[id(layout)] = (rule_bits, {})
         return plan
+
+    @classmethod
+    def misconfiguration_bits(cls, layout: Layout) -> int:
+        """The bits that the misconfiguration rules for this class read on ``layout``."""
+        return cls._misconfig_plan(layout)[0]
 
     @property
     def memory_type_name(self) -> str | None:
@@ -411,8 +421,7 @@ class EptEntry(Entry):
         layout, v = self._layout, self._value
         if not v & layout.present_mask:
             return []
-        plan = self._default_plan if layout is self._default_layout else None
-        rule_bits, memo = plan or self._misconfig_plan(layout)
+        rule_bits, memo = self._default_plan if layout is self._default_layout else self._misconfig_plan(layout)
         found = memo.get(v & rule_bits)
         if found is None:
             found = memo[v & rule_bits] = tuple(self._misconfigurations(v & rule_bits))

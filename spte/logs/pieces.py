@@ -39,7 +39,6 @@ from typing import Any
 
 from spte.bits import HIGH_SHIFT, LOW_BITS, LOW_MASK, MID_TABLE_BITS, FieldInfo, Layout, field_pieces, split_fields
 from spte.entry import CLASSES, Entry, EptEntry, Problem
-from spte.formats import ept
 from spte.logs.context import Context, owned_ignored_mask, read_owner
 from spte.memo import Memo
 from spte.metadata import owner as owner_api
@@ -59,9 +58,8 @@ def low_rules(cls: type[Entry], layout: Layout) -> bool:
     of bits 11:0 (else they are found per value): Entry.problems reads only presence and reserved
     bits; EPT's rules read the fields they name (SDM "EPT Misconfigurations")."""
     rule_bits = 0
-    if cls.problems is EptEntry.problems:
-        names = {n for rule in ept.MISCONFIGURATIONS if cls.LEAF or not rule.leaf_only for n in rule.fields}
-        rule_bits = sum(layout.by_name[n].mask for n in names if n in layout.by_name)
+    if issubclass(cls, EptEntry) and cls.problems is EptEntry.problems:
+        rule_bits = cls.misconfiguration_bits(layout)
     elif cls.problems is not Entry.problems:
         rule_bits = -1
     return rule_bits >= 0 and not (rule_bits | layout.present_mask) & ~LOW_MASK
