@@ -208,3 +208,18 @@ def test_sdm_memory_types_and_misconfigurations():
     mbec = Platform(ept_mbec=True, ept_execute_only=False)
     assert EptPte(0x400, mbec).present and kinds(0x400 | 6 << 3, mbec) == ["execute_only_unsupported"]
     assert not EptPte(0x400).present
+
+
+def test_misconfiguration_rules_read_only_the_bits_they_name():
+    """SDM 'EPT Misconfigurations' reads R/W/X (bits 2:0), user-execute (bit 10) under MBEC and,
+    in a leaf only, the memory type (bits 5:3): the bits problems() memoises its findings by.
+    Values that differ elsewhere (reserved bits aside) have the same findings."""
+    from spte import EptPde, EptPte
+    mbec = Platform(ept_mbec=True)
+    assert EptPte.misconfiguration_bits(EptPte.layout()) == 0x3F
+    assert EptPte.misconfiguration_bits(EptPte.layout(mbec)) == 0x43F
+    assert EptPde.misconfiguration_bits(EptPde.layout()) == 0x7
+    assert EptPde.misconfiguration_bits(EptPde.layout(mbec)) == 0x407
+    for v in (0x2, 0x4 | 2 << 3, 0x1 | 7 << 3, 0x7 | 6 << 3):
+        for other in (1 << 6, 1 << 8, 1 << 9, 1 << 63, 0xABCDE << 12):
+            assert EptPte(v | other).problems() == EptPte(v).problems()
