@@ -384,7 +384,7 @@ class EptEntry(Entry):
     # rules read a few fields (R/W/X/XU, memory type), so at most 2**(those bits) findings per class
     # and layout.  The default layout's plan is also a class attribute: most entries have that
     # layout, and finding its plan then costs no call.
-    _misconfig_plans: ClassVar[dict[int, MisconfigPlan]] = {}
+    _misconfig_plans: ClassVar[dict[int, MisconfigPlan]]
     _default_plan: ClassVar[MisconfigPlan]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:

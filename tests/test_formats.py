@@ -213,13 +213,21 @@ def test_sdm_memory_types_and_misconfigurations():
 def test_misconfiguration_rules_read_only_the_bits_they_name():
     """SDM 'EPT Misconfigurations' reads R/W/X (bits 2:0), user-execute (bit 10) under MBEC and,
     in a leaf only, the memory type (bits 5:3): the bits problems() memoises its findings by.
-    Values that differ elsewhere (reserved bits aside) have the same findings."""
+    Values that differ only in a bit the rules read are read apart (each after one that differs
+    from it there, so a memo keyed by too few bits would answer with the other's findings); bits
+    the rules do not read (IPAT, A, D, the address, SVE) change nothing."""
     from spte import EptPde, EptPte
     mbec = Platform(ept_mbec=True)
     assert EptPte.misconfiguration_bits(EptPte.layout()) == 0x3F
     assert EptPte.misconfiguration_bits(EptPte.layout(mbec)) == 0x43F
     assert EptPde.misconfiguration_bits(EptPde.layout()) == 0x7
     assert EptPde.misconfiguration_bits(EptPde.layout(mbec)) == 0x407
-    for v in (0x2, 0x4 | 2 << 3, 0x1 | 7 << 3, 0x7 | 6 << 3):
-        for other in (1 << 6, 1 << 8, 1 << 9, 1 << 63, 0xABCDE << 12):
-            assert EptPte(v | other).problems() == EptPte(v).problems()
+    sdm = [(0x1 | 6 << 3, []), (0x1 | 7 << 3, ["reserved_memory_type"]), (0x3 | 6 << 3, []),
+           (0x2 | 6 << 3, ["write_without_read"]), (0x4 | 6 << 3, []), (0x4 | 2 << 3, ["reserved_memory_type"])]
+    for other in (0, 1 << 6, 1 << 8, 1 << 9, 0xABCDE << 12, 1 << 63):
+        for v, kinds in sdm:
+            assert [p.kind for p in EptPte(v | other).problems()] == kinds, hex(v | other)
+    # Under MBEC without execute-only, user-execute alone (bit 10) is an execute-only entry.
+    no_xo = Platform(ept_mbec=True, ept_execute_only=False)
+    assert [p.kind for p in EptPde(0x001, no_xo).problems()] == []
+    assert [p.kind for p in EptPde(0x400, no_xo).problems()] == ["execute_only_unsupported"]
